@@ -1,0 +1,15 @@
+//! Database migrations, one file per change, named by date. One set serves SQLite and PostgreSQL:
+//! use only portable column types (text, integers, booleans, binary, timestamps with time zone).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_platform_keys;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_platform_keys::Migration)]
+    }
+}

@@ -1,0 +1,559 @@
+//! Typed settings, read from the environment (and `.env` in development) and validated once at
+//! start-up. A wrong value stops the program with a message naming the variable, so a bad deploy
+//! fails loudly instead of half-working.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+use zeroize::Zeroizing;
+
+/// A configuration problem, always naming the variable at fault.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error in {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where the program runs. Production refuses shortcuts that development allows (generated keys,
+/// cookies over plain HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// Log line format: human-readable for a terminal, JSON for a log pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A secret value whose `Debug` never prints it.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+/// Where a key comes from: inline base64 in the environment, or a file holding base64.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeySource {
+    Inline(Secret),
+    File(PathBuf),
+}
+
+/// Settings for an S3-compatible blob store, taken from the usual `AWS_*` variables so MinIO,
+/// Ceph, Garage or AWS itself work without code changes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub allow_http: bool,
+    pub virtual_hosted_style: bool,
+}
+
+/// Which blob store holds document content, parsed from `BLOB_STORE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobStoreConfig {
+    /// `file://./data/blobs` or `file:///var/lib/congdanso/blobs`: a folder on local disk.
+    Local(PathBuf),
+    /// `s3://bucket` or `s3://bucket/prefix`: any S3-compatible store, configured by `AWS_*`.
+    S3 { bucket: String, prefix: String },
+    /// `memory://`: process memory, for tests only (content is lost on exit).
+    Memory,
+}
+
+impl BlobStoreConfig {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let fail = |problem: String| ConfigError::new("BLOB_STORE_URL", problem);
+        let raw = raw.trim();
+        if let Some(path) = raw.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(fail("a file:// URL needs a folder, e.g. file://./data/blobs".into()));
+            }
+            return Ok(Self::Local(PathBuf::from(path)));
+        }
+        if raw == "memory://" || raw == "memory:" {
+            return Ok(Self::Memory);
+        }
+        if let Some(rest) = raw.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let valid_bucket = (3..=63).contains(&bucket.len())
+                && bucket
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            if !valid_bucket {
+                return Err(fail(format!(
+                    "`{bucket}` is not a valid bucket name (3-63 lowercase letters, digits, `-`, `.`); \
+                     e.g. s3://congdanso-blobs"
+                )));
+            }
+            return Ok(Self::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        Err(fail(format!(
+            "unsupported `{raw}`; use file://./data/blobs, s3://bucket or memory://"
+        )))
+    }
+}
+
+/// Every setting the program reads. Built once by [`Config::from_env`] and passed down; nothing
+/// else reads the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub bind_addr: SocketAddr,
+    /// Base URL people reach the service at; used for links and to decide cookie security.
+    pub public_url: Url,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub blob_store: BlobStoreConfig,
+    pub s3: S3Settings,
+    /// Folder for development keys (`./data/keys`).
+    pub data_dir: PathBuf,
+    pub master_key: Option<KeySource>,
+    pub signing_key: Option<KeySource>,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// Largest JSON or form body accepted (uploads have their own limit).
+    pub max_body_bytes: usize,
+    /// How long one request may take before it is answered with 504.
+    pub request_timeout: Duration,
+    /// How long in-flight requests get to finish on shutdown.
+    pub shutdown_timeout: Duration,
+    /// Worker threads for the HTTP server; 0 means one per core.
+    pub http_workers: usize,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
+}
+
+/// Reads variables by name; lets tests pass a map instead of mutating the process environment.
+pub trait VarSource {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl VarSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl VarSource for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+impl VarSource for HashMap<&str, &str> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| (*v).to_owned())
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/congdanso.db?mode=rwc";
+pub const DEFAULT_BLOB_STORE_URL: &str = "file://./data/blobs";
+
+impl Config {
+    /// Reads `.env` (if present, without overriding real variables) and then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is an error worth stopping for.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new(".env", e.to_string())),
+        }
+        Self::from_vars(&ProcessEnv)
+    }
+
+    /// Parses and validates every setting from `vars`.
+    pub fn from_vars(vars: &dyn VarSource) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.var(name).filter(|v| !v.trim().is_empty());
+
+        let app_env = match get("APP_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development") | Some("dev") => AppEnv::Development,
+            Some("production") | Some("prod") => AppEnv::Production,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "APP_ENV",
+                    format!("expected `development` or `production`, got `{other}`"),
+                ));
+            }
+        };
+
+        let bind_addr: SocketAddr = parse_or(get("BIND_ADDR"), "BIND_ADDR", "127.0.0.1:8080")?;
+
+        let public_url = match get("PUBLIC_URL") {
+            Some(raw) => parse_http_url("PUBLIC_URL", &raw)?,
+            None => parse_http_url("PUBLIC_URL", &format!("http://{bind_addr}"))?,
+        };
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must start with `sqlite:` or `postgres://` (e.g. sqlite://./data/congdanso.db?mode=rwc)",
+            ));
+        }
+        let database_max_connections: u32 = parse_or(
+            get("DATABASE_MAX_CONNECTIONS"),
+            "DATABASE_MAX_CONNECTIONS",
+            "10",
+        )?;
+        if database_max_connections == 0 {
+            return Err(ConfigError::new(
+                "DATABASE_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
+
+        let blob_store = BlobStoreConfig::parse(
+            &get("BLOB_STORE_URL").unwrap_or_else(|| DEFAULT_BLOB_STORE_URL.to_owned()),
+        )?;
+
+        let s3 = S3Settings {
+            endpoint: get("AWS_ENDPOINT_URL").or_else(|| get("AWS_ENDPOINT")),
+            region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            access_key_id: get("AWS_ACCESS_KEY_ID"),
+            secret_access_key: get("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+            allow_http: parse_bool(get("AWS_ALLOW_HTTP"), "AWS_ALLOW_HTTP", false)?,
+            virtual_hosted_style: parse_bool(
+                get("AWS_VIRTUAL_HOSTED_STYLE_REQUEST"),
+                "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+                false,
+            )?,
+        };
+        if let Some(endpoint) = &s3.endpoint {
+            let url = parse_http_url("AWS_ENDPOINT_URL", endpoint)?;
+            if url.scheme() == "http" && !s3.allow_http {
+                return Err(ConfigError::new(
+                    "AWS_ALLOW_HTTP",
+                    "the S3 endpoint is plain http; set AWS_ALLOW_HTTP=true to allow it",
+                ));
+            }
+        }
+
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
+
+        let master_key = key_source(&get, "MASTER_KEY", "MASTER_KEY_FILE")?;
+        let signing_key = key_source(&get, "SIGNING_KEY", "SIGNING_KEY_FILE")?;
+        if app_env == AppEnv::Production {
+            if master_key.is_none() {
+                return Err(ConfigError::new(
+                    "MASTER_KEY",
+                    "required when APP_ENV=production (or set MASTER_KEY_FILE); \
+                     generate one with `congdanso keys generate`",
+                ));
+            }
+            if signing_key.is_none() {
+                return Err(ConfigError::new(
+                    "SIGNING_KEY",
+                    "required when APP_ENV=production (or set SIGNING_KEY_FILE); \
+                     generate one with `congdanso keys generate`",
+                ));
+            }
+            if public_url.scheme() != "https" {
+                return Err(ConfigError::new(
+                    "PUBLIC_URL",
+                    "must be https:// when APP_ENV=production (cookies are Secure)",
+                ));
+            }
+        }
+
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("pretty") | Some("text") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("expected `pretty` or `json`, got `{other}`"),
+                ));
+            }
+        };
+        let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
+
+        let max_body_bytes: usize = parse_or(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", "262144")?;
+        if max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                "MAX_BODY_BYTES",
+                "must be at least 1024 bytes",
+            ));
+        }
+        let request_timeout = seconds(get("REQUEST_TIMEOUT_SECS"), "REQUEST_TIMEOUT_SECS", 30)?;
+        let shutdown_timeout = seconds(get("SHUTDOWN_TIMEOUT_SECS"), "SHUTDOWN_TIMEOUT_SECS", 30)?;
+        let http_workers: usize = parse_or(get("HTTP_WORKERS"), "HTTP_WORKERS", "0")?;
+        let metrics_token = get("METRICS_TOKEN").map(Secret::new);
+        if metrics_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(ConfigError::new(
+                "METRICS_TOKEN",
+                "must be at least 16 characters",
+            ));
+        }
+
+        Ok(Self {
+            app_env,
+            bind_addr,
+            public_url,
+            database_url,
+            database_max_connections,
+            blob_store,
+            s3,
+            data_dir,
+            master_key,
+            signing_key,
+            log_format,
+            log_filter,
+            max_body_bytes,
+            request_timeout,
+            shutdown_timeout,
+            http_workers,
+            metrics_token,
+        })
+    }
+
+    /// Cookies get the `Secure` flag unless the service is reached over plain http (local dev).
+    pub fn cookies_secure(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The database URL with any password replaced, fit for a log line.
+    pub fn database_url_for_logs(&self) -> String {
+        redact_url(&self.database_url)
+    }
+}
+
+/// Replaces the password of a URL with `***` (leaves non-URLs such as sqlite paths as they are).
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+fn parse_or<T>(value: Option<String>, name: &'static str, default: &str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    let raw = value.unwrap_or_else(|| default.to_owned());
+    raw.trim()
+        .parse()
+        .map_err(|e| ConfigError::new(name, format!("cannot parse `{raw}`: {e}")))
+}
+
+fn parse_bool(value: Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
+        Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            name,
+            format!("expected true or false, got `{other}`"),
+        )),
+    }
+}
+
+fn seconds(value: Option<String>, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    let secs: u64 = parse_or(value, name, &default.to_string())?;
+    if secs == 0 || secs > 86_400 {
+        return Err(ConfigError::new(name, "must be between 1 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| ConfigError::new(name, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(name, "must be an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+fn key_source(
+    get: &dyn Fn(&str) -> Option<String>,
+    inline: &'static str,
+    file: &'static str,
+) -> Result<Option<KeySource>, ConfigError> {
+    match (get(inline), get(file)) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            inline,
+            format!("set either {inline} or {file}, not both"),
+        )),
+        (Some(value), None) => Ok(Some(KeySource::Inline(Secret::new(value)))),
+        (None, Some(path)) => Ok(Some(KeySource::File(PathBuf::from(path)))),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.app_env, AppEnv::Development);
+        assert_eq!(config.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(
+            config.blob_store,
+            BlobStoreConfig::Local(PathBuf::from("./data/blobs"))
+        );
+        assert!(!config.cookies_secure());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("BIND_ADDR", "localhost", "BIND_ADDR"),
+            ("APP_ENV", "staging", "APP_ENV"),
+            ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+            ("BLOB_STORE_URL", "ftp://x", "BLOB_STORE_URL"),
+            ("BLOB_STORE_URL", "s3://", "BLOB_STORE_URL"),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+            ("MAX_BODY_BYTES", "-1", "MAX_BODY_BYTES"),
+            ("REQUEST_TIMEOUT_SECS", "0", "REQUEST_TIMEOUT_SECS"),
+            ("AWS_ALLOW_HTTP", "maybe", "AWS_ALLOW_HTTP"),
+            ("PUBLIC_URL", "ftp://example.org", "PUBLIC_URL"),
+        ];
+        for (name, value, expected) in cases {
+            let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(err.variable, *expected, "{name}={value}");
+            assert!(err.to_string().contains(expected));
+        }
+    }
+
+    #[test]
+    fn blob_store_urls_parse_into_backends() {
+        assert_eq!(
+            BlobStoreConfig::parse("s3://congdanso-blobs/prod/eu").unwrap(),
+            BlobStoreConfig::S3 {
+                bucket: "congdanso-blobs".into(),
+                prefix: "prod/eu".into()
+            }
+        );
+        assert_eq!(BlobStoreConfig::parse("memory://").unwrap(), BlobStoreConfig::Memory);
+        assert_eq!(
+            BlobStoreConfig::parse("file:///var/lib/cds").unwrap(),
+            BlobStoreConfig::Local(PathBuf::from("/var/lib/cds"))
+        );
+        assert!(BlobStoreConfig::parse("s3://UPPER").is_err());
+        assert!(BlobStoreConfig::parse("file://").is_err());
+    }
+
+    #[test]
+    fn production_requires_keys_and_https() {
+        let err = Config::from_vars(&vars(&[("APP_ENV", "production")])).unwrap_err();
+        assert_eq!(err.variable, "MASTER_KEY");
+        let err = Config::from_vars(&vars(&[("APP_ENV", "production"), ("MASTER_KEY", "x")]))
+            .unwrap_err();
+        assert_eq!(err.variable, "SIGNING_KEY");
+        let err = Config::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            ("MASTER_KEY", "x"),
+            ("SIGNING_KEY", "y"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "PUBLIC_URL");
+        let ok = Config::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            ("MASTER_KEY", "x"),
+            ("SIGNING_KEY", "y"),
+            ("PUBLIC_URL", "https://congdanso.example"),
+        ]))
+        .unwrap();
+        assert!(ok.cookies_secure());
+    }
+
+    #[test]
+    fn key_given_twice_is_refused() {
+        let err = Config::from_vars(&vars(&[("MASTER_KEY", "a"), ("MASTER_KEY_FILE", "/k")]))
+            .unwrap_err();
+        assert_eq!(err.variable, "MASTER_KEY");
+    }
+
+    #[test]
+    fn plain_http_s3_endpoint_needs_explicit_consent() {
+        let err = Config::from_vars(&vars(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")]))
+            .unwrap_err();
+        assert_eq!(err.variable, "AWS_ALLOW_HTTP");
+        let ok = Config::from_vars(&vars(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
+            ("AWS_ALLOW_HTTP", "true"),
+        ]))
+        .unwrap();
+        assert!(ok.s3.allow_http);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let config = Config::from_vars(&vars(&[
+            ("MASTER_KEY", "super-secret-master"),
+            ("AWS_SECRET_ACCESS_KEY", "super-secret-s3"),
+        ]))
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("super-secret"), "{debug}");
+    }
+
+    #[test]
+    fn database_password_is_redacted_for_logs() {
+        assert_eq!(
+            redact_url("postgres://user:hunter2@db/congdanso"),
+            "postgres://user:***@db/congdanso"
+        );
+        assert_eq!(redact_url(DEFAULT_DATABASE_URL), DEFAULT_DATABASE_URL);
+    }
+}

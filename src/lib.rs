@@ -1,0 +1,25 @@
+//! Công dân số: a citizen's personal data vault.
+//!
+//! Start at `docs/ARCHITECTURE.md` for the map of modules and the data flow. In short:
+//! `main` parses the command line, [`config`] reads and validates settings, [`startup`] opens
+//! the database ([`db`]), the blob store ([`storage`]) and the keys ([`keys`]) into an
+//! [`state::AppState`], and [`routes`] wires every handler.
+
+#![forbid(unsafe_code)]
+
+rust_i18n::i18n!("web/locales", fallback = "vi");
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod i18n;
+pub mod keys;
+pub mod middleware;
+pub mod ops;
+pub mod routes;
+pub mod site;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

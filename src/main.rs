@@ -1,0 +1,105 @@
+//! The `congdanso` command: parse the command line, load configuration, start logging, run the
+//! chosen subcommand.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use congdanso::config::Config;
+use congdanso::startup::Application;
+
+#[derive(Parser)]
+#[command(name = "congdanso", version, about = "Công dân số — personal data vault")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a fresh MASTER_KEY and SIGNING_KEY for a production deployment.
+    Generate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Keys {
+        command: KeysCommand::Generate,
+    } = cli.command
+    {
+        return generate_keys();
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("congdanso: {error}");
+            eprintln!("See .env.example for every setting.");
+            return ExitCode::from(2);
+        }
+    };
+    congdanso::telemetry::init(config.log_format, &config.log_filter);
+    let result = actix_web::rt::System::new().block_on(async move {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Keys { .. } => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("congdanso: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = Application::build(config).await.map_err(|e| e.to_string())?;
+    eprintln!("congdanso: listening on http://{}", app.local_addr());
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn migrate(config: Config) -> Result<(), String> {
+    let db = congdanso::db::connect(&config.database_url, 1)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    congdanso::db::migrate(&db)
+        .await
+        .map_err(|e| format!("migration: {e}"))?;
+    let applied = congdanso::db::applied_migrations(&db)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    println!("{} migrations applied; latest: {}", applied.len(), applied.last().map_or("none", |s| s));
+    Ok(())
+}
+
+fn generate_keys() -> ExitCode {
+    match (congdanso::keys::random_key(), congdanso::keys::random_key()) {
+        (Ok(master), Ok(signing)) => {
+            println!("# Store these as secrets; anyone holding MASTER_KEY can read every vault.");
+            println!("MASTER_KEY={}", congdanso::keys::encode_key(&master).as_str());
+            println!("SIGNING_KEY={}", congdanso::keys::encode_key(&signing).as_str());
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("congdanso: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

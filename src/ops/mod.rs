@@ -1,0 +1,120 @@
+//! Operations endpoints: liveness, readiness and Prometheus metrics.
+
+pub mod metrics;
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How long one dependency check may take before it counts as down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct DependencyStatus {
+    pub status: &'static str,
+    pub backend: &'static str,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ReadinessChecks {
+    pub database: DependencyStatus,
+    pub blob_store: DependencyStatus,
+}
+
+/// Alive: the process answers. Never touches a dependency, so a slow database does not get
+/// healthy instances killed.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready: the database and the blob store both answer. 503 when either is down, so a load
+/// balancer stops sending traffic here.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let readiness = check_readiness(&state).await;
+    let status = if readiness.status == "ok" {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status).json(readiness)
+}
+
+/// Checks every dependency concurrently, each with its own time limit.
+pub async fn check_readiness(state: &AppState) -> Readiness {
+    let database = async {
+        match tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "readiness: database check failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("readiness: database check timed out");
+                false
+            }
+        }
+    };
+    let blobs = async {
+        match tokio::time::timeout(CHECK_TIMEOUT, state.blobs.check()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "readiness: blob store check failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("readiness: blob store check timed out");
+                false
+            }
+        }
+    };
+    let (database_ok, blobs_ok) = futures_util::join!(database, blobs);
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let database_backend = match state.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => "postgres",
+        sea_orm::DatabaseBackend::Sqlite => "sqlite",
+        _ => "other",
+    };
+    Readiness {
+        status: word(database_ok && blobs_ok),
+        checks: ReadinessChecks {
+            database: DependencyStatus {
+                status: word(database_ok),
+                backend: database_backend,
+            },
+            blob_store: DependencyStatus {
+                status: word(blobs_ok),
+                backend: state.blobs.backend().as_str(),
+            },
+        },
+    }
+}
+
+/// Prometheus text exposition. When `METRICS_TOKEN` is set, a matching bearer token is required.
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if crate::config::Secret::new(presented) != *expected {
+            return Err(AppError::Unauthenticated);
+        }
+    }
+    let body = state.metrics.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(body))
+}

@@ -1,0 +1,91 @@
+//! The public pages every visitor sees (home, language switch, static assets) and the error page.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use crate::error::AppError;
+use crate::i18n::{LANG_COOKIE, Lang};
+
+const STYLESHEET: &str = include_str!("../web/static/app.css");
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+struct HomePage {
+    lang: Lang,
+    current_path: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    lang: Lang,
+    current_path: String,
+    status: u16,
+    message: String,
+    request_id: Option<&'a str>,
+}
+
+pub async fn home(lang: Lang) -> impl Responder {
+    HomePage {
+        lang,
+        current_path: "/".to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    next: Option<String>,
+}
+
+/// Remembers the chosen language in a cookie and returns to the page the person was on. Only
+/// local paths are followed, so the link cannot be used to send people elsewhere.
+pub async fn switch_language(
+    path: web::Path<String>,
+    query: web::Query<LangQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let lang = Lang::from_code(&path).ok_or(AppError::NotFound)?;
+    let next = query
+        .next
+        .as_deref()
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or("/");
+    let secure = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .is_some_and(|s| s.config.cookies_secure());
+    let cookie = actix_web::cookie::Cookie::build(LANG_COOKIE, lang.code())
+        .path("/")
+        .max_age(actix_web::cookie::time::Duration::days(365))
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .http_only(true)
+        .secure(secure)
+        .finish();
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, next.to_owned()))
+        .finish())
+}
+
+/// The stylesheet, compiled into the binary so it runs from any directory.
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+/// Renders the error page; falls back to plain text if the template itself fails.
+pub fn render_error_page(lang: Lang, error: &AppError, request_id: Option<&str>) -> String {
+    use actix_web::ResponseError;
+    let page = ErrorPage {
+        lang,
+        current_path: "/".to_owned(),
+        status: error.status_code().as_u16(),
+        message: error.user_message(lang),
+        request_id,
+    };
+    page.render().unwrap_or_else(|_| error.user_message(lang))
+}

@@ -1,0 +1,23 @@
+//! The state every handler can reach, shared as `web::Data<AppState>`. Everything an instance
+//! knows lives in the database or the blob store; this holds only handles to them, so several
+//! instances behind a load balancer behave as one.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::keys::Keyring;
+use crate::ops::metrics::Metrics;
+use crate::storage::BlobStore;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub blobs: BlobStore,
+    pub keys: Arc<Keyring>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+}
