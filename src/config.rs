@@ -107,7 +107,9 @@ impl BlobStoreConfig {
         let raw = raw.trim();
         if let Some(path) = raw.strip_prefix("file://") {
             if path.is_empty() {
-                return Err(fail("a file:// URL needs a folder, e.g. file://./data/blobs".into()));
+                return Err(fail(
+                    "a file:// URL needs a folder, e.g. file://./data/blobs".into(),
+                ));
             }
             return Ok(Self::Local(PathBuf::from(path)));
         }
@@ -117,9 +119,9 @@ impl BlobStoreConfig {
         if let Some(rest) = raw.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let valid_bucket = (3..=63).contains(&bucket.len())
-                && bucket
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
             if !valid_bucket {
                 return Err(fail(format!(
                     "`{bucket}` is not a valid bucket name (3-63 lowercase letters, digits, `-`, `.`); \
@@ -212,7 +214,11 @@ impl Config {
     pub fn from_vars(vars: &dyn VarSource) -> Result<Self, ConfigError> {
         let get = |name: &str| vars.var(name).filter(|v| !v.trim().is_empty());
 
-        let app_env = match get("APP_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let app_env = match get("APP_ENV")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("development") | Some("dev") => AppEnv::Development,
             Some("production") | Some("prod") => AppEnv::Production,
             Some(other) => {
@@ -305,7 +311,11 @@ impl Config {
             }
         }
 
-        let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let log_format = match get("LOG_FORMAT")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("pretty") | Some("text") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
@@ -328,7 +338,10 @@ impl Config {
         let shutdown_timeout = seconds(get("SHUTDOWN_TIMEOUT_SECS"), "SHUTDOWN_TIMEOUT_SECS", 30)?;
         let http_workers: usize = parse_or(get("HTTP_WORKERS"), "HTTP_WORKERS", "0")?;
         let metrics_token = get("METRICS_TOKEN").map(Secret::new);
-        if metrics_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
             return Err(ConfigError::new(
                 "METRICS_TOKEN",
                 "must be at least 16 characters",
@@ -389,8 +402,17 @@ where
         .map_err(|e| ConfigError::new(name, format!("cannot parse `{raw}`: {e}")))
 }
 
-fn parse_bool(value: Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match value.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+fn parse_bool(
+    value: Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match value
+        .as_deref()
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => Ok(default),
         Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
         Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
@@ -401,10 +423,17 @@ fn parse_bool(value: Option<String>, name: &'static str, default: bool) -> Resul
     }
 }
 
-fn seconds(value: Option<String>, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+fn seconds(
+    value: Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
     let secs: u64 = parse_or(value, name, &default.to_string())?;
     if secs == 0 || secs > 86_400 {
-        return Err(ConfigError::new(name, "must be between 1 and 86400 seconds"));
+        return Err(ConfigError::new(
+            name,
+            "must be between 1 and 86400 seconds",
+        ));
     }
     Ok(Duration::from_secs(secs))
 }
@@ -484,7 +513,10 @@ mod tests {
                 prefix: "prod/eu".into()
             }
         );
-        assert_eq!(BlobStoreConfig::parse("memory://").unwrap(), BlobStoreConfig::Memory);
+        assert_eq!(
+            BlobStoreConfig::parse("memory://").unwrap(),
+            BlobStoreConfig::Memory
+        );
         assert_eq!(
             BlobStoreConfig::parse("file:///var/lib/cds").unwrap(),
             BlobStoreConfig::Local(PathBuf::from("/var/lib/cds"))
@@ -526,8 +558,8 @@ mod tests {
 
     #[test]
     fn plain_http_s3_endpoint_needs_explicit_consent() {
-        let err = Config::from_vars(&vars(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")]))
-            .unwrap_err();
+        let err =
+            Config::from_vars(&vars(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")])).unwrap_err();
         assert_eq!(err.variable, "AWS_ALLOW_HTTP");
         let ok = Config::from_vars(&vars(&[
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),

@@ -12,9 +12,8 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 /// file's folder is created if needed.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     if let Some(folder) = sqlite_folder(url) {
-        std::fs::create_dir_all(&folder).map_err(|e| {
-            DbErr::Custom(format!("cannot create database folder {folder}: {e}"))
-        })?;
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| DbErr::Custom(format!("cannot create database folder {folder}: {e}")))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -48,7 +47,9 @@ pub async fn applied_migrations(db: &DatabaseConnection) -> Result<Vec<String>, 
 
 /// The folder of a file-backed SQLite URL (`sqlite://./data/x.db?mode=rwc` → `./data`).
 fn sqlite_folder(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;

@@ -45,10 +45,7 @@ pub enum AppError {
     #[error("forbidden")]
     Forbidden,
     #[error("conflict: {message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-    },
+    Conflict { code: &'static str, message: String },
     #[error("too many attempts, retry after {retry_after:?}")]
     RateLimited { retry_after: Duration },
     #[error("request timed out")]
@@ -123,7 +120,10 @@ impl AppError {
         match self {
             Self::InvalidInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
             Self::RateLimited { retry_after } => {
-                format!("too many attempts; retry after {} s", retry_after.as_secs().max(1))
+                format!(
+                    "too many attempts; retry after {} s",
+                    retry_after.as_secs().max(1)
+                )
             }
             Self::Unavailable(_) => "a dependency is unavailable; retry later".to_owned(),
             Self::Internal(_) => "internal error".to_owned(),
@@ -233,9 +233,8 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
         .error_handler(|err, _req| {
             use actix_web::error::JsonPayloadError;
             let app = match &err {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                    AppError::PayloadTooLarge
-                }
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => AppError::PayloadTooLarge,
                 JsonPayloadError::ContentType => AppError::UnsupportedMediaType,
                 other => AppError::invalid("malformed_json", other.to_string()),
             };

@@ -69,10 +69,10 @@ impl Lang {
             if quality <= 0.0 {
                 continue;
             }
-            if let Some(lang) = Lang::from_code(tag) {
-                if best.is_none_or(|(_, q)| quality > q) {
-                    best = Some((lang, quality));
-                }
+            if let Some(lang) = Lang::from_code(tag)
+                && best.is_none_or(|(_, q)| quality > q)
+            {
+                best = Some((lang, quality));
             }
         }
         best.map(|(lang, _)| lang)
@@ -120,7 +120,10 @@ mod tests {
         );
         assert_eq!(Lang::from_accept_language("en-GB,en;q=0.9"), Some(Lang::En));
         assert_eq!(Lang::from_accept_language("de, fr"), None);
-        assert_eq!(Lang::from_accept_language("vi;q=0, en;q=0.1"), Some(Lang::En));
+        assert_eq!(
+            Lang::from_accept_language("vi;q=0, en;q=0.1"),
+            Some(Lang::En)
+        );
     }
 
     /// Every `t("…")` key used in a template or in the code exists in both languages

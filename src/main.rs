@@ -10,7 +10,11 @@ use congdanso::config::Config;
 use congdanso::startup::Application;
 
 #[derive(Parser)]
-#[command(name = "congdanso", version, about = "Công dân số — personal data vault")]
+#[command(
+    name = "congdanso",
+    version,
+    about = "Công dân số — personal data vault"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,7 +74,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let app = Application::build(config).await.map_err(|e| e.to_string())?;
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
     eprintln!("congdanso: listening on http://{}", app.local_addr());
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
@@ -85,7 +91,11 @@ async fn migrate(config: Config) -> Result<(), String> {
     let applied = congdanso::db::applied_migrations(&db)
         .await
         .map_err(|e| format!("database: {e}"))?;
-    println!("{} migrations applied; latest: {}", applied.len(), applied.last().map_or("none", |s| s));
+    println!(
+        "{} migrations applied; latest: {}",
+        applied.len(),
+        applied.last().map_or("none", |s| s)
+    );
     Ok(())
 }
 
@@ -93,8 +103,14 @@ fn generate_keys() -> ExitCode {
     match (congdanso::keys::random_key(), congdanso::keys::random_key()) {
         (Ok(master), Ok(signing)) => {
             println!("# Store these as secrets; anyone holding MASTER_KEY can read every vault.");
-            println!("MASTER_KEY={}", congdanso::keys::encode_key(&master).as_str());
-            println!("SIGNING_KEY={}", congdanso::keys::encode_key(&signing).as_str());
+            println!(
+                "MASTER_KEY={}",
+                congdanso::keys::encode_key(&master).as_str()
+            );
+            println!(
+                "SIGNING_KEY={}",
+                congdanso::keys::encode_key(&signing).as_str()
+            );
             ExitCode::SUCCESS
         }
         (Err(e), _) | (_, Err(e)) => {

@@ -164,9 +164,7 @@ pub async fn error_pages(
             page.append_header((name.clone(), value.clone()));
         }
     }
-    let page = page
-        .content_type("text/html; charset=utf-8")
-        .body(html);
+    let page = page.content_type("text/html; charset=utf-8").body(html);
     Ok(ServiceResponse::new(request, page))
 }
 
@@ -239,7 +237,10 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "no-referrer"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add(("permissions-policy", "camera=(self), microphone=(), geolocation=()"))
+        .add((
+            "permissions-policy",
+            "camera=(self), microphone=(), geolocation=()",
+        ))
         .add(("cross-origin-opener-policy", "same-origin"))
         .add(("cross-origin-resource-policy", "same-origin"))
         .add((header::CACHE_CONTROL, "no-store"));

@@ -166,10 +166,11 @@ impl Application {
 
     pub fn from_state(state: AppState) -> Result<Self, StartupError> {
         let config = state.config.clone();
-        let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
-            addr: config.bind_addr.to_string(),
-            source,
-        })?;
+        let listener =
+            TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: config.bind_addr.to_string(),
             source,

@@ -101,7 +101,10 @@ pub async fn check_readiness(state: &AppState) -> Readiness {
 }
 
 /// Prometheus text exposition. When `METRICS_TOKEN` is set, a matching bearer token is required.
-pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
     if let Some(expected) = &state.config.metrics_token {
         let presented = req
             .headers()

@@ -38,7 +38,9 @@ pub fn test_epoch() -> DateTime<Utc> {
 
 /// A PostgreSQL server for tests, if configured.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// S3 settings for tests, if configured: (endpoint, bucket, access key, secret, region).

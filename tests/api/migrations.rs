@@ -24,8 +24,14 @@ async fn up_down_up(url: &str) {
         .unwrap();
     let rows = congdanso::keys::repo::all(&conn).await.unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().any(|r| r.kind == "signing" && r.public_key.is_some()));
-    assert!(rows.iter().any(|r| r.kind == "master" && r.public_key.is_none()));
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "signing" && r.public_key.is_some())
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "master" && r.public_key.is_none())
+    );
 
     Migrator::down(&conn, None).await.unwrap();
     assert!(db::applied_migrations(&conn).await.unwrap().is_empty());
@@ -39,7 +45,10 @@ async fn up_down_up(url: &str) {
 #[actix_web::test]
 async fn migrations_apply_and_roll_back_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/nested/folder/m.db?mode=rwc", dir.path().display());
+    let url = format!(
+        "sqlite://{}/nested/folder/m.db?mode=rwc",
+        dir.path().display()
+    );
     up_down_up(&url).await;
 }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_congdanso"));
     // Nothing from the developer's environment or .env leaks into these runs.
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
@@ -62,8 +64,14 @@ fn a_malformed_key_stops_start_up() {
 
 fn http_get(addr: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -112,7 +120,10 @@ fn serves_on_the_embedded_defaults_and_stops_gracefully_on_sigterm() {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let rest: Vec<String> = lines.map_while(Result::ok).collect();

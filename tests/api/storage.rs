@@ -9,7 +9,9 @@ use crate::helpers::{s3_settings, skip};
 
 /// Deterministic content of any size (no two parts alike, so misordering shows).
 fn content(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i.wrapping_mul(31) ^ (i >> 8)) as u8).collect()
+    (0..len)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 8)) as u8)
+        .collect()
 }
 
 /// Streams `data` in uneven pieces, like a network body.
@@ -23,8 +25,13 @@ fn chunked(data: &[u8]) -> impl futures_util::Stream<Item = Result<Bytes, std::i
 
 async fn exercise(store: &BlobStore) {
     // Empty, small, and larger than one part (forces a multipart upload).
-    for (name, len) in [("empty", 0usize), ("small", 1000), ("large", PART_SIZE * 2 + 12_345)] {
-        let key = BlobKey::parse(format!("tests/{name}-{}", uuid::Uuid::new_v4().simple())).unwrap();
+    for (name, len) in [
+        ("empty", 0usize),
+        ("small", 1000),
+        ("large", PART_SIZE * 2 + 12_345),
+    ] {
+        let key =
+            BlobKey::parse(format!("tests/{name}-{}", uuid::Uuid::new_v4().simple())).unwrap();
         let data = content(len);
         let written = store.put_stream(&key, chunked(&data)).await.unwrap();
         assert_eq!(written, len as u64, "{name}");
@@ -41,7 +48,10 @@ async fn exercise(store: &BlobStore) {
         }
         assert_eq!(back, data, "{name}: content differs");
         if len > PART_SIZE && store.backend() != congdanso::storage::BlobBackend::Memory {
-            assert!(pieces > 1, "{name}: a large blob should stream in several pieces");
+            assert!(
+                pieces > 1,
+                "{name}: a large blob should stream in several pieces"
+            );
         }
 
         if len > 10 {
@@ -51,7 +61,10 @@ async fn exercise(store: &BlobStore) {
 
         store.delete(&key).await.unwrap();
         assert_eq!(store.size(&key).await.unwrap(), None, "{name}");
-        assert!(matches!(store.get_stream(&key).await, Err(StorageError::NotFound)));
+        assert!(matches!(
+            store.get_stream(&key).await,
+            Err(StorageError::NotFound)
+        ));
         // Deleting twice is fine (deletes are retried).
         store.delete(&key).await.unwrap();
     }
@@ -70,7 +83,10 @@ async fn exercise(store: &BlobStore) {
     // Rename finalises an upload written under a temporary key.
     let tmp = BlobKey::parse(format!("tmp/{}", uuid::Uuid::new_v4().simple())).unwrap();
     let fin = BlobKey::parse(format!("final/{}", uuid::Uuid::new_v4().simple())).unwrap();
-    store.put_bytes(&tmp, Bytes::from_static(b"hello")).await.unwrap();
+    store
+        .put_bytes(&tmp, Bytes::from_static(b"hello"))
+        .await
+        .unwrap();
     store.rename(&tmp, &fin).await.unwrap();
     assert_eq!(store.size(&tmp).await.unwrap(), None);
     assert_eq!(store.size(&fin).await.unwrap(), Some(5));
@@ -104,7 +120,10 @@ async fn blobs_round_trip_in_memory() {
 #[actix_web::test]
 async fn blobs_round_trip_on_s3() {
     let Some(s3) = s3_settings() else {
-        skip("blobs_round_trip_on_s3", "TEST_S3_ENDPOINT / TEST_S3_BUCKET / credentials not set");
+        skip(
+            "blobs_round_trip_on_s3",
+            "TEST_S3_ENDPOINT / TEST_S3_BUCKET / credentials not set",
+        );
         return;
     };
     let store = BlobStore::open(
