@@ -11,6 +11,7 @@ rust_i18n::i18n!("web/locales", fallback = "vi");
 
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod i18n;

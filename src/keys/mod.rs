@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::config::{AppEnv, Config, KeySource};
+use crate::crypto::{KeyId, MasterKey};
 
 pub mod repo;
 
@@ -37,36 +38,15 @@ pub enum KeyError {
     Random(String),
 }
 
-/// The key that wraps per-citizen data keys. Never logged; zeroized when dropped.
-pub struct MasterKey {
-    id: String,
-    bytes: Zeroizing<[u8; 32]>,
-}
-
-impl MasterKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        let bytes = Zeroizing::new(bytes);
-        let id = key_id("mk", b"congdanso/v1/master-key-id", bytes.as_ref());
-        Self { id, bytes }
-    }
-
-    /// `mk_` and 16 hex digits of a domain-separated hash of the key: stable, reveals nothing.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The raw key, for the crypto module only.
-    pub fn expose_bytes(&self) -> &[u8; 32] {
-        &self.bytes
-    }
-}
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
+/// The master key wraps every citizen's data key (see `crypto::envelope`). Its id is derived
+/// from the key (`mk_` + 16 hex digits of a domain-separated hash): stable, reveals nothing.
+pub fn master_key_from_bytes(bytes: [u8; 32]) -> Result<MasterKey, KeyError> {
+    let id = key_id("mk", b"congdanso/v1/master-key-id", &bytes);
+    let id = KeyId::new(id).map_err(|_| KeyError::Invalid {
+        variable: "MASTER_KEY",
+        problem: "cannot derive a key id".into(),
+    })?;
+    Ok(MasterKey::from_bytes(id, bytes))
 }
 
 /// The platform's Ed25519 signing key with its id (`sk_` + 16 hex digits of the public key hash).
@@ -132,7 +112,7 @@ impl Keyring {
             &key_dir.join("signing.key"),
         )?;
         Ok(Self {
-            master: MasterKey::from_bytes(*master),
+            master: master_key_from_bytes(*master)?,
             signing: PlatformSigningKey::from_bytes(*signing),
         })
     }
@@ -140,7 +120,7 @@ impl Keyring {
     /// Fresh random keys, for tests and `congdanso keys generate`.
     pub fn generate() -> Result<Self, KeyError> {
         Ok(Self {
-            master: MasterKey::from_bytes(*random_key()?),
+            master: master_key_from_bytes(*random_key()?)?,
             signing: PlatformSigningKey::from_bytes(*random_key()?),
         })
     }
@@ -256,8 +236,8 @@ mod tests {
         let first = Keyring::load(&config).unwrap();
         let second = Keyring::load(&config).unwrap();
         assert_eq!(first.master.id(), second.master.id());
+        assert!(first.master.id().as_str().starts_with("mk_"));
         assert_eq!(first.signing.id(), second.signing.id());
-        assert!(first.master.id().starts_with("mk_"));
         assert!(first.signing.id().starts_with("sk_"));
         #[cfg(unix)]
         {
@@ -289,6 +269,6 @@ mod tests {
         let a = Keyring::generate().unwrap();
         let b = Keyring::generate().unwrap();
         assert_ne!(a.master.id(), b.master.id());
-        assert!(!format!("{a:?}").contains(&hex::encode(a.master.expose_bytes())));
+        assert!(!format!("{a:?}").contains(&hex::encode(a.master.expose_secret())));
     }
 }

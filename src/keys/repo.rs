@@ -18,7 +18,7 @@ pub async fn register(
 ) -> Result<(), DbErr> {
     let rows = [
         platform_key::ActiveModel {
-            id: Set(keys.master.id().to_owned()),
+            id: Set(keys.master.id().as_str().to_owned()),
             kind: Set("master".to_owned()),
             public_key: Set(None),
             first_seen_at: Set(now),

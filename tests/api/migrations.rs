@@ -91,7 +91,7 @@ async fn start_up_records_the_platform_keys_at_the_clocks_time() {
     let t = crate::helpers::spawn_app().await;
     let rows = congdanso::keys::repo::all(&t.state.db).await.unwrap();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    assert!(ids.contains(&t.state.keys.master.id()));
+    assert!(ids.contains(&t.state.keys.master.id().as_str()));
     assert!(ids.contains(&t.state.keys.signing.id()));
     assert!(rows.iter().all(|r| r.first_seen_at == t.clock.now()));
 }
