@@ -167,6 +167,12 @@ pub struct Config {
     pub http_workers: usize,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// A session unused this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after login, used or not.
+    pub session_absolute: Duration,
+    /// How long a fresh second-factor code unlocks sensitive actions.
+    pub step_up: Duration,
 }
 
 /// Reads variables by name; lets tests pass a map instead of mutating the process environment.
@@ -348,6 +354,20 @@ impl Config {
             ));
         }
 
+        let session_idle = minutes(get("SESSION_IDLE_MINUTES"), "SESSION_IDLE_MINUTES", 30)?;
+        let session_absolute = minutes(
+            get("SESSION_ABSOLUTE_MINUTES"),
+            "SESSION_ABSOLUTE_MINUTES",
+            12 * 60,
+        )?;
+        if session_absolute < session_idle {
+            return Err(ConfigError::new(
+                "SESSION_ABSOLUTE_MINUTES",
+                "must not be shorter than SESSION_IDLE_MINUTES",
+            ));
+        }
+        let step_up = minutes(get("STEP_UP_MINUTES"), "STEP_UP_MINUTES", 5)?;
+
         Ok(Self {
             app_env,
             bind_addr,
@@ -366,6 +386,9 @@ impl Config {
             shutdown_timeout,
             http_workers,
             metrics_token,
+            session_idle,
+            session_absolute,
+            step_up,
         })
     }
 
@@ -436,6 +459,21 @@ fn seconds(
         ));
     }
     Ok(Duration::from_secs(secs))
+}
+
+fn minutes(
+    value: Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    let minutes: u64 = parse_or(value, name, &default.to_string())?;
+    if minutes == 0 || minutes > 7 * 24 * 60 {
+        return Err(ConfigError::new(
+            name,
+            "must be between 1 and 10080 minutes",
+        ));
+    }
+    Ok(Duration::from_secs(minutes * 60))
 }
 
 fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {

@@ -44,6 +44,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("forbidden")]
     Forbidden,
+    /// A form arrived without the token proving it came from our own page.
+    #[error("CSRF token missing or wrong")]
+    CsrfRejected,
     #[error("conflict: {message}")]
     Conflict { code: &'static str, message: String },
     #[error("too many attempts, retry after {retry_after:?}")]
@@ -83,6 +86,7 @@ impl AppError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
+            Self::CsrfRejected => "csrf_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Timeout => "request_timeout",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -100,6 +104,7 @@ impl AppError {
             Self::UnsupportedMediaType => "error.unsupported_media_type",
             Self::Unauthenticated => "error.unauthenticated",
             Self::Forbidden => "error.forbidden",
+            Self::CsrfRejected => "error.csrf_failed",
             Self::Conflict { .. } => "error.conflict",
             Self::RateLimited { .. } => "error.rate_limited",
             Self::Timeout => "error.request_timeout",
@@ -167,7 +172,7 @@ impl ResponseError for AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -284,6 +289,7 @@ mod tests {
             AppError::UnsupportedMediaType,
             AppError::Unauthenticated,
             AppError::Forbidden,
+            AppError::CsrfRejected,
             AppError::Conflict {
                 code: "duplicate",
                 message: "x".into(),

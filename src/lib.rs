@@ -9,11 +9,16 @@
 
 rust_i18n::i18n!("web/locales", fallback = "vi");
 
+pub mod accounts;
+pub mod agencies;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod forms;
+pub mod housekeeping;
 pub mod i18n;
 pub mod keys;
 pub mod middleware;

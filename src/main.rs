@@ -31,6 +31,25 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a platform operator and print a one-time initial password. The operator logs in at
+    /// /staff/login and must set up TOTP before anything else.
+    CreateOperator {
+        /// User name (lowercase letters, digits, `.`, `_`, `-`; 3-32 characters).
+        #[arg(long)]
+        login: String,
+        /// Full name shown in the interface.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -60,6 +79,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Admin {
+                command: AdminCommand::CreateOperator { login, name },
+            } => create_operator(config, &login, &name).await,
             Command::Keys { .. } => Ok(()),
         }
     });
@@ -96,6 +118,33 @@ async fn migrate(config: Config) -> Result<(), String> {
         applied.len(),
         applied.last().map_or("none", |s| s)
     );
+    Ok(())
+}
+
+async fn create_operator(config: Config, login: &str, name: &str) -> Result<(), String> {
+    let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
+    let state = congdanso::startup::build_state(config, clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (account, initial) = congdanso::accounts::service::create_staff_account(
+        &state,
+        congdanso::auth::Role::Operator,
+        login,
+        name,
+        None,
+    )
+    .await
+    .map_err(|e| match e {
+        congdanso::error::AppError::InvalidInput { fields, .. } => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.code))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    })?;
+    println!("Operator `{}` created.", account.login);
+    println!("Initial password (shown once): {}", initial.as_str());
+    println!("Log in at /staff/login and set up the authenticator app.");
     Ok(())
 }
 

@@ -92,6 +92,11 @@ pub async fn request_context(
         }
     };
 
+    if let Some(cookie) = crate::auth::csrf::cookie_for(response.request())
+        && let Err(error) = response.response_mut().add_cookie(&cookie)
+    {
+        tracing::warn!(%error, "could not set the CSRF cookie");
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response
             .headers_mut()
@@ -155,6 +160,12 @@ pub async fn error_pages(
         return Ok(ServiceResponse::new(request, error.error_response()));
     }
     let (request, original) = response.into_parts();
+    if matches!(error, AppError::Unauthenticated) {
+        return Ok(ServiceResponse::new(
+            request.clone(),
+            redirect_to_login(&request),
+        ));
+    }
     let lang = Lang::of_request(&request);
     let request_id = RequestId::of(&request);
     let html = crate::site::render_error_page(lang, &error, request_id.as_deref());
@@ -166,6 +177,24 @@ pub async fn error_pages(
     }
     let page = page.content_type("text/html; charset=utf-8").body(html);
     Ok(ServiceResponse::new(request, page))
+}
+
+/// People who are not logged in are sent to the right login page, and back afterwards.
+fn redirect_to_login(request: &HttpRequest) -> HttpResponse {
+    let path = request.path();
+    let staff_side = ["/staff", "/agency", "/admin"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    let login = if staff_side { "/staff/login" } else { "/login" };
+    let location = if request.method() == actix_web::http::Method::GET && path != "/" {
+        let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+        format!("{login}?next={next}")
+    } else {
+        login.to_owned()
+    };
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
 fn is_empty_body(response: &ServiceResponse<BoxBody>) -> bool {
@@ -199,6 +228,7 @@ fn clone_for_render(error: &AppError) -> AppError {
         AppError::UnsupportedMediaType => AppError::UnsupportedMediaType,
         AppError::Unauthenticated => AppError::Unauthenticated,
         AppError::Forbidden => AppError::Forbidden,
+        AppError::CsrfRejected => AppError::CsrfRejected,
         AppError::Timeout => AppError::Timeout,
         AppError::MethodNotAllowed => AppError::MethodNotAllowed,
         // Causes stay in the log, which already has them.

@@ -3,6 +3,8 @@
 
 use actix_web::web;
 
+use crate::accounts::pages as account;
+use crate::agencies::pages as agency;
 use crate::error::AppError;
 use crate::{ops, site};
 
@@ -19,7 +21,67 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/v1").default_service(web::to(not_found)))
         // Pages
         .service(web::resource("/").route(web::get().to(site::home)))
-        .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)));
+        .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)))
+        // Citizens: registration, TOTP enrolment, login
+        .service(
+            web::resource("/register")
+                .route(web::get().to(account::register_form))
+                .route(web::post().to(account::register)),
+        )
+        .service(
+            web::resource("/enroll")
+                .route(web::get().to(account::enroll_form))
+                .route(web::post().to(account::enroll)),
+        )
+        .service(
+            web::resource("/login")
+                .route(web::get().to(account::login_form))
+                .route(web::post().to(account::login)),
+        )
+        .service(
+            web::resource("/login/verify")
+                .route(web::get().to(account::verify_form))
+                .route(web::post().to(account::verify)),
+        )
+        .service(web::resource("/logout").route(web::post().to(account::logout)))
+        .service(
+            web::resource("/step-up")
+                .route(web::get().to(account::step_up_form))
+                .route(web::post().to(account::step_up)),
+        )
+        // Everyone's account page
+        .service(web::resource("/account").route(web::get().to(account::account)))
+        .service(web::resource("/account/password").route(web::post().to(account::change_password)))
+        .service(
+            web::resource("/account/recovery-codes")
+                .route(web::get().to(account::recovery_codes_form))
+                .route(web::post().to(account::new_recovery_codes)),
+        )
+        .service(
+            web::resource("/account/sessions/end-all")
+                .route(web::post().to(account::end_all_sessions)),
+        )
+        .service(
+            web::resource("/account/sessions/{id}/end").route(web::post().to(account::end_session)),
+        )
+        // Staff side
+        .service(
+            web::resource("/staff/login")
+                .route(web::get().to(account::staff_login_form))
+                .route(web::post().to(account::staff_login)),
+        )
+        .service(web::resource("/staff").route(web::get().to(agency::staff_home)))
+        .service(web::resource("/agency").route(web::get().to(agency::agency_home)))
+        .service(web::resource("/agency/staff").route(web::post().to(agency::create_staff)))
+        .service(web::resource("/admin").route(web::get().to(agency::admin_home)))
+        .service(web::resource("/admin/agencies").route(web::post().to(agency::create_agency)))
+        .service(
+            web::resource("/admin/agencies/{id}").route(web::get().to(agency::operator_agency)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/admins")
+                .route(web::post().to(agency::create_agency_admin)),
+        );
 }
 
 /// The answer for any path no route claims.

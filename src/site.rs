@@ -11,28 +11,90 @@ use crate::i18n::{LANG_COOKIE, Lang};
 
 const STYLESHEET: &str = include_str!("../web/static/app.css");
 
+/// Who is signed in, for the page header.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub name: String,
+    pub home: &'static str,
+    pub role_key: &'static str,
+}
+
+/// What every page's frame (header, language switch, log-out button) needs.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub current_path: String,
+    pub csrf_token: String,
+    pub signed_in: Option<SignedIn>,
+}
+
+impl Chrome {
+    /// The frame for a page, with the signed-in person if any.
+    pub fn new(
+        req: &HttpRequest,
+        session: Option<&crate::auth::CurrentSession>,
+    ) -> Result<Self, AppError> {
+        let signed_in = match session {
+            Some(current) => {
+                let name = req
+                    .app_data::<web::Data<crate::state::AppState>>()
+                    .and_then(|state| {
+                        crate::accounts::service::profile(state, &current.account)
+                            .ok()
+                            .flatten()
+                    })
+                    .map(|p| p.full_name)
+                    .unwrap_or_else(|| crate::accounts::service::masked_login(&current.account));
+                Some(SignedIn {
+                    name,
+                    home: current.role.home(),
+                    role_key: current.role.label_key(),
+                })
+            }
+            None => None,
+        };
+        Ok(Self {
+            current_path: req.path().to_owned(),
+            csrf_token: crate::auth::csrf::token_for(req)?,
+            signed_in,
+        })
+    }
+
+    /// A frame without a form token (error pages rendered by middleware).
+    pub fn bare(path: &str) -> Self {
+        Self {
+            current_path: path.to_owned(),
+            csrf_token: String::new(),
+            signed_in: None,
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
 struct HomePage {
     lang: Lang,
-    current_path: String,
+    chrome: Chrome,
 }
 
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
     lang: Lang,
-    current_path: String,
+    chrome: Chrome,
     status: u16,
     message: String,
     request_id: Option<&'a str>,
 }
 
-pub async fn home(lang: Lang) -> impl Responder {
-    HomePage {
+pub async fn home(
+    lang: Lang,
+    req: HttpRequest,
+    session: crate::auth::MaybeSession,
+) -> Result<impl Responder, AppError> {
+    Ok(HomePage {
         lang,
-        current_path: "/".to_owned(),
-    }
+        chrome: Chrome::new(&req, session.0.as_ref())?,
+    })
 }
 
 #[derive(Deserialize)]
@@ -82,7 +144,7 @@ pub fn render_error_page(lang: Lang, error: &AppError, request_id: Option<&str>)
     use actix_web::ResponseError;
     let page = ErrorPage {
         lang,
-        current_path: "/".to_owned(),
+        chrome: Chrome::bare("/"),
         status: error.status_code().as_u16(),
         message: error.user_message(lang),
         request_id,

@@ -175,7 +175,11 @@ impl Application {
             addr: config.bind_addr.to_string(),
             source,
         })?;
-        let tasks = BackgroundTasks::new();
+        let mut tasks = BackgroundTasks::new();
+        let housekeeping_state = state.clone();
+        tasks.spawn("housekeeping", move |shutdown| {
+            crate::housekeeping::run(housekeeping_state, shutdown)
+        });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || app(app_state.clone()))
             .shutdown_timeout(config.shutdown_timeout.as_secs())

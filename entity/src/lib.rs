@@ -1,4 +1,9 @@
 //! sea-orm entities, one module per table. Generated shape only: no behaviour lives here; the
 //! rules are in the feature services of the `congdanso` crate.
 
+pub mod account;
+pub mod agency;
 pub mod platform_key;
+pub mod recovery_code;
+pub mod session;
+pub mod throttle;

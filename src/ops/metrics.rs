@@ -22,6 +22,16 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -34,6 +44,10 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<RequestLabels, Counter>,
     pub http_request_duration: HistogramFamily,
+    /// Password and second-factor attempts by outcome.
+    pub login_attempts: Family<ResultLabels, Counter>,
+    /// Lockouts started, by what was locked (`account` or `ip`).
+    pub lockouts: Family<KindLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -64,10 +78,24 @@ impl Metrics {
             "Time to answer an HTTP request, by method and route",
             http_request_duration.clone(),
         );
+        let login_attempts = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "login_attempts",
+            "Password and second-factor attempts by outcome",
+            login_attempts.clone(),
+        );
+        let lockouts = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "lockouts",
+            "Brute-force lockouts started, by account or client address",
+            lockouts.clone(),
+        );
         Self {
             registry,
             http_requests,
             http_request_duration,
+            login_attempts,
+            lockouts,
         }
     }
 
@@ -86,6 +114,22 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+    }
+
+    pub fn record_login(&self, result: &str) {
+        self.login_attempts
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn record_lockout(&self, kind: &str) {
+        self.lockouts
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

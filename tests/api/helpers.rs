@@ -144,3 +144,104 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
+
+/// A tiny browser for `actix_web::test`: keeps cookies, fills the CSRF token into forms.
+pub struct Client<S> {
+    service: S,
+    pub cookies: HashMap<String, String>,
+    pub peer: std::net::SocketAddr,
+    pub lang: Option<&'static str>,
+}
+
+/// What came back.
+pub struct Reply {
+    pub status: actix_web::http::StatusCode,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl<S, B> Client<S>
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    pub fn new(service: S) -> Self {
+        Self {
+            service,
+            cookies: HashMap::new(),
+            peer: "203.0.113.7:40000".parse().expect("address"),
+            lang: None,
+        }
+    }
+
+    async fn send(&mut self, mut request: actix_web::test::TestRequest) -> Reply {
+        request = request.peer_addr(self.peer);
+        for (name, value) in &self.cookies {
+            request = request.cookie(actix_web::cookie::Cookie::new(name.clone(), value.clone()));
+        }
+        if let Some(lang) = self.lang {
+            request = request.insert_header(("accept-language", lang));
+        }
+        let response = actix_web::test::call_service(&self.service, request.to_request()).await;
+        for cookie in response.response().cookies() {
+            let expired = cookie
+                .max_age()
+                .is_some_and(|age| age.is_zero() || age.is_negative())
+                || cookie.value().is_empty();
+            if expired {
+                self.cookies.remove(cookie.name());
+            } else {
+                self.cookies
+                    .insert(cookie.name().to_owned(), cookie.value().to_owned());
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = actix_web::test::read_body(response).await;
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send(actix_web::test::TestRequest::get().uri(path))
+            .await
+    }
+
+    /// Posts a form with the CSRF token from the cookie (as the page's hidden field would).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let token = self.cookies.get("cds_csrf").cloned().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send(
+            actix_web::test::TestRequest::post()
+                .uri(path)
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .set_payload(body),
+        )
+        .await
+    }
+}

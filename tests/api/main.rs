@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod errors;
 mod health;
 mod helpers;
 mod migrations;
 mod process;
+mod staff;
 mod storage;

@@ -142,3 +142,41 @@ fn serves_on_the_embedded_defaults_and_stops_gracefully_on_sigterm() {
     let master = std::fs::read_to_string(dir.path().join("data/keys/master.key")).unwrap();
     assert!(!all.contains(master.trim()));
 }
+
+#[test]
+fn admin_create_operator_prints_a_one_time_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |login: &str| {
+        binary()
+            .current_dir(dir.path())
+            .args([
+                "admin",
+                "create-operator",
+                "--login",
+                login,
+                "--name",
+                "Trần Văn Hành",
+            ])
+            .output()
+            .unwrap()
+    };
+    let output = run("van.hanh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Operator `van.hanh` created"), "{stdout}");
+    assert!(
+        stdout.contains("Initial password (shown once): "),
+        "{stdout}"
+    );
+
+    let again = run("van.hanh");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("login_taken"));
+    let bad = run("Not Valid");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("login_format"));
+}

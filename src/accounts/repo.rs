@@ -1,0 +1,204 @@
+//! Account, recovery-code and throttle rows. Never sees actix types.
+
+use chrono::{DateTime, Utc};
+use entity::{account, recovery_code, throttle};
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+};
+use uuid::Uuid;
+
+pub async fn find_by_id(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_by_login(
+    db: &impl ConnectionTrait,
+    login: &str,
+) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find()
+        .filter(account::Column::Login.eq(login))
+        .one(db)
+        .await
+}
+
+pub async fn login_exists(db: &impl ConnectionTrait, login: &str) -> Result<bool, DbErr> {
+    Ok(account::Entity::find()
+        .filter(account::Column::Login.eq(login))
+        .count(db)
+        .await?
+        > 0)
+}
+
+pub async fn insert(db: &impl ConnectionTrait, row: account::Model) -> Result<(), DbErr> {
+    row.into_active_model().reset_all().insert(db).await?;
+    Ok(())
+}
+
+/// Accounts of one agency, by login.
+pub async fn list_for_agency(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+) -> Result<Vec<account::Model>, DbErr> {
+    account::Entity::find()
+        .filter(account::Column::AgencyId.eq(agency_id))
+        .order_by_asc(account::Column::Login)
+        .all(db)
+        .await
+}
+
+pub async fn activate_totp(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    step: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::Status, Expr::value("active"))
+        .col_expr(account::Column::TotpLastStep, Expr::value(step))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records an accepted TOTP step only if it is newer than the last one (so two instances racing
+/// on the same code accept it once). Returns false when the step was already used.
+pub async fn advance_totp_step(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    step: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = account::Entity::update_many()
+        .col_expr(account::Column::TotpLastStep, Expr::value(step))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id))
+        .filter(
+            account::Column::TotpLastStep
+                .is_null()
+                .or(account::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(account::Column::PasswordChangedAt, Expr::value(now))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Replaces every recovery code of an account with new hashes.
+pub async fn replace_recovery_codes(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    hashes: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    let rows = hashes.into_iter().map(|hash| recovery_code::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        code_hash: Set(hash),
+        created_at: Set(now),
+        used_at: Set(None),
+    });
+    recovery_code::Entity::insert_many(rows).exec(db).await?;
+    Ok(())
+}
+
+pub async fn unused_recovery_codes(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<Vec<recovery_code::Model>, DbErr> {
+    recovery_code::Entity::find()
+        .filter(recovery_code::Column::AccountId.eq(account_id))
+        .filter(recovery_code::Column::UsedAt.is_null())
+        .all(db)
+        .await
+}
+
+/// Marks a recovery code used, only if it still was unused. False when someone else used it
+/// first.
+pub async fn use_recovery_code(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = recovery_code::Entity::update_many()
+        .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
+        .filter(recovery_code::Column::Id.eq(id))
+        .filter(recovery_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn find_throttle(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<throttle::Model>, DbErr> {
+    throttle::Entity::find_by_id(key.to_owned()).one(db).await
+}
+
+pub async fn save_throttle(db: &impl ConnectionTrait, row: throttle::Model) -> Result<(), DbErr> {
+    throttle::Entity::insert(row.into_active_model().reset_all())
+        .on_conflict(
+            OnConflict::column(throttle::Column::Key)
+                .update_columns([
+                    throttle::Column::Failures,
+                    throttle::Column::WindowStartedAt,
+                    throttle::Column::LockedUntil,
+                    throttle::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn clear_throttle(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    throttle::Entity::delete_by_id(key.to_owned())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes throttle rows untouched since `cutoff` whose lockout (if any) is over.
+pub async fn delete_stale_throttles(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let result = throttle::Entity::delete_many()
+        .filter(throttle::Column::UpdatedAt.lt(cutoff))
+        .filter(
+            throttle::Column::LockedUntil
+                .is_null()
+                .or(throttle::Column::LockedUntil.lt(cutoff)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -1,0 +1,620 @@
+//! The account rules: registration, TOTP enrolment, login with throttling, second factor with
+//! replay protection, recovery codes, password change, staff accounts. Handlers stay thin and
+//! call these; time comes from the clock in the state.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::account;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::model::{BirthDate, Email, FieldProblem, FullName, LoginName, NationalId, PhoneNumber};
+use super::throttle::{ThrottlePolicy, ThrottleState};
+use super::{password, recovery, repo, totp};
+use crate::auth::Role;
+use crate::crypto::{self, DataKey, FieldContext, WrappedKey};
+use crate::error::{AppError, FieldError};
+use crate::state::AppState;
+
+/// Account status values stored in `account.status`.
+pub const STATUS_PENDING_TOTP: &str = "pending_totp";
+pub const STATUS_ACTIVE: &str = "active";
+
+/// What a registration form sends (raw text; parsed here).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RegistrationInput {
+    #[serde(default)]
+    pub national_id: String,
+    #[serde(default)]
+    pub full_name: String,
+    #[serde(default)]
+    pub birth_date: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: Zeroizing<String>,
+    #[serde(default)]
+    pub password_confirm: Zeroizing<String>,
+}
+
+/// Personal details, kept sealed under the account's data key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Profile {
+    pub full_name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+fn field_error(problem: FieldProblem) -> FieldError {
+    FieldError {
+        field: problem.field,
+        code: problem.code,
+    }
+}
+
+fn invalid(fields: Vec<FieldError>) -> AppError {
+    let message = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.code))
+        .collect::<Vec<_>>()
+        .join(", ");
+    AppError::InvalidInput {
+        code: fields.first().map_or("invalid_input", |f| f.code),
+        message,
+        fields,
+    }
+}
+
+fn crypto_error(error: crypto::CryptoError) -> AppError {
+    AppError::internal(format!("crypto: {error}"))
+}
+
+/// Runs argon2 off the async threads (it takes tens of milliseconds on purpose).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AppError::internal)
+}
+
+/// The account's data key, unwrapped with the master key.
+pub fn data_key(state: &AppState, account: &account::Model) -> Result<DataKey, AppError> {
+    let master = &state.keys.master;
+    if master.id().as_str() != account.master_key_id {
+        return Err(AppError::internal(format!(
+            "account key wrapped by {} but this instance holds {}",
+            account.master_key_id,
+            master.id().as_str()
+        )));
+    }
+    let wrapped = WrappedKey {
+        master_key_id: master.id().clone(),
+        bytes: account.wrapped_data_key.clone(),
+    };
+    master.unwrap(&wrapped, &account.id).map_err(crypto_error)
+}
+
+fn field_context(account_id: Uuid, field: &'static str) -> FieldContext {
+    FieldContext {
+        owner: account_id,
+        record: account_id,
+        field,
+    }
+}
+
+/// The TOTP secret of an account.
+pub fn totp_secret(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<totp::TotpSecret, AppError> {
+    let sealed = account
+        .totp_secret
+        .as_ref()
+        .ok_or_else(|| AppError::internal("account has no TOTP secret"))?;
+    let key = data_key(state, account)?;
+    let bytes = crypto::open_field(&key, &field_context(account.id, "totp_secret"), sealed)
+        .map_err(crypto_error)?;
+    totp::TotpSecret::from_bytes(bytes.to_vec()).map_err(AppError::internal)
+}
+
+/// The personal details of an account (`None` for accounts that have none).
+pub fn profile(state: &AppState, account: &account::Model) -> Result<Option<Profile>, AppError> {
+    let Some(sealed) = &account.profile else {
+        return Ok(None);
+    };
+    let key = data_key(state, account)?;
+    let bytes = crypto::open_field(&key, &field_context(account.id, "profile"), sealed)
+        .map_err(crypto_error)?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(AppError::internal)
+}
+
+/// A new account row with a fresh data key, TOTP secret and sealed profile.
+fn new_account(
+    state: &AppState,
+    role: Role,
+    login: String,
+    agency_id: Option<Uuid>,
+    password_hash: String,
+    profile: &Profile,
+) -> Result<account::Model, AppError> {
+    let now = state.clock.now();
+    let id = Uuid::now_v7();
+    let key = DataKey::generate().map_err(crypto_error)?;
+    let wrapped = state.keys.master.wrap(&key, &id).map_err(crypto_error)?;
+    let secret = totp::TotpSecret::generate().map_err(AppError::internal)?;
+    let sealed_secret =
+        crypto::seal_field(&key, &field_context(id, "totp_secret"), secret.as_bytes())
+            .map_err(crypto_error)?;
+    let profile_json = Zeroizing::new(serde_json::to_vec(profile).map_err(AppError::internal)?);
+    let sealed_profile = crypto::seal_field(&key, &field_context(id, "profile"), &profile_json)
+        .map_err(crypto_error)?;
+    Ok(account::Model {
+        id,
+        role: role.as_str().to_owned(),
+        login,
+        agency_id,
+        status: STATUS_PENDING_TOTP.to_owned(),
+        password_hash,
+        password_changed_at: now,
+        totp_secret: Some(sealed_secret),
+        totp_last_step: None,
+        wrapped_data_key: wrapped.bytes,
+        master_key_id: wrapped.master_key_id.as_str().to_owned(),
+        profile: Some(sealed_profile),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Registers a citizen. Every field problem is reported at once; a national ID number that
+/// already has an account is refused with `national_id_taken`.
+pub async fn register(
+    state: &AppState,
+    input: RegistrationInput,
+) -> Result<account::Model, AppError> {
+    let today = state.clock.now().date_naive();
+    let mut problems: Vec<FieldError> = Vec::new();
+    let national_id = NationalId::parse(&input.national_id)
+        .map_err(|p| problems.push(field_error(p)))
+        .ok();
+    let full_name = FullName::parse(&input.full_name)
+        .map_err(|p| problems.push(field_error(p)))
+        .ok();
+    let birth_date = BirthDate::parse(&input.birth_date, today)
+        .map_err(|p| problems.push(field_error(p)))
+        .ok();
+    let phone = PhoneNumber::parse(&input.phone)
+        .map_err(|p| problems.push(field_error(p)))
+        .ok();
+    let email = if input.email.trim().is_empty() {
+        None
+    } else {
+        Email::parse(&input.email)
+            .map_err(|p| problems.push(field_error(p)))
+            .ok()
+    };
+    let mut personal: Vec<String> = Vec::new();
+    if let Some(id) = &national_id {
+        personal.push(id.as_str().to_owned());
+    }
+    if let Some(p) = &phone {
+        personal.push(p.as_str().to_owned());
+    }
+    let personal_refs: Vec<&str> = personal.iter().map(String::as_str).collect();
+    if let Err(p) = password::check_policy(&input.password, &personal_refs) {
+        problems.push(field_error(p));
+    } else if *input.password != *input.password_confirm {
+        problems.push(FieldError {
+            field: "password_confirm",
+            code: "password_mismatch",
+        });
+    }
+    if let Some(id) = &national_id
+        && repo::login_exists(&state.db, id.as_str()).await?
+    {
+        problems.push(FieldError {
+            field: "national_id",
+            code: "national_id_taken",
+        });
+    }
+    let (Some(national_id), Some(full_name), Some(birth_date), Some(phone), true) = (
+        national_id,
+        full_name,
+        birth_date,
+        phone,
+        problems.is_empty(),
+    ) else {
+        return Err(invalid(problems));
+    };
+
+    let password = input.password.clone();
+    let hash = blocking(move || password::hash_password(&password))
+        .await?
+        .map_err(AppError::internal)?;
+    let profile = Profile {
+        full_name: full_name.as_str().to_owned(),
+        birth_date: Some(birth_date.date()),
+        phone: Some(phone.as_str().to_owned()),
+        email: email.map(|e| e.as_str().to_owned()),
+    };
+    let row = new_account(
+        state,
+        Role::Citizen,
+        national_id.as_str().to_owned(),
+        None,
+        hash,
+        &profile,
+    )?;
+    if let Err(error) = repo::insert(&state.db, row.clone()).await {
+        // Lost a race with another registration of the same number.
+        if repo::login_exists(&state.db, national_id.as_str()).await? {
+            return Err(invalid(vec![FieldError {
+                field: "national_id",
+                code: "national_id_taken",
+            }]));
+        }
+        return Err(error.into());
+    }
+    Ok(row)
+}
+
+/// Creates a staff or operator account with a random initial password (returned once, for the
+/// creator to hand over). The account must enrol TOTP at first login.
+pub async fn create_staff_account(
+    state: &AppState,
+    role: Role,
+    login: &str,
+    full_name: &str,
+    agency_id: Option<Uuid>,
+) -> Result<(account::Model, Zeroizing<String>), AppError> {
+    let mut problems = Vec::new();
+    let login = LoginName::parse(login)
+        .map_err(|p| problems.push(field_error(p)))
+        .ok();
+    let full_name = FullName::parse(full_name)
+        .map_err(|p| problems.push(field_error(p)))
+        .ok();
+    if let Some(login) = &login
+        && repo::login_exists(&state.db, login.as_str()).await?
+    {
+        problems.push(FieldError {
+            field: "login",
+            code: "login_taken",
+        });
+    }
+    let (Some(login), Some(full_name), true) = (login, full_name, problems.is_empty()) else {
+        return Err(invalid(problems));
+    };
+    let initial = initial_password()?;
+    let for_hash = initial.clone();
+    let hash = blocking(move || password::hash_password(&for_hash))
+        .await?
+        .map_err(AppError::internal)?;
+    let profile = Profile {
+        full_name: full_name.as_str().to_owned(),
+        birth_date: None,
+        phone: None,
+        email: None,
+    };
+    let row = new_account(
+        state,
+        role,
+        login.as_str().to_owned(),
+        agency_id,
+        hash,
+        &profile,
+    )?;
+    repo::insert(&state.db, row.clone()).await?;
+    Ok((row, initial))
+}
+
+/// 16 characters from an unambiguous alphabet, grouped for reading aloud.
+fn initial_password() -> Result<Zeroizing<String>, AppError> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut bytes = Zeroizing::new([0u8; 16]);
+    getrandom::fill(bytes.as_mut()).map_err(AppError::internal)?;
+    let mut out = Zeroizing::new(String::with_capacity(19));
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        out.push(ALPHABET[usize::from(*b) % ALPHABET.len()] as char);
+    }
+    Ok(out)
+}
+
+/// Throttling: per login name (known or not, hashed so the key reveals nothing) and per client
+/// address, with a more lenient policy for addresses (many people share one behind NAT).
+pub fn login_key(login: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"congdanso/v1/throttle-login")
+        .chain_update(login.trim().as_bytes())
+        .finalize();
+    format!("login:{}", hex::encode(&digest[..16]))
+}
+
+pub fn ip_key(ip: Option<&str>) -> Option<String> {
+    ip.map(|ip| format!("ip:{ip}"))
+}
+
+pub fn second_factor_key(account_id: Uuid) -> String {
+    format!("2fa:{account_id}")
+}
+
+fn policy_for(key: &str) -> ThrottlePolicy {
+    if key.starts_with("ip:") {
+        ThrottlePolicy {
+            free_failures: 20,
+            ..ThrottlePolicy::default()
+        }
+    } else {
+        ThrottlePolicy::default()
+    }
+}
+
+fn throttle_state(row: Option<entity::throttle::Model>, now: DateTime<Utc>) -> ThrottleState {
+    match row {
+        Some(row) => ThrottleState {
+            failures: u32::try_from(row.failures).unwrap_or(0),
+            window_started_at: row.window_started_at,
+            locked_until: row.locked_until,
+        },
+        None => ThrottleState {
+            failures: 0,
+            window_started_at: now,
+            locked_until: None,
+        },
+    }
+}
+
+/// Refuses with `rate_limited` (and when to retry) if any of the keys is locked.
+pub async fn check_throttles(state: &AppState, keys: &[String]) -> Result<(), AppError> {
+    let now = state.clock.now();
+    for key in keys {
+        let current = throttle_state(repo::find_throttle(&state.db, key).await?, now);
+        if let Err(retry) = current.check(now) {
+            state.metrics.record_login("blocked");
+            let seconds = retry.0.num_seconds().max(1);
+            return Err(AppError::RateLimited {
+                retry_after: std::time::Duration::from_secs(seconds.unsigned_abs()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Counts a failure against every key; a key that becomes locked is counted as a lockout.
+pub async fn record_failures(state: &AppState, keys: &[String]) -> Result<(), AppError> {
+    let now = state.clock.now();
+    for key in keys {
+        let before = throttle_state(repo::find_throttle(&state.db, key).await?, now);
+        let after = before.record_failure(now, &policy_for(key));
+        if after.locked_until.is_some() && after.locked_until != before.locked_until {
+            state.metrics.record_lockout(if key.starts_with("ip:") {
+                "ip"
+            } else {
+                "account"
+            });
+        }
+        repo::save_throttle(
+            &state.db,
+            entity::throttle::Model {
+                key: key.clone(),
+                failures: i32::try_from(after.failures).unwrap_or(i32::MAX),
+                window_started_at: after.window_started_at,
+                locked_until: after.locked_until,
+                updated_at: now,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Checks a login name and password. Unknown logins take as long as known ones and get the same
+/// answer, `invalid_credentials`, so the form reveals nothing about which accounts exist.
+pub async fn check_password_login(
+    state: &AppState,
+    login: &str,
+    password: Zeroizing<String>,
+    staff_side: bool,
+    client_ip: Option<&str>,
+) -> Result<account::Model, AppError> {
+    let mut keys = vec![login_key(login)];
+    keys.extend(ip_key(client_ip));
+    check_throttles(state, &keys).await?;
+
+    let account = repo::find_by_login(&state.db, login.trim()).await?;
+    let account = account.filter(|a| {
+        Role::parse(&a.role).is_some_and(|r| r.is_staff_side() == staff_side)
+            && a.status != "disabled"
+    });
+    let ok = match &account {
+        Some(account) => {
+            let hash = account.password_hash.clone();
+            blocking(move || password::verify_password(&password, &hash)).await?
+        }
+        None => {
+            blocking(move || password::verify_against_dummy(&password)).await?;
+            false
+        }
+    };
+    match (ok, account) {
+        (true, Some(account)) => {
+            repo::clear_throttle(&state.db, &keys[0]).await?;
+            state.metrics.record_login("password_ok");
+            Ok(account)
+        }
+        _ => {
+            record_failures(state, &keys).await?;
+            state.metrics.record_login("password_failed");
+            Err(AppError::invalid(
+                "invalid_credentials",
+                "the login or password is not correct",
+            ))
+        }
+    }
+}
+
+/// Which second factor was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    Totp,
+    RecoveryCode,
+}
+
+/// Checks a TOTP code (current step ±1, never a step already used) or, failing that, a
+/// single-use recovery code. Throttled per account and per address.
+pub async fn verify_second_factor(
+    state: &AppState,
+    account: &account::Model,
+    code: &str,
+    client_ip: Option<&str>,
+) -> Result<SecondFactor, AppError> {
+    let mut keys = vec![second_factor_key(account.id)];
+    keys.extend(ip_key(client_ip));
+    check_throttles(state, &keys).await?;
+    let now = state.clock.now();
+
+    let secret = totp_secret(state, account)?;
+    match totp::verify(&secret, code, now, account.totp_last_step) {
+        Ok(step) => {
+            if repo::advance_totp_step(&state.db, account.id, step, now).await? {
+                repo::clear_throttle(&state.db, &keys[0]).await?;
+                state.metrics.record_login("second_factor_ok");
+                return Ok(SecondFactor::Totp);
+            }
+            // Another request used this step first.
+            return refuse_code(state, &keys, "code_replayed").await;
+        }
+        Err(totp::TotpRejection::Replayed) => {
+            return refuse_code(state, &keys, "code_replayed").await;
+        }
+        Err(_) => {}
+    }
+
+    if let Some(normalized) = recovery::normalize(code) {
+        for stored in repo::unused_recovery_codes(&state.db, account.id).await? {
+            if recovery::matches(&normalized, &stored.code_hash)
+                && repo::use_recovery_code(&state.db, stored.id, now).await?
+            {
+                repo::clear_throttle(&state.db, &keys[0]).await?;
+                state.metrics.record_login("recovery_code_ok");
+                return Ok(SecondFactor::RecoveryCode);
+            }
+        }
+    }
+    refuse_code(state, &keys, "code_invalid").await
+}
+
+async fn refuse_code<T>(
+    state: &AppState,
+    keys: &[String],
+    code: &'static str,
+) -> Result<T, AppError> {
+    record_failures(state, keys).await?;
+    state.metrics.record_login("second_factor_failed");
+    Err(invalid(vec![FieldError {
+        field: "code",
+        code,
+    }]))
+}
+
+/// Confirms TOTP enrolment with a first valid code; the account becomes active and gets its
+/// recovery codes, which are returned once and stored only hashed.
+pub async fn confirm_enrolment(
+    state: &AppState,
+    account: &account::Model,
+    code: &str,
+    client_ip: Option<&str>,
+) -> Result<Vec<String>, AppError> {
+    let mut keys = vec![second_factor_key(account.id)];
+    keys.extend(ip_key(client_ip));
+    check_throttles(state, &keys).await?;
+    let now = state.clock.now();
+    let secret = totp_secret(state, account)?;
+    match totp::verify(&secret, code, now, account.totp_last_step) {
+        Ok(step) => {
+            repo::activate_totp(&state.db, account.id, step, now).await?;
+            repo::clear_throttle(&state.db, &keys[0]).await?;
+            new_recovery_codes(state, account.id).await
+        }
+        Err(totp::TotpRejection::Replayed) => refuse_code(state, &keys, "code_replayed").await,
+        Err(_) => refuse_code(state, &keys, "code_invalid").await,
+    }
+}
+
+/// Replaces the account's recovery codes; returns the new ones for showing once.
+pub async fn new_recovery_codes(
+    state: &AppState,
+    account_id: Uuid,
+) -> Result<Vec<String>, AppError> {
+    let codes = recovery::generate().map_err(AppError::internal)?;
+    let shown: Vec<String> = codes.iter().map(|c| c.formatted()).collect();
+    let hashes = codes.iter().map(|c| c.hash()).collect();
+    repo::replace_recovery_codes(&state.db, account_id, hashes, state.clock.now()).await?;
+    Ok(shown)
+}
+
+/// Changes the password after a fresh TOTP code; every other session of the account ends.
+pub async fn change_password(
+    state: &AppState,
+    account: &account::Model,
+    current_session: Uuid,
+    code: &str,
+    new_password: Zeroizing<String>,
+    confirm: Zeroizing<String>,
+    client_ip: Option<&str>,
+) -> Result<(), AppError> {
+    let profile = profile(state, account)?;
+    let mut personal: Vec<String> = vec![account.login.clone()];
+    if let Some(phone) = profile.as_ref().and_then(|p| p.phone.clone()) {
+        personal.push(phone);
+    }
+    let personal_refs: Vec<&str> = personal.iter().map(String::as_str).collect();
+    let mut problems = Vec::new();
+    if let Err(p) = password::check_policy(&new_password, &personal_refs) {
+        problems.push(field_error(p));
+    } else if *new_password != *confirm {
+        problems.push(FieldError {
+            field: "password_confirm",
+            code: "password_mismatch",
+        });
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    if verify_second_factor(state, account, code, client_ip).await? != SecondFactor::Totp {
+        // A recovery code is for getting in, not for changing the password.
+        return Err(invalid(vec![FieldError {
+            field: "code",
+            code: "code_invalid",
+        }]));
+    }
+    let hash = blocking(move || password::hash_password(&new_password))
+        .await?
+        .map_err(AppError::internal)?;
+    let now = state.clock.now();
+    repo::set_password(&state.db, account.id, hash, now).await?;
+    for other in crate::auth::repo::live_for_account(&state.db, account.id, now).await? {
+        if other.id != current_session {
+            crate::auth::repo::end(&state.db, other.id, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A masked national ID for display and for the authenticator label (never the full number).
+pub fn masked_login(account: &account::Model) -> String {
+    match NationalId::parse(&account.login) {
+        Ok(id) => id.masked(),
+        Err(_) => account.login.clone(),
+    }
+}

@@ -1,0 +1,403 @@
+//! Staff-side pages: the counter staff home, the agency admin's staff list, the operator's
+//! agency list. Who may open each is decided by its extractor.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{repo, service};
+use crate::accounts::service as accounts;
+use crate::auth::csrf::CsrfForm;
+use crate::auth::{AgencyAdminSession, OperatorSession, Role, StaffSession};
+use crate::error::AppError;
+use crate::forms::FormState;
+use crate::i18n::Lang;
+use crate::site::Chrome;
+use crate::state::AppState;
+
+type Page = Result<HttpResponse, AppError>;
+
+fn html(status: StatusCode, template: &impl Template) -> Page {
+    let body = template.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// A person in a staff list.
+pub struct PersonView {
+    pub login: String,
+    pub name: String,
+    pub role_key: &'static str,
+    pub status_key: &'static str,
+}
+
+fn person_view(state: &AppState, row: &entity::account::Model) -> PersonView {
+    let role = Role::parse(&row.role).unwrap_or(Role::CounterStaff);
+    PersonView {
+        login: row.login.clone(),
+        name: accounts::profile(state, row)
+            .ok()
+            .flatten()
+            .map(|p| p.full_name)
+            .unwrap_or_default(),
+        role_key: role.label_key(),
+        status_key: if row.status == accounts::STATUS_ACTIVE {
+            "status.active"
+        } else {
+            "status.pending_totp"
+        },
+    }
+}
+
+// ------------------------------------------------------------------ counter staff
+
+#[derive(Template)]
+#[template(path = "staff/home.html")]
+struct StaffHome {
+    lang: Lang,
+    chrome: Chrome,
+    agency_name: String,
+    agency_code: String,
+    role_key: &'static str,
+}
+
+pub async fn staff_home(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+) -> Page {
+    let agency = match staff.account.agency_id {
+        Some(id) => repo::find_by_id(&state.db, id).await?,
+        None => None,
+    }
+    .ok_or_else(|| AppError::internal("staff account without agency"))?;
+    html(
+        StatusCode::OK,
+        &StaffHome {
+            lang,
+            chrome: Chrome::new(&req, Some(&staff.0))?,
+            agency_name: agency.name,
+            agency_code: agency.code,
+            role_key: staff.role.label_key(),
+        },
+    )
+}
+
+// ------------------------------------------------------------------ agency admin
+
+#[derive(Template)]
+#[template(path = "staff/agency.html")]
+struct AgencyPage {
+    lang: Lang,
+    chrome: Chrome,
+    agency_name: String,
+    people: Vec<PersonView>,
+    form: FormState,
+    action: String,
+    allow_role_choice: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff/created.html")]
+struct CreatedPage {
+    lang: Lang,
+    chrome: Chrome,
+    login: String,
+    initial_password: String,
+    back_to: String,
+}
+
+async fn agency_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    admin: &AgencyAdminSession,
+    form: FormState,
+) -> Page {
+    let agency_id = admin
+        .account
+        .agency_id
+        .ok_or_else(|| AppError::internal("agency admin without agency"))?;
+    let agency = repo::find_by_id(&state.db, agency_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let people = crate::accounts::repo::list_for_agency(&state.db, agency_id)
+        .await?
+        .iter()
+        .map(|row| person_view(state, row))
+        .collect();
+    let status = if form.has_errors() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    html(
+        status,
+        &AgencyPage {
+            lang,
+            chrome: Chrome::new(req, Some(&admin.0))?,
+            agency_name: agency.name,
+            people,
+            form,
+            action: "/agency/staff".to_owned(),
+            allow_role_choice: true,
+        },
+    )
+}
+
+pub async fn agency_home(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    admin: AgencyAdminSession,
+) -> Page {
+    agency_page(&req, lang, &state, &admin, FormState::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct NewPersonInput {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn create_staff(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    admin: AgencyAdminSession,
+    CsrfForm(input): CsrfForm<NewPersonInput>,
+) -> Page {
+    // An agency admin can only add people to their own agency, as staff or fellow admins.
+    let role = match input.role.as_str() {
+        "agency_admin" => Role::AgencyAdmin,
+        _ => Role::CounterStaff,
+    };
+    let outcome = accounts::create_staff_account(
+        &state,
+        role,
+        &input.login,
+        &input.full_name,
+        admin.account.agency_id,
+    )
+    .await;
+    match outcome {
+        Ok((row, initial)) => html(
+            StatusCode::OK,
+            &CreatedPage {
+                lang,
+                chrome: Chrome::new(&req, Some(&admin.0))?,
+                login: row.login,
+                initial_password: initial.to_string(),
+                back_to: "/agency".to_owned(),
+            },
+        ),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("login", &input.login)
+                .with_value("full_name", &input.full_name)
+                .from_error(lang, error)?;
+            agency_page(&req, lang, &state, &admin, form).await
+        }
+    }
+}
+
+// ------------------------------------------------------------------ operator
+
+/// An agency in the operator's list.
+pub struct AgencyView {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind_key: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/admin.html")]
+struct AdminPage {
+    lang: Lang,
+    chrome: Chrome,
+    agencies: Vec<AgencyView>,
+    form: FormState,
+    kinds: Vec<(&'static str, String)>,
+}
+
+async fn admin_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    operator: &OperatorSession,
+    form: FormState,
+) -> Page {
+    let agencies = repo::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|a| AgencyView {
+            id: a.id.to_string(),
+            code: a.code,
+            name: a.name,
+            kind_key: format!("agency_kind.{}", a.kind),
+        })
+        .collect();
+    let kinds = service::AGENCY_KINDS
+        .iter()
+        .map(|k| (*k, format!("agency_kind.{k}")))
+        .collect();
+    let status = if form.has_errors() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    html(
+        status,
+        &AdminPage {
+            lang,
+            chrome: Chrome::new(req, Some(&operator.0))?,
+            agencies,
+            form,
+            kinds,
+        },
+    )
+}
+
+pub async fn admin_home(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+) -> Page {
+    admin_page(&req, lang, &state, &operator, FormState::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct NewAgencyInput {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+}
+
+pub async fn create_agency(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    CsrfForm(input): CsrfForm<NewAgencyInput>,
+) -> Page {
+    match service::create_agency(&state, &input.code, &input.name, &input.kind).await {
+        Ok(agency) => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/admin/agencies/{}", agency.id)))
+            .finish()),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("code", &input.code)
+                .with_value("name", &input.name)
+                .from_error(lang, error)?;
+            admin_page(&req, lang, &state, &operator, form).await
+        }
+    }
+}
+
+async fn operator_agency_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    operator: &OperatorSession,
+    agency_id: Uuid,
+    form: FormState,
+) -> Page {
+    let agency = repo::find_by_id(&state.db, agency_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let people = crate::accounts::repo::list_for_agency(&state.db, agency_id)
+        .await?
+        .iter()
+        .map(|row| person_view(state, row))
+        .collect();
+    let status = if form.has_errors() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    html(
+        status,
+        &AgencyPage {
+            lang,
+            chrome: Chrome::new(req, Some(&operator.0))?,
+            agency_name: format!("{} ({})", agency.name, agency.code),
+            people,
+            form,
+            action: format!("/admin/agencies/{agency_id}/admins"),
+            allow_role_choice: false,
+        },
+    )
+}
+
+pub async fn operator_agency(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+) -> Page {
+    operator_agency_page(
+        &req,
+        lang,
+        &state,
+        &operator,
+        path.into_inner(),
+        FormState::new(),
+    )
+    .await
+}
+
+/// Operators create agency admins; the admins then add their own staff.
+pub async fn create_agency_admin(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+    CsrfForm(input): CsrfForm<NewPersonInput>,
+) -> Page {
+    let agency_id = path.into_inner();
+    repo::find_by_id(&state.db, agency_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    match accounts::create_staff_account(
+        &state,
+        Role::AgencyAdmin,
+        &input.login,
+        &input.full_name,
+        Some(agency_id),
+    )
+    .await
+    {
+        Ok((row, initial)) => html(
+            StatusCode::OK,
+            &CreatedPage {
+                lang,
+                chrome: Chrome::new(&req, Some(&operator.0))?,
+                login: row.login,
+                initial_password: initial.to_string(),
+                back_to: format!("/admin/agencies/{agency_id}"),
+            },
+        ),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("login", &input.login)
+                .with_value("full_name", &input.full_name)
+                .from_error(lang, error)?;
+            operator_agency_page(&req, lang, &state, &operator, agency_id, form).await
+        }
+    }
+}
