@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod forms;
 pub mod housekeeping;

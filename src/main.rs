@@ -23,7 +23,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the web server (migrates the database first).
-    Serve,
+    Serve {
+        /// Development only: create demo accounts (printed at start) if they do not exist.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Key management.
@@ -77,7 +81,7 @@ fn main() -> ExitCode {
     congdanso::telemetry::init(config.log_format, &config.log_filter);
     let result = actix_web::rt::System::new().block_on(async move {
         match cli.command {
-            Command::Serve => serve(config).await,
+            Command::Serve { demo } => serve(config, demo).await,
             Command::Migrate => migrate(config).await,
             Command::Admin {
                 command: AdminCommand::CreateOperator { login, name },
@@ -95,10 +99,29 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
-    let app = Application::build(config)
+async fn serve(config: Config, demo: bool) -> Result<(), String> {
+    let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
+    let state = congdanso::startup::build_state(config, clock)
         .await
         .map_err(|e| e.to_string())?;
+    if demo {
+        let accounts = congdanso::demo::seed(&state)
+            .await
+            .map_err(|e| format!("demo data: {e} (demo data is for APP_ENV=development only)"))?;
+        eprintln!(
+            "congdanso: demo accounts (password `{}`; each sets up TOTP at first login):",
+            congdanso::demo::DEMO_PASSWORD
+        );
+        for account in accounts {
+            eprintln!(
+                "  {:<14} {:<14} log in at {}",
+                account.login,
+                account.role.as_str(),
+                account.login_page
+            );
+        }
+    }
+    let app = Application::from_state(state).map_err(|e| e.to_string())?;
     eprintln!("congdanso: listening on http://{}", app.local_addr());
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }

@@ -224,3 +224,49 @@ async fn pages_work_in_vietnamese_and_english() {
     let page = client.get("/staff/login").await;
     assert!(page.body.contains("Staff log-in"));
 }
+
+#[actix_web::test]
+async fn demo_data_is_seeded_once_and_its_accounts_work() {
+    let t = spawn_app().await;
+    let first = congdanso::demo::seed(&t.state).await.unwrap();
+    assert_eq!(first.len(), 4);
+    assert!(first.iter().all(|a| a.created));
+    let again = congdanso::demo::seed(&t.state).await.unwrap();
+    assert!(again.iter().all(|a| !a.created), "idempotent");
+
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    first_staff_login(&mut clerk, &t, "demo.clerk", congdanso::demo::DEMO_PASSWORD).await;
+    assert_eq!(clerk.get("/staff").await.status, StatusCode::OK);
+    let mut citizen = Client::new(test::init_service(app(t.state.clone())).await);
+    citizen.get("/login").await;
+    let reply = citizen
+        .post(
+            "/login",
+            &[
+                ("login", congdanso::demo::DEMO_CITIZEN_ID),
+                ("password", congdanso::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(reply.location(), "/enroll");
+}
+
+#[actix_web::test]
+async fn demo_data_is_refused_in_production() {
+    let t = crate::helpers::spawn_app_with(&[
+        ("APP_ENV", "production"),
+        ("PUBLIC_URL", "https://congdanso.example"),
+        ("MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        (
+            "SIGNING_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+    ])
+    .await;
+    assert!(congdanso::demo::seed(&t.state).await.is_err());
+    assert!(
+        !congdanso::accounts::repo::login_exists(&t.state.db, "demo.operator")
+            .await
+            .unwrap()
+    );
+}
