@@ -470,7 +470,49 @@ async fn staff_pages_pass_wcag() {
     b.assert_accessible("created-en").await;
     b.goto("/account").await;
     b.assert_accessible("operator-account-en").await;
+
+    // Step-up before new recovery codes.
+    b.goto("/account/recovery-codes").await;
+    assert_eq!(b.path().await, "/step-up");
+    b.assert_accessible("step-up-en").await;
+    b.app.clock.advance(chrono::Duration::seconds(30));
+    let code = current_code(&b, "van.hanh").await;
+    b.fill("code", &code).await;
+    b.submit().await;
+    assert_eq!(b.path().await, "/account/recovery-codes");
+    b.assert_accessible("recovery-confirm-en").await;
+    b.click_and_wait(".account-nav button").await;
+
+    // The agency admin's staff page and the counter desk.
+    congdanso::demo::seed(&b.app.state).await.unwrap();
+    for (login, home, what) in [
+        ("demo.admin", "/agency", "agency-admin-en"),
+        ("demo.clerk", "/staff", "counter-desk-en"),
+    ] {
+        b.goto("/staff/login").await;
+        b.fill("login", login).await;
+        b.fill("password", congdanso::demo::DEMO_PASSWORD).await;
+        b.submit().await;
+        assert_eq!(b.path().await, "/enroll");
+        let code = code_from_page(&b, 0).await;
+        b.fill("code", &code).await;
+        b.submit().await;
+        b.goto(home).await;
+        assert_eq!(b.path().await, home);
+        b.assert_accessible(what).await;
+        b.click_and_wait(".account-nav button").await;
+    }
     b.finish().await;
+}
+
+/// The code an authenticator app shows now for an enrolled account.
+async fn current_code(b: &Browser, login: &str) -> String {
+    let account = congdanso::accounts::repo::find_by_login(&b.app.state.db, login)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = congdanso::accounts::service::totp_secret(&b.app.state, &account).unwrap();
+    congdanso::accounts::totp::code_at(&secret, b.app.clock.now().timestamp() / 30)
 }
 
 #[actix_web::test]
