@@ -382,8 +382,14 @@ pub async fn verify(
     require_stage(&pending, Stage::SecondFactor)?;
     let client = ClientInfo::of(&req);
     let next = safe_next(input.next.as_deref());
-    match service::verify_second_factor(&state, &pending.account, &input.code, client.ip.as_deref())
-        .await
+    match service::verify_second_factor(
+        &state,
+        &pending.account,
+        &input.code,
+        service::Accept::TotpOrRecoveryCode,
+        client.ip.as_deref(),
+    )
+    .await
     {
         Ok(_) => {
             let new = session::promote(&state, &pending.session, Stage::Full, &client).await?;
@@ -469,27 +475,21 @@ pub async fn step_up(
 ) -> Page {
     let client = ClientInfo::of(&req);
     let next = safe_next(input.next.as_deref()).unwrap_or_else(|| "/account".to_owned());
-    let outcome =
-        service::verify_second_factor(&state, &current.account, &input.code, client.ip.as_deref())
-            .await;
+    // Only a TOTP code unlocks sensitive actions; a recovery code is for getting in.
+    let outcome = service::verify_second_factor(
+        &state,
+        &current.account,
+        &input.code,
+        service::Accept::TotpOnly,
+        client.ip.as_deref(),
+    )
+    .await;
     match outcome {
-        Ok(service::SecondFactor::Totp) => {
+        Ok(_) => {
             session::grant_step_up(&state, &current.session).await?;
             Ok(see_other(&next))
         }
-        other => {
-            let error = match other {
-                Err(error) => error,
-                // A recovery code gets you in; it does not unlock sensitive actions.
-                Ok(_) => AppError::InvalidInput {
-                    code: "code_invalid",
-                    message: "a TOTP code is required".into(),
-                    fields: vec![crate::error::FieldError {
-                        field: "code",
-                        code: "code_invalid",
-                    }],
-                },
-            };
+        Err(error) => {
             let form = FormState::new().from_error(lang, error)?;
             html(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -470,12 +470,21 @@ pub enum SecondFactor {
     RecoveryCode,
 }
 
-/// Checks a TOTP code (current step ±1, never a step already used) or, failing that, a
-/// single-use recovery code. Throttled per account and per address.
+/// Which second factors a check accepts: logging in takes a recovery code too; sensitive
+/// actions (step-up, password change) take only a TOTP code, so no recovery code is spent there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    TotpOrRecoveryCode,
+    TotpOnly,
+}
+
+/// Checks a TOTP code (current step ±1, never a step already used) or, when `accept` allows,
+/// a single-use recovery code. Throttled per account and per address.
 pub async fn verify_second_factor(
     state: &AppState,
     account: &account::Model,
     code: &str,
+    accept: Accept,
     client_ip: Option<&str>,
 ) -> Result<SecondFactor, AppError> {
     let mut keys = vec![second_factor_key(account.id)];
@@ -500,7 +509,9 @@ pub async fn verify_second_factor(
         Err(_) => {}
     }
 
-    if let Some(normalized) = recovery::normalize(code) {
+    if accept == Accept::TotpOrRecoveryCode
+        && let Some(normalized) = recovery::normalize(code)
+    {
         for stored in repo::unused_recovery_codes(&state.db, account.id).await? {
             if recovery::matches(&normalized, &stored.code_hash)
                 && repo::use_recovery_code(&state.db, stored.id, now).await?
@@ -591,13 +602,7 @@ pub async fn change_password(
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    if verify_second_factor(state, account, code, client_ip).await? != SecondFactor::Totp {
-        // A recovery code is for getting in, not for changing the password.
-        return Err(invalid(vec![FieldError {
-            field: "code",
-            code: "code_invalid",
-        }]));
-    }
+    verify_second_factor(state, account, code, Accept::TotpOnly, client_ip).await?;
     let hash = blocking(move || password::hash_password(&new_password))
         .await?
         .map_err(AppError::internal)?;
