@@ -67,6 +67,15 @@ impl FormState {
         }
     }
 
+    /// 200 for a fresh form, 422 for one shown again with problems.
+    pub fn status(&self) -> actix_web::http::StatusCode {
+        if self.has_errors() {
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            actix_web::http::StatusCode::OK
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty() || self.banner.is_some()
     }

@@ -11,6 +11,24 @@ use crate::i18n::{LANG_COOKIE, Lang};
 
 const STYLESHEET: &str = include_str!("../web/static/app.css");
 
+/// What a page handler returns.
+pub type Page = Result<HttpResponse, AppError>;
+
+/// Renders a template as an HTML response with the given status.
+pub fn render(status: actix_web::http::StatusCode, template: &impl Template) -> Page {
+    let body = template.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// A 303 redirect (after a form post, or to another page).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
 /// Who is signed in, for the page header.
 #[derive(Debug, Clone)]
 pub struct SignedIn {

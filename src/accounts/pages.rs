@@ -1,7 +1,7 @@
 //! Account pages: registration, TOTP enrolment, login, second factor, step-up, the account page.
 //! Thin: extract → service → render.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -15,36 +15,22 @@ use crate::auth::{AnySession, PendingSession};
 use crate::error::AppError;
 use crate::forms::FormState;
 use crate::i18n::Lang;
-use crate::site::Chrome;
+use crate::site::{Chrome, Page, render as html, see_other};
 use crate::state::AppState;
 
-type Page = Result<HttpResponse, AppError>;
-
-fn html(status: StatusCode, template: &impl Template) -> Page {
-    let body = template.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_owned()))
-        .finish()
+/// Redirects with the cookie of a session just started or promoted.
+fn redirect_with_session(state: &AppState, location: &str, token: &str) -> Page {
+    let mut response = see_other(location);
+    response
+        .add_cookie(&session::cookie(token, secure(state)))
+        .map_err(AppError::internal)?;
+    Ok(response)
 }
 
 /// Only local paths are followed after login, so the parameter cannot send people elsewhere.
 fn safe_next(next: Option<&str>) -> Option<String> {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
         .map(str::to_owned)
-}
-
-fn status_for(form: &FormState, error_status: StatusCode) -> StatusCode {
-    if form.has_errors() {
-        error_status
-    } else {
-        StatusCode::OK
-    }
 }
 
 fn secure(state: &AppState) -> bool {
@@ -89,11 +75,7 @@ pub async fn register(
             let new =
                 session::start(&state, account.id, Stage::Enrolment, &ClientInfo::of(&req)).await?;
             csrf::renew(&req)?;
-            let mut response = see_other("/enroll");
-            response
-                .add_cookie(&session::cookie(&new.token, secure(&state)))
-                .map_err(AppError::internal)?;
-            Ok(response)
+            redirect_with_session(&state, "/enroll", &new.token)
         }
         Err(error) => {
             let form = kept.from_error(lang, error)?;
@@ -132,7 +114,7 @@ fn enroll_page(
     let secret = service::totp_secret(state, &pending.account)?;
     let label = service::masked_login(&pending.account);
     let uri = totp::otpauth_uri(&secret, "Công dân số", &label);
-    let status = status_for(&form, StatusCode::UNPROCESSABLE_ENTITY);
+    let status = form.status();
     html(
         status,
         &EnrollPage {
@@ -243,7 +225,7 @@ fn login_page(req: &HttpRequest, lang: Lang, form: FormState, staff: bool, next:
     {
         StatusCode::TOO_MANY_REQUESTS
     } else {
-        status_for(&form, StatusCode::UNPROCESSABLE_ENTITY)
+        form.status()
     };
     html(
         status,
@@ -302,11 +284,7 @@ async fn do_login(
             };
             let new = session::start(&state, account.id, stage, &client).await?;
             csrf::renew(&req)?;
-            let mut response = see_other(&target);
-            response
-                .add_cookie(&session::cookie(&new.token, secure(&state)))
-                .map_err(AppError::internal)?;
-            Ok(response)
+            redirect_with_session(&state, &target, &new.token)
         }
         Err(error) => {
             let limited = matches!(error, AppError::RateLimited { .. });
@@ -395,11 +373,7 @@ pub async fn verify(
             let new = session::promote(&state, &pending.session, Stage::Full, &client).await?;
             csrf::renew(&req)?;
             let target = next.unwrap_or_else(|| pending.role.home().to_owned());
-            let mut response = see_other(&target);
-            response
-                .add_cookie(&session::cookie(&new.token, secure(&state)))
-                .map_err(AppError::internal)?;
-            Ok(response)
+            redirect_with_session(&state, &target, &new.token)
         }
         Err(error) => {
             let limited = matches!(error, AppError::RateLimited { .. });
@@ -566,7 +540,7 @@ async fn account_page(
         })
         .collect();
     let profile = service::profile(state, &current.account)?;
-    let status = status_for(&form, StatusCode::UNPROCESSABLE_ENTITY);
+    let status = form.status();
     html(
         status,
         &AccountPage {

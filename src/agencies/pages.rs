@@ -14,17 +14,8 @@ use crate::auth::{AgencyAdminSession, OperatorSession, Role, StaffSession};
 use crate::error::AppError;
 use crate::forms::FormState;
 use crate::i18n::Lang;
-use crate::site::Chrome;
+use crate::site::{Chrome, Page, render as html};
 use crate::state::AppState;
-
-type Page = Result<HttpResponse, AppError>;
-
-fn html(status: StatusCode, template: &impl Template) -> Page {
-    let body = template.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
-}
 
 /// A person in a staff list.
 pub struct PersonView {
@@ -130,11 +121,7 @@ async fn agency_page(
         .iter()
         .map(|row| person_view(state, row))
         .collect();
-    let status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form.status();
     html(
         status,
         &AgencyPage {
@@ -250,11 +237,7 @@ async fn admin_page(
         .iter()
         .map(|k| (*k, format!("agency_kind.{k}")))
         .collect();
-    let status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form.status();
     html(
         status,
         &AdminPage {
@@ -323,11 +306,7 @@ async fn operator_agency_page(
         .iter()
         .map(|row| person_view(state, row))
         .collect();
-    let status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form.status();
     html(
         status,
         &AgencyPage {
