@@ -192,6 +192,9 @@ impl ResponseError for AppError {
             _ => tracing::debug!(code = self.code(), "request refused"),
         }
         let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unauthenticated) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"congdanso\""));
+        }
         if let Some(retry) = self.retry_after() {
             response.insert_header((
                 header::RETRY_AFTER,

@@ -21,6 +21,7 @@ pub mod error;
 pub mod forms;
 pub mod housekeeping;
 pub mod i18n;
+pub mod issuers;
 pub mod keys;
 pub mod middleware;
 pub mod ops;

@@ -6,6 +6,7 @@ use actix_web::web;
 use crate::accounts::pages as account;
 use crate::agencies::pages as agency;
 use crate::error::AppError;
+use crate::issuers::{api as issuers_api, pages as issuers};
 use crate::{ops, site};
 
 /// Mounts every scope: public pages, the agency API, operations endpoints, static assets.
@@ -17,8 +18,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
         // Static assets (compiled into the binary)
         .service(web::resource("/static/app.css").route(web::get().to(site::stylesheet)))
+        // Verifiers: trust list and platform keys
+        .service(
+            web::resource("/.well-known/congdanso/trust-list.json")
+                .route(web::get().to(issuers_api::trust_list)),
+        )
+        .service(
+            web::resource("/.well-known/congdanso/platform-keys.json")
+                .route(web::get().to(issuers_api::platform_keys)),
+        )
         // Agency API
-        .service(web::scope("/api/v1").default_service(web::to(not_found)))
+        .service(
+            web::scope("/api/v1")
+                .service(web::resource("/agency").route(web::get().to(issuers_api::whoami)))
+                .default_service(web::to(not_found)),
+        )
         // Pages
         .service(web::resource("/").route(web::get().to(site::home)))
         .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)))
@@ -81,6 +95,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/admin/agencies/{id}/admins")
                 .route(web::post().to(agency::create_agency_admin)),
+        )
+        // Issuer keys (operators) and API credentials (operators, agency admins)
+        .service(
+            web::resource("/admin/agencies/{id}/keys")
+                .route(web::get().to(issuers::keys))
+                .route(web::post().to(issuers::register_key)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/keys/{key_id}/retire")
+                .route(web::post().to(issuers::retire_key)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/keys/{key_id}/revoke")
+                .route(web::post().to(issuers::revoke_key)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/credentials")
+                .route(web::get().to(issuers::operator_credentials))
+                .route(web::post().to(issuers::operator_create_credential)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/credentials/{credential}/revoke")
+                .route(web::post().to(issuers::operator_revoke_credential)),
+        )
+        .service(
+            web::resource("/agency/credentials")
+                .route(web::get().to(issuers::admin_credentials))
+                .route(web::post().to(issuers::admin_create_credential)),
+        )
+        .service(
+            web::resource("/agency/credentials/{credential}/revoke")
+                .route(web::post().to(issuers::admin_revoke_credential)),
         );
 }
 

@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod agency;
+pub mod api_credential;
+pub mod issuer_key;
 pub mod platform_key;
 pub mod recovery_code;
 pub mod session;

@@ -14,6 +14,7 @@
 
 pub mod envelope;
 pub mod field;
+pub mod sign;
 pub mod stream;
 
 pub use envelope::{DataKey, KeyId, MasterKey, WrappedKey};

@@ -8,6 +8,7 @@ mod browser;
 mod errors;
 mod health;
 mod helpers;
+mod issuers;
 mod migrations;
 mod process;
 mod staff;

@@ -11,8 +11,12 @@ use crate::accounts::{PASSWORD, code_for, register_citizen};
 use crate::helpers::{Client, TestApp, spawn_app};
 
 /// Logs a staff-side account in for the first time: initial password, TOTP enrolment.
-async fn first_staff_login<S, B>(client: &mut Client<S>, t: &TestApp, login: &str, password: &str)
-where
+pub async fn first_staff_login<S, B>(
+    client: &mut Client<S>,
+    t: &TestApp,
+    login: &str,
+    password: &str,
+) where
     S: actix_web::dev::Service<
             actix_http::Request,
             Response = actix_web::dev::ServiceResponse<B>,
@@ -35,7 +39,7 @@ where
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
-fn initial_password_in(html: &str) -> String {
+pub fn initial_password_in(html: &str) -> String {
     html.split(r#"<code id="initial-password">"#)
         .nth(1)
         .and_then(|rest| rest.split("</code>").next())

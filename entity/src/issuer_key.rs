@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// An agency's Ed25519 public key. `purpose` is `issuing` (documents) or `certifying` (copies
+/// certified at the counter); `status` is `active`, `retired` or `revoked` (with the time).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "issuer_key")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub agency_id: Uuid,
+    #[sea_orm(unique)]
+    pub key_id: String,
+    pub public_key: String,
+    pub purpose: String,
+    pub valid_from: DateTimeUtc,
+    pub valid_until: Option<DateTimeUtc>,
+    pub status: String,
+    pub status_changed_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

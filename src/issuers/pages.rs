@@ -1,0 +1,422 @@
+//! Operator pages for an agency's public keys, and API credential pages for operators (any
+//! agency) and agency admins (their own agency).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use askama::Template;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::service;
+use crate::auth::csrf::CsrfForm;
+use crate::auth::{AgencyAdminSession, CurrentSession, OperatorSession};
+use crate::error::AppError;
+use crate::forms::FormState;
+use crate::i18n::Lang;
+use crate::site::{Chrome, Page, render, see_other};
+use crate::state::AppState;
+
+/// A key in the list.
+pub struct KeyView {
+    pub key_id: String,
+    pub public_key: String,
+    pub purpose_key: String,
+    pub status_key: String,
+    pub valid_from: String,
+    pub valid_until: String,
+    pub changed: String,
+    pub active: bool,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "issuers/keys.html")]
+struct KeysPage {
+    lang: Lang,
+    chrome: Chrome,
+    agency_name: String,
+    base: String,
+    keys: Vec<KeyView>,
+    form: FormState,
+}
+
+async fn keys_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    operator: &OperatorSession,
+    agency_id: Uuid,
+    form: FormState,
+) -> Page {
+    let agency = crate::agencies::repo::find_by_id(&state.db, agency_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let date = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+    let keys = super::repo::keys_for_agency(&state.db, agency_id)
+        .await?
+        .into_iter()
+        .map(|k| KeyView {
+            active: k.status == "active",
+            revoked: k.status == "revoked",
+            key_id: k.key_id,
+            public_key: k.public_key,
+            purpose_key: format!("key_purpose.{}", k.purpose),
+            status_key: format!("key_status.{}", k.status),
+            valid_from: date(k.valid_from),
+            valid_until: k.valid_until.map(date).unwrap_or_default(),
+            changed: k
+                .status_changed_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+        })
+        .collect();
+    render(
+        form.status(),
+        &KeysPage {
+            lang,
+            chrome: Chrome::new(req, Some(&operator.0))?,
+            agency_name: format!("{} ({})", agency.name, agency.code),
+            base: format!("/admin/agencies/{agency_id}"),
+            keys,
+            form,
+        },
+    )
+}
+
+pub async fn keys(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+) -> Page {
+    keys_page(
+        &req,
+        lang,
+        &state,
+        &operator,
+        path.into_inner(),
+        FormState::new(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct KeyInput {
+    #[serde(default)]
+    public_key: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_until: String,
+}
+
+fn optional_date(raw: &str, field: &'static str) -> Result<Option<NaiveDate>, AppError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| AppError::InvalidInput {
+            code: "date_format",
+            message: format!("{field}: date_format"),
+            fields: vec![crate::error::FieldError {
+                field,
+                code: "date_format",
+            }],
+        })
+}
+
+pub async fn register_key(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+    CsrfForm(input): CsrfForm<KeyInput>,
+) -> Page {
+    let agency_id = path.into_inner();
+    crate::agencies::repo::find_by_id(&state.db, agency_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let outcome = async {
+        let from = optional_date(&input.valid_from, "valid_from")?;
+        let until = optional_date(&input.valid_until, "valid_until")?;
+        service::register_key(
+            &state,
+            agency_id,
+            &input.public_key,
+            &input.purpose,
+            from,
+            until,
+        )
+        .await
+    }
+    .await;
+    match outcome {
+        Ok(_) => Ok(see_other(&format!("/admin/agencies/{agency_id}/keys"))),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("public_key", &input.public_key)
+                .with_value("valid_from", &input.valid_from)
+                .with_value("valid_until", &input.valid_until)
+                .from_error(lang, error)?;
+            keys_page(&req, lang, &state, &operator, agency_id, form).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn retire_key(
+    state: web::Data<AppState>,
+    _operator: OperatorSession,
+    path: web::Path<(Uuid, String)>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let (agency_id, key_id) = path.into_inner();
+    service::retire_key(&state, agency_id, &key_id).await?;
+    Ok(see_other(&format!("/admin/agencies/{agency_id}/keys")))
+}
+
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    _operator: OperatorSession,
+    path: web::Path<(Uuid, String)>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let (agency_id, key_id) = path.into_inner();
+    service::revoke_key(&state, agency_id, &key_id, None).await?;
+    Ok(see_other(&format!("/admin/agencies/{agency_id}/keys")))
+}
+
+// ------------------------------------------------------------------ API credentials
+
+/// A credential in the list (never the token).
+pub struct CredentialView {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "issuers/credentials.html")]
+struct CredentialsPage {
+    lang: Lang,
+    chrome: Chrome,
+    agency_name: String,
+    base: String,
+    credentials: Vec<CredentialView>,
+    form: FormState,
+    new_token: Option<String>,
+}
+
+/// Whose credentials a page manages, and the URL its forms post to.
+struct Target {
+    agency_id: Uuid,
+    base: String,
+}
+
+async fn credentials_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    who: &CurrentSession,
+    Target { agency_id, base }: Target,
+    form: FormState,
+    new_token: Option<String>,
+) -> Page {
+    let agency = crate::agencies::repo::find_by_id(&state.db, agency_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let credentials = super::repo::credentials_for_agency(&state.db, agency_id)
+        .await?
+        .into_iter()
+        .map(|c| CredentialView {
+            id: c.id.to_string(),
+            name: c.name,
+            created: time(c.created_at),
+            last_used: c.last_used_at.map(time).unwrap_or_default(),
+            revoked: c.revoked_at.is_some(),
+        })
+        .collect();
+    let status = if new_token.is_some() {
+        StatusCode::OK
+    } else {
+        form.status()
+    };
+    render(
+        status,
+        &CredentialsPage {
+            lang,
+            chrome: Chrome::new(req, Some(who))?,
+            agency_name: format!("{} ({})", agency.name, agency.code),
+            base,
+            credentials,
+            form,
+            new_token,
+        },
+    )
+}
+
+/// Which agency a credential page is about, and who is looking.
+fn own_agency(admin: &AgencyAdminSession) -> Result<Uuid, AppError> {
+    admin
+        .account
+        .agency_id
+        .ok_or_else(|| AppError::internal("agency admin without agency"))
+}
+
+pub async fn operator_credentials(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+) -> Page {
+    let agency_id = path.into_inner();
+    let base = format!("/admin/agencies/{agency_id}/credentials");
+    credentials_page(
+        &req,
+        lang,
+        &state,
+        &operator.0,
+        Target { agency_id, base },
+        FormState::new(),
+        None,
+    )
+    .await
+}
+
+pub async fn admin_credentials(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    admin: AgencyAdminSession,
+) -> Page {
+    let agency_id = own_agency(&admin)?;
+    let base = "/agency/credentials".to_owned();
+    credentials_page(
+        &req,
+        lang,
+        &state,
+        &admin.0,
+        Target { agency_id, base },
+        FormState::new(),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct CredentialInput {
+    #[serde(default)]
+    name: String,
+}
+
+async fn create(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    who: &CurrentSession,
+    target: Target,
+    name: &str,
+) -> Page {
+    match service::create_credential(state, target.agency_id, name).await {
+        Ok((_, token)) => {
+            credentials_page(
+                req,
+                lang,
+                state,
+                who,
+                target,
+                FormState::new(),
+                Some(token.to_string()),
+            )
+            .await
+        }
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("name", name)
+                .from_error(lang, error)?;
+            credentials_page(req, lang, state, who, target, form, None).await
+        }
+    }
+}
+
+pub async fn operator_create_credential(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+    CsrfForm(input): CsrfForm<CredentialInput>,
+) -> Page {
+    let agency_id = path.into_inner();
+    crate::agencies::repo::find_by_id(&state.db, agency_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let base = format!("/admin/agencies/{agency_id}/credentials");
+    create(
+        &req,
+        lang,
+        &state,
+        &operator.0,
+        Target { agency_id, base },
+        &input.name,
+    )
+    .await
+}
+
+pub async fn admin_create_credential(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    admin: AgencyAdminSession,
+    CsrfForm(input): CsrfForm<CredentialInput>,
+) -> Page {
+    let agency_id = own_agency(&admin)?;
+    create(
+        &req,
+        lang,
+        &state,
+        &admin.0,
+        Target {
+            agency_id,
+            base: "/agency/credentials".into(),
+        },
+        &input.name,
+    )
+    .await
+}
+
+pub async fn operator_revoke_credential(
+    state: web::Data<AppState>,
+    _operator: OperatorSession,
+    path: web::Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let (agency_id, id) = path.into_inner();
+    service::revoke_credential(&state, agency_id, id).await?;
+    Ok(see_other(&format!(
+        "/admin/agencies/{agency_id}/credentials"
+    )))
+}
+
+pub async fn admin_revoke_credential(
+    state: web::Data<AppState>,
+    admin: AgencyAdminSession,
+    path: web::Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let agency_id = own_agency(&admin)?;
+    service::revoke_credential(&state, agency_id, path.into_inner()).await?;
+    Ok(see_other("/agency/credentials"))
+}

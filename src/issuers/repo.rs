@@ -1,0 +1,123 @@
+//! Issuer keys and API credentials. Never sees actix types.
+
+use chrono::{DateTime, Utc};
+use entity::{api_credential, issuer_key};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder,
+};
+use uuid::Uuid;
+
+pub async fn insert_key(db: &impl ConnectionTrait, row: issuer_key::Model) -> Result<(), DbErr> {
+    row.into_active_model().reset_all().insert(db).await?;
+    Ok(())
+}
+
+pub async fn keys_for_agency(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+) -> Result<Vec<issuer_key::Model>, DbErr> {
+    issuer_key::Entity::find()
+        .filter(issuer_key::Column::AgencyId.eq(agency_id))
+        .order_by_asc(issuer_key::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+pub async fn all_keys(db: &impl ConnectionTrait) -> Result<Vec<issuer_key::Model>, DbErr> {
+    issuer_key::Entity::find()
+        .order_by_asc(issuer_key::Column::AgencyId)
+        .order_by_asc(issuer_key::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+pub async fn find_key(
+    db: &impl ConnectionTrait,
+    key_id: &str,
+) -> Result<Option<issuer_key::Model>, DbErr> {
+    issuer_key::Entity::find()
+        .filter(issuer_key::Column::KeyId.eq(key_id))
+        .one(db)
+        .await
+}
+
+/// Changes a key's status; only from `active` (retired and revoked are final, except that a
+/// retired key can still be revoked).
+pub async fn set_key_status(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    from: &[&str],
+    status: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = issuer_key::Entity::update_many()
+        .col_expr(issuer_key::Column::Status, Expr::value(status))
+        .col_expr(issuer_key::Column::StatusChangedAt, Expr::value(at))
+        .filter(issuer_key::Column::Id.eq(id))
+        .filter(issuer_key::Column::Status.is_in(from.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn insert_credential(
+    db: &impl ConnectionTrait,
+    row: api_credential::Model,
+) -> Result<(), DbErr> {
+    row.into_active_model().reset_all().insert(db).await?;
+    Ok(())
+}
+
+pub async fn credentials_for_agency(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+) -> Result<Vec<api_credential::Model>, DbErr> {
+    api_credential::Entity::find()
+        .filter(api_credential::Column::AgencyId.eq(agency_id))
+        .order_by_asc(api_credential::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+pub async fn find_live_credential(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<api_credential::Model>, DbErr> {
+    api_credential::Entity::find()
+        .filter(api_credential::Column::TokenHash.eq(token_hash))
+        .filter(api_credential::Column::RevokedAt.is_null())
+        .one(db)
+        .await
+}
+
+pub async fn touch_credential(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    api_credential::Entity::update_many()
+        .col_expr(api_credential::Column::LastUsedAt, Expr::value(now))
+        .filter(api_credential::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes a credential of one agency; false when it is not theirs or already revoked.
+pub async fn revoke_credential(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = api_credential::Entity::update_many()
+        .col_expr(api_credential::Column::RevokedAt, Expr::value(now))
+        .filter(api_credential::Column::Id.eq(id))
+        .filter(api_credential::Column::AgencyId.eq(agency_id))
+        .filter(api_credential::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

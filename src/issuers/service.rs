@@ -1,0 +1,247 @@
+//! Issuer rules: registering and retiring keys, API credentials, the signed trust list.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{agency, api_credential, issuer_key};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::model::{KeyPurpose, KeyStatus, KeyTimeline};
+use super::repo;
+use crate::crypto::sign;
+use crate::error::{AppError, FieldError};
+use crate::state::AppState;
+
+/// Version tag of the trust list format (documented in docs/api.md).
+pub const TRUST_LIST_FORMAT: &str = "congdanso-trust-list/v1";
+/// Prefix of agency API tokens, so a leaked one is recognisable by secret scanners.
+pub const TOKEN_PREFIX: &str = "cds_";
+
+fn field(field: &'static str, code: &'static str) -> AppError {
+    AppError::InvalidInput {
+        code,
+        message: format!("{field}: {code}"),
+        fields: vec![FieldError { field, code }],
+    }
+}
+
+/// The timeline of a stored key.
+pub fn timeline(row: &issuer_key::Model) -> KeyTimeline {
+    KeyTimeline {
+        valid_from: row.valid_from,
+        valid_until: row.valid_until,
+        status: KeyStatus::parse(&row.status).unwrap_or(KeyStatus::Revoked),
+        status_changed_at: row.status_changed_at,
+    }
+}
+
+/// Registers an agency's public key (base64 Ed25519). Its id is derived from the key, so the
+/// same key cannot be registered twice.
+pub async fn register_key(
+    state: &AppState,
+    agency_id: Uuid,
+    public_key_b64: &str,
+    purpose: &str,
+    valid_from: Option<NaiveDate>,
+    valid_until: Option<NaiveDate>,
+) -> Result<issuer_key::Model, AppError> {
+    let key = sign::parse_public_key(public_key_b64)
+        .map_err(|_| field("public_key", "public_key_invalid"))?;
+    let purpose = KeyPurpose::parse(purpose).ok_or_else(|| field("purpose", "key_purpose"))?;
+    let now = state.clock.now();
+    let valid_from = valid_from
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .unwrap_or(now);
+    let valid_until = valid_until
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|d| d.and_utc());
+    if valid_until.is_some_and(|until| until <= valid_from) {
+        return Err(field("valid_until", "key_validity_order"));
+    }
+    let key_id = sign::key_id_for("ik", &key);
+    if repo::find_key(&state.db, &key_id).await?.is_some() {
+        return Err(field("public_key", "public_key_taken"));
+    }
+    let row = issuer_key::Model {
+        id: Uuid::now_v7(),
+        agency_id,
+        key_id,
+        public_key: B64.encode(key.as_bytes()),
+        purpose: purpose.as_str().to_owned(),
+        valid_from,
+        valid_until,
+        status: KeyStatus::Active.as_str().to_owned(),
+        status_changed_at: None,
+        created_at: now,
+    };
+    repo::insert_key(&state.db, row.clone()).await?;
+    Ok(row)
+}
+
+/// Retires an active key now (what it signed before stays valid).
+pub async fn retire_key(state: &AppState, agency_id: Uuid, key_id: &str) -> Result<(), AppError> {
+    let row = own_key(state, agency_id, key_id).await?;
+    if !repo::set_key_status(&state.db, row.id, &["active"], "retired", state.clock.now()).await? {
+        return Err(field("key", "key_not_active"));
+    }
+    Ok(())
+}
+
+/// Revokes a key from `at` (default now): signatures made from then on do not verify.
+pub async fn revoke_key(
+    state: &AppState,
+    agency_id: Uuid,
+    key_id: &str,
+    at: Option<DateTime<Utc>>,
+) -> Result<(), AppError> {
+    let row = own_key(state, agency_id, key_id).await?;
+    let at = at.unwrap_or_else(|| state.clock.now());
+    if !repo::set_key_status(&state.db, row.id, &["active", "retired"], "revoked", at).await? {
+        return Err(field("key", "key_already_revoked"));
+    }
+    Ok(())
+}
+
+async fn own_key(
+    state: &AppState,
+    agency_id: Uuid,
+    key_id: &str,
+) -> Result<issuer_key::Model, AppError> {
+    repo::find_key(&state.db, key_id)
+        .await?
+        .filter(|k| k.agency_id == agency_id)
+        .ok_or(AppError::NotFound)
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a named API credential for an agency; the token is returned once and stored hashed.
+pub async fn create_credential(
+    state: &AppState,
+    agency_id: Uuid,
+    name: &str,
+) -> Result<(api_credential::Model, Zeroizing<String>), AppError> {
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !(2..=100).contains(&name.chars().count()) {
+        return Err(field("name", "credential_name_length"));
+    }
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).map_err(AppError::internal)?;
+    let token = Zeroizing::new(format!(
+        "{TOKEN_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(bytes.as_ref())
+    ));
+    let row = api_credential::Model {
+        id: Uuid::now_v7(),
+        agency_id,
+        name,
+        token_hash: hash_token(&token),
+        created_at: state.clock.now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    repo::insert_credential(&state.db, row.clone()).await?;
+    Ok((row, token))
+}
+
+pub async fn revoke_credential(
+    state: &AppState,
+    agency_id: Uuid,
+    id: Uuid,
+) -> Result<(), AppError> {
+    if repo::revoke_credential(&state.db, agency_id, id, state.clock.now()).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// The agency behind an API token, or `Unauthenticated`. Records the last use (at most once a
+/// minute, to spare the database).
+pub async fn authenticate(state: &AppState, token: &str) -> Result<agency::Model, AppError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
+        return Err(AppError::Unauthenticated);
+    }
+    let credential = repo::find_live_credential(&state.db, &hash_token(token))
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let now = state.clock.now();
+    if credential
+        .last_used_at
+        .is_none_or(|last| (now - last).num_seconds() >= 60)
+    {
+        repo::touch_credential(&state.db, credential.id, now).await?;
+    }
+    crate::agencies::repo::find_by_id(&state.db, credential.agency_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)
+}
+
+fn key_json(row: &issuer_key::Model) -> Value {
+    json!({
+        "key_id": row.key_id,
+        "public_key": row.public_key,
+        "purpose": row.purpose,
+        "valid_from": row.valid_from.to_rfc3339(),
+        "valid_until": row.valid_until.map(|t| t.to_rfc3339()),
+        "status": row.status,
+        "status_changed_at": row.status_changed_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+/// The trust list: every agency with keys, each key with its validity and status, and the
+/// list's own issue time, signed by the platform key. Verifiers cache it and work offline.
+pub async fn trust_list(state: &AppState) -> Result<Value, AppError> {
+    let agencies = crate::agencies::repo::list(&state.db).await?;
+    let keys = repo::all_keys(&state.db).await?;
+    let issuers: Vec<Value> = agencies
+        .iter()
+        .filter_map(|a| {
+            let own: Vec<Value> = keys
+                .iter()
+                .filter(|k| k.agency_id == a.id)
+                .map(key_json)
+                .collect();
+            (!own.is_empty()).then(|| {
+                json!({ "agency_id": a.id.to_string(), "code": a.code, "name": a.name, "keys": own })
+            })
+        })
+        .collect();
+    let list = json!({
+        "format": TRUST_LIST_FORMAT,
+        "issued_at": state.clock.now().to_rfc3339(),
+        "issuers": issuers,
+    });
+    let signature =
+        sign::sign_json(state.keys.signing.signing_key(), &list).map_err(AppError::internal)?;
+    Ok(json!({
+        "trust_list": list,
+        "signature": signature,
+        "platform_key_id": state.keys.signing.id(),
+    }))
+}
+
+/// Every platform signing key this deployment has used, for verifiers.
+pub async fn platform_keys(state: &AppState) -> Result<Value, AppError> {
+    let rows = crate::keys::repo::all(&state.db).await?;
+    let keys: Vec<Value> = rows
+        .iter()
+        .filter(|r| r.kind == "signing")
+        .map(|r| {
+            json!({
+                "key_id": r.id,
+                "public_key": r.public_key,
+                "first_seen_at": r.first_seen_at.to_rfc3339(),
+                "retired_at": r.retired_at.map(|t| t.to_rfc3339()),
+                "current": r.id == state.keys.signing.id(),
+            })
+        })
+        .collect();
+    Ok(json!({ "algorithm": "Ed25519", "keys": keys }))
+}
