@@ -173,6 +173,10 @@ pub struct Config {
     pub session_absolute: Duration,
     /// How long a fresh second-factor code unlocks sensitive actions.
     pub step_up: Duration,
+    /// Largest document a citizen may upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Bytes of documents one citizen may store.
+    pub storage_quota_bytes: u64,
 }
 
 /// Reads variables by name; lets tests pass a map instead of mutating the process environment.
@@ -367,6 +371,19 @@ impl Config {
             ));
         }
         let step_up = minutes(get("STEP_UP_MINUTES"), "STEP_UP_MINUTES", 5)?;
+        let max_upload_bytes: u64 =
+            parse_or(get("MAX_UPLOAD_BYTES"), "MAX_UPLOAD_BYTES", "200000000")?;
+        let storage_quota_bytes: u64 = parse_or(
+            get("STORAGE_QUOTA_BYTES"),
+            "STORAGE_QUOTA_BYTES",
+            "1073741824",
+        )?;
+        if max_upload_bytes == 0 || storage_quota_bytes == 0 {
+            return Err(ConfigError::new(
+                "MAX_UPLOAD_BYTES",
+                "upload limit and STORAGE_QUOTA_BYTES must be positive",
+            ));
+        }
 
         Ok(Self {
             app_env,
@@ -389,6 +406,8 @@ impl Config {
             session_idle,
             session_absolute,
             step_up,
+            max_upload_bytes,
+            storage_quota_bytes,
         })
     }
 

@@ -58,6 +58,9 @@ pub enum AppError {
     /// A dependency (database, blob store) is down; retrying later may work.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A stored document failed authentication (tampered or damaged); nothing of it is served.
+    #[error("document corrupted")]
+    DocumentCorrupted,
     /// A bug or an unexpected failure; the cause goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,6 +94,7 @@ impl AppError {
             Self::Timeout => "request_timeout",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "service_unavailable",
+            Self::DocumentCorrupted => "document_corrupted",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -110,6 +114,7 @@ impl AppError {
             Self::Timeout => "error.request_timeout",
             Self::MethodNotAllowed => "error.method_not_allowed",
             Self::Unavailable(_) => "error.service_unavailable",
+            Self::DocumentCorrupted => "error.document_corrupted",
             Self::Internal(_) => "error.internal_error",
         }
     }
@@ -178,7 +183,7 @@ impl ResponseError for AppError {
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::DocumentCorrupted => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -303,6 +308,7 @@ mod tests {
             AppError::Timeout,
             AppError::MethodNotAllowed,
             AppError::Unavailable("db".into()),
+            AppError::DocumentCorrupted,
             AppError::Internal("secret cause".into()),
         ]
     }

@@ -231,6 +231,7 @@ fn clone_for_render(error: &AppError) -> AppError {
         AppError::CsrfRejected => AppError::CsrfRejected,
         AppError::Timeout => AppError::Timeout,
         AppError::MethodNotAllowed => AppError::MethodNotAllowed,
+        AppError::DocumentCorrupted => AppError::DocumentCorrupted,
         // Causes stay in the log, which already has them.
         AppError::Unavailable(_) => AppError::Unavailable(String::new()),
         AppError::Internal(_) => AppError::Internal(String::new()),

@@ -7,6 +7,7 @@ use crate::accounts::pages as account;
 use crate::agencies::pages as agency;
 use crate::error::AppError;
 use crate::issuers::{api as issuers_api, pages as issuers};
+use crate::vault::pages as vault;
 use crate::{ops, site};
 
 /// Mounts every scope: public pages, the agency API, operations endpoints, static assets.
@@ -62,6 +63,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/step-up")
                 .route(web::get().to(account::step_up_form))
                 .route(web::post().to(account::step_up)),
+        )
+        // The citizen's vault
+        .service(
+            web::resource("/documents")
+                .route(web::get().to(vault::list))
+                .route(web::post().to(vault::upload)),
+        )
+        .service(web::resource("/documents/{id}").route(web::get().to(vault::detail)))
+        .service(web::resource("/documents/{id}/download").route(web::get().to(vault::download)))
+        .service(web::resource("/documents/{id}/rename").route(web::post().to(vault::rename)))
+        .service(
+            web::resource("/documents/{id}/delete")
+                .route(web::get().to(vault::delete_form))
+                .route(web::post().to(vault::delete)),
         )
         // Everyone's account page
         .service(web::resource("/account").route(web::get().to(account::account)))

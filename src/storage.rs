@@ -112,6 +112,44 @@ impl BlobBackend {
     }
 }
 
+/// A blob being written: buffers at most one part plus the parts in flight. Call
+/// [`finish`](Self::finish) to complete it or [`abort`](Self::abort) to leave nothing behind.
+pub struct BlobWriter {
+    inner: BufWriter,
+    key: BlobKey,
+    written: u64,
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError> {
+        self.written += bytes.len() as u64;
+        self.inner.put(bytes).await.map_err(StorageError::from)
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Completes the blob; on failure the partial upload is aborted.
+    pub async fn finish(mut self) -> Result<u64, StorageError> {
+        match self.inner.shutdown().await {
+            Ok(()) => Ok(self.written),
+            Err(error) => {
+                self.abort().await;
+                Err(StorageError::Backend(error.to_string()))
+            }
+        }
+    }
+
+    /// Abandons the blob (best effort; a leftover is removed by the sweep).
+    pub async fn abort(mut self) {
+        if let Err(error) = self.inner.abort().await {
+            tracing::warn!(blob = %self.key, %error, "aborting a blob upload failed");
+        }
+    }
+}
+
 /// A blob read: its total size and a stream of its bytes.
 pub struct BlobRead {
     pub size: u64,
@@ -192,6 +230,16 @@ impl BlobStore {
         self.backend
     }
 
+    /// Starts writing a blob piece by piece with bounded memory (see [`BlobWriter`]).
+    pub fn writer(&self, key: &BlobKey) -> BlobWriter {
+        BlobWriter {
+            inner: BufWriter::with_capacity(self.store.clone(), key.path(), PART_SIZE)
+                .with_max_concurrency(PART_CONCURRENCY),
+            key: key.clone(),
+            written: 0,
+        }
+    }
+
     /// Writes a blob from a stream of chunks with bounded memory. Returns the bytes written.
     /// On any error the partial upload is aborted and nothing is left under `key`.
     pub async fn put_stream<S, E>(&self, key: &BlobKey, mut source: S) -> Result<u64, StorageError>
@@ -199,28 +247,18 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut writer = BufWriter::with_capacity(self.store.clone(), key.path(), PART_SIZE)
-            .with_max_concurrency(PART_CONCURRENCY);
-        let mut written: u64 = 0;
-        let outcome: Result<(), StorageError> = async {
-            while let Some(chunk) = source.next().await {
-                let chunk = chunk.map_err(|e| StorageError::Source(e.to_string()))?;
-                written += chunk.len() as u64;
-                writer.put(chunk).await?;
+        let mut writer = self.writer(key);
+        while let Some(chunk) = source.next().await {
+            let outcome = match chunk {
+                Ok(chunk) => writer.write(chunk).await,
+                Err(e) => Err(StorageError::Source(e.to_string())),
+            };
+            if let Err(error) = outcome {
+                writer.abort().await;
+                return Err(error);
             }
-            writer
-                .shutdown()
-                .await
-                .map_err(|e| StorageError::Backend(e.to_string()))
         }
-        .await;
-        if let Err(error) = outcome {
-            if let Err(abort_error) = writer.abort().await {
-                tracing::warn!(blob = %key, error = %abort_error, "aborting a failed upload failed");
-            }
-            return Err(error);
-        }
-        Ok(written)
+        writer.finish().await
     }
 
     /// Writes a small blob in one request.

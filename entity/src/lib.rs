@@ -4,8 +4,10 @@
 pub mod account;
 pub mod agency;
 pub mod api_credential;
+pub mod document;
 pub mod issuer_key;
 pub mod platform_key;
 pub mod recovery_code;
 pub mod session;
 pub mod throttle;
+pub mod upload;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_platform_keys;
 mod m20261123_000002_accounts;
+mod m20261123_000003_vault;
 mod m20261123_000004_issuers;
 
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_platform_keys::Migration),
             Box::new(m20261123_000002_accounts::Migration),
+            Box::new(m20261123_000003_vault::Migration),
             Box::new(m20261123_000004_issuers::Migration),
         ]
     }

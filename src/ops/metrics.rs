@@ -48,6 +48,10 @@ pub struct Metrics {
     pub login_attempts: Family<ResultLabels, Counter>,
     /// Lockouts started, by what was locked (`account` or `ip`).
     pub lockouts: Family<KindLabels, Counter>,
+    /// Vault operations by kind (`stored`, `deleted`).
+    pub documents: Family<KindLabels, Counter>,
+    /// Stored documents that failed authentication when read.
+    pub documents_corrupted: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,12 +94,22 @@ impl Metrics {
             "Brute-force lockouts started, by account or client address",
             lockouts.clone(),
         );
+        let documents = Family::<KindLabels, Counter>::default();
+        registry.register("documents", "Vault operations by kind", documents.clone());
+        let documents_corrupted = Counter::default();
+        registry.register(
+            "documents_corrupted",
+            "Stored documents that failed authentication when read",
+            documents_corrupted.clone(),
+        );
         Self {
             registry,
             http_requests,
             http_request_duration,
             login_attempts,
             lockouts,
+            documents,
+            documents_corrupted,
         }
     }
 
@@ -126,6 +140,14 @@ impl Metrics {
 
     pub fn record_lockout(&self, kind: &str) {
         self.lockouts
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn record_document(&self, kind: &str) {
+        self.documents
             .get_or_create(&KindLabels {
                 kind: kind.to_owned(),
             })

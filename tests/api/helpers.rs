@@ -245,3 +245,104 @@ where
         .await
     }
 }
+
+impl<S, B> Client<S>
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    /// Posts `multipart/form-data` like a browser: the CSRF token first, then `fields`, then
+    /// the file part (if any).
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> Reply {
+        let token = self.cookies.get("cds_csrf").cloned().unwrap_or_default();
+        let boundary = "----cdsTestBoundary7MA4YWxkTrZu0gW";
+        let mut body: Vec<u8> = Vec::new();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        for (name, value) in all {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        if let Some((file_name, bytes)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.send(
+            actix_web::test::TestRequest::post()
+                .uri(path)
+                .insert_header((
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                ))
+                .set_payload(body),
+        )
+        .await
+    }
+
+    /// A GET with extra headers (e.g. `Range`), returning the raw body bytes too.
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> (Reply, Vec<u8>) {
+        let mut request = actix_web::test::TestRequest::get().uri(path);
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        request = request.peer_addr(self.peer);
+        for (name, value) in &self.cookies {
+            request = request.cookie(actix_web::cookie::Cookie::new(name.clone(), value.clone()));
+        }
+        let response = actix_web::test::call_service(&self.service, request.to_request()).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        // A body that fails part-way (a damaged document detected mid-stream) reads as an error
+        // marker, never as the bytes sent so far.
+        let body = match actix_web::body::to_bytes(response.into_body()).await {
+            Ok(bytes) => bytes.to_vec(),
+            Err(_) => b"<<body stream failed>>".to_vec(),
+        };
+        (
+            Reply {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            },
+            body,
+        )
+    }
+}
+
+impl TestApp {
+    /// The test clock's time plus some hours (for "everything older than" queries).
+    pub fn clock_now_plus_hours(&self, hours: i64) -> DateTime<Utc> {
+        use congdanso::clock::Clock;
+        self.clock.now() + chrono::Duration::hours(hours)
+    }
+}
+
+/// `now()` on the fixed clock without importing the trait at every call site.
+pub trait NowUtc {
+    fn now_utc(&self) -> DateTime<Utc>;
+}
+
+impl NowUtc for FixedClock {
+    fn now_utc(&self) -> DateTime<Utc> {
+        use congdanso::clock::Clock;
+        self.now()
+    }
+}

@@ -13,3 +13,4 @@ mod migrations;
 mod process;
 mod staff;
 mod storage;
+mod vault;

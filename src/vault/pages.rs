@@ -1,0 +1,533 @@
+//! Vault pages for citizens: the document list with the upload form, a document's page,
+//! download (with Range), rename, delete (with step-up). Thin: extract → service → render.
+
+use actix_multipart::Multipart;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::model::{self, DocumentType};
+use super::service::{self, NewDocument, Purpose};
+use crate::auth::csrf::{self, CsrfForm};
+use crate::auth::{CitizenSession, session};
+use crate::error::AppError;
+use crate::forms::FormState;
+use crate::i18n::Lang;
+use crate::site::{Chrome, Page, render, see_other};
+use crate::state::AppState;
+
+/// A document in the list.
+pub struct DocumentRow {
+    pub id: String,
+    pub title: String,
+    pub type_key: String,
+    pub source: String,
+    pub source_key: String,
+    pub date: String,
+    pub size: String,
+}
+
+/// Sizes people read: "1.4 MB", "320 kB", "12 B".
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+#[derive(Template)]
+#[template(path = "vault/list.html")]
+struct ListPage {
+    lang: Lang,
+    chrome: Chrome,
+    documents: Vec<DocumentRow>,
+    form: FormState,
+    types: Vec<(&'static str, String)>,
+    used: String,
+    quota: String,
+    used_percent: u64,
+    max_upload: String,
+    notice: Option<String>,
+}
+
+async fn list_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    citizen: &CitizenSession,
+    form: FormState,
+    notice: Option<String>,
+) -> Page {
+    let documents = service::list(state, &citizen.account)
+        .await?
+        .into_iter()
+        .map(|(row, title)| DocumentRow {
+            id: row.id.to_string(),
+            title,
+            type_key: format!("doc_type.{}", row.doc_type),
+            source_key: format!("doc_source.{}", row.source),
+            source: row.source,
+            date: row.created_at.format("%Y-%m-%d").to_string(),
+            size: human_size(u64::try_from(row.size_bytes).unwrap_or(0)),
+        })
+        .collect();
+    let (used, quota) = service::usage(state, &citizen.account).await?;
+    let types = DocumentType::ALL
+        .iter()
+        .map(|t| (t.as_str(), t.label_key()))
+        .collect();
+    render(
+        form.status(),
+        &ListPage {
+            lang,
+            chrome: Chrome::new(req, Some(&citizen.0))?,
+            documents,
+            form,
+            types,
+            used: human_size(used),
+            quota: human_size(quota),
+            used_percent: (used.saturating_mul(100) / quota.max(1)).min(100),
+            max_upload: human_size(state.config.max_upload_bytes),
+            notice,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+pub async fn list(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    query: web::Query<DoneQuery>,
+) -> Page {
+    let notice = match query.done.as_deref() {
+        Some("uploaded") => Some(lang.t("vault.uploaded").into_owned()),
+        Some("deleted") => Some(lang.t("vault.deleted").into_owned()),
+        _ => None,
+    };
+    list_page(&req, lang, &state, &citizen, FormState::new(), notice).await
+}
+
+/// Reads a small text part of a multipart form (at most `limit` bytes).
+async fn text_part(field: &mut actix_multipart::Field, limit: usize) -> Result<String, AppError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(|e| AppError::invalid("malformed_form", e.to_string()))?;
+        if out.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    String::from_utf8(out).map_err(|_| AppError::invalid("malformed_form", "not UTF-8"))
+}
+
+/// Upload: a multipart form whose parts come in page order — `csrf_token`, `doc_type`,
+/// `title`, then `file`. The token and the fields are checked before a byte of the file is
+/// stored; the file streams through encryption into the blob store.
+pub async fn upload(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    mut payload: Multipart,
+) -> Page {
+    let mut token = String::new();
+    let mut doc_type = String::new();
+    let mut title = String::new();
+    let mut outcome: Option<Result<(), AppError>> = None;
+    while let Some(part) = payload.next().await {
+        let mut field = part.map_err(|e| AppError::invalid("malformed_form", e.to_string()))?;
+        match field.name().unwrap_or_default() {
+            "csrf_token" => token = text_part(&mut field, 128).await?,
+            "doc_type" => doc_type = text_part(&mut field, 64).await?,
+            "title" => title = text_part(&mut field, 2048).await?,
+            "file" => {
+                if !csrf::verify(&req, &token) {
+                    return Err(AppError::CsrfRejected);
+                }
+                let file_name = field
+                    .content_disposition()
+                    .and_then(|cd| cd.get_filename())
+                    .unwrap_or("")
+                    .chars()
+                    .take(255)
+                    .collect::<String>();
+                let result = async {
+                    let doc_type =
+                        DocumentType::parse(&doc_type).ok_or_else(|| AppError::InvalidInput {
+                            code: "doc_type_required",
+                            message: "doc_type: doc_type_required".into(),
+                            fields: vec![crate::error::FieldError {
+                                field: "doc_type",
+                                code: "doc_type_required",
+                            }],
+                        })?;
+                    let title = service::clean_title(&title)?;
+                    let body = (&mut field).map_err(|e| e.to_string());
+                    service::store_document(
+                        &state,
+                        &citizen.account,
+                        NewDocument {
+                            doc_type,
+                            title,
+                            file_name,
+                        },
+                        body,
+                    )
+                    .await
+                    .map(|_| ())
+                }
+                .await;
+                outcome = Some(result);
+                break;
+            }
+            _ => {
+                text_part(&mut field, 1024).await?;
+            }
+        }
+    }
+    if !csrf::verify(&req, &token) {
+        return Err(AppError::CsrfRejected);
+    }
+    let result = outcome.unwrap_or_else(|| {
+        Err(AppError::InvalidInput {
+            code: "file_required",
+            message: "file: file_required".into(),
+            fields: vec![crate::error::FieldError {
+                field: "file",
+                code: "file_required",
+            }],
+        })
+    });
+    match result {
+        Ok(()) => Ok(see_other("/documents?done=uploaded")),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("title", &title)
+                .from_error(lang, error)?;
+            list_page(&req, lang, &state, &citizen, form, None).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "vault/detail.html")]
+struct DetailPage {
+    lang: Lang,
+    chrome: Chrome,
+    id: String,
+    title: String,
+    file_name: String,
+    type_key: String,
+    source_key: String,
+    content_type: String,
+    size: String,
+    date: String,
+    sha256: String,
+    form: FormState,
+}
+
+async fn detail_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    citizen: &CitizenSession,
+    id: Uuid,
+    form: FormState,
+) -> Page {
+    let doc = service::open_document(state, &citizen.account, id, Purpose::OwnerView).await?;
+    render(
+        form.status(),
+        &DetailPage {
+            lang,
+            chrome: Chrome::new(req, Some(&citizen.0))?,
+            id: doc.row.id.to_string(),
+            title: doc.title()?,
+            file_name: doc.file_name()?,
+            type_key: format!("doc_type.{}", doc.row.doc_type),
+            source_key: format!("doc_source.{}", doc.row.source),
+            content_type: doc.row.content_type.clone(),
+            size: human_size(doc.size()),
+            date: doc.row.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            sha256: doc.row.sha256.clone(),
+            form,
+        },
+    )
+}
+
+pub async fn detail(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    path: web::Path<Uuid>,
+) -> Page {
+    detail_page(
+        &req,
+        lang,
+        &state,
+        &citizen,
+        path.into_inner(),
+        FormState::new(),
+    )
+    .await
+}
+
+/// A single byte range asked for by `Range`, resolved against the document length.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAsk {
+    Whole,
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeAsk::Whole;
+    };
+    // Several ranges are answered with the whole document, as RFC 9110 allows.
+    if spec.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((start, end)) = spec.split_once('-') else {
+        return RangeAsk::Whole;
+    };
+    let (start, end) = (start.trim(), end.trim());
+    let parsed = match (start.is_empty(), end.is_empty()) {
+        (true, false) => end
+            .parse::<u64>()
+            .ok()
+            .map(|n| (len.saturating_sub(n), len)),
+        (false, _) => start.parse::<u64>().ok().and_then(|s| {
+            if end.is_empty() {
+                Some((s, len))
+            } else {
+                end.parse::<u64>()
+                    .ok()
+                    .map(|e| (s, e.saturating_add(1).min(len)))
+            }
+        }),
+        (true, true) => None,
+    };
+    match parsed {
+        Some((s, e)) if s < e && s < len => RangeAsk::Part(s, e),
+        Some(_) => RangeAsk::Unsatisfiable,
+        None => RangeAsk::Whole,
+    }
+}
+
+/// `filename*` per RFC 6266 / 8187 (UTF-8, percent-encoded) with an ASCII fallback.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+pub async fn download(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let doc = service::open_document(
+        &state,
+        &citizen.account,
+        path.into_inner(),
+        Purpose::OwnerDownload,
+    )
+    .await?;
+    let len = doc.size();
+    let title = doc.title()?;
+    let name = match doc.file_name()? {
+        n if !n.is_empty() => n,
+        _ => format!("{title}.{}", model::extension(&doc.row.content_type)),
+    };
+    let content_type = doc.row.content_type.clone();
+    let range_header = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (status, start, end) = match parse_range(range_header.as_deref(), len) {
+        RangeAsk::Whole => (StatusCode::OK, 0, len),
+        RangeAsk::Part(s, e) => (StatusCode::PARTIAL_CONTENT, s, e),
+        RangeAsk::Unsatisfiable => {
+            return Ok(HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{len}")))
+                .finish());
+        }
+    };
+    let body = doc.stream(state.get_ref().clone(), start..end).await?;
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type(content_type)
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&name)))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .no_chunking(end - start);
+    if status == StatusCode::PARTIAL_CONTENT {
+        response.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", end - 1),
+        ));
+    }
+    Ok(response.streaming(body))
+}
+
+#[derive(Deserialize)]
+pub struct RenameInput {
+    #[serde(default)]
+    title: String,
+}
+
+pub async fn rename(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    path: web::Path<Uuid>,
+    CsrfForm(input): CsrfForm<RenameInput>,
+) -> Page {
+    let id = path.into_inner();
+    match service::rename(&state, &citizen.account, id, &input.title).await {
+        Ok(()) => Ok(see_other(&format!("/documents/{id}"))),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("title", &input.title)
+                .from_error(lang, error)?;
+            detail_page(&req, lang, &state, &citizen, id, form).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "vault/delete.html")]
+struct DeletePage {
+    lang: Lang,
+    chrome: Chrome,
+    id: String,
+    title: String,
+}
+
+fn step_up_first(
+    state: &AppState,
+    citizen: &CitizenSession,
+    back_to: &str,
+) -> Option<HttpResponse> {
+    if session::stepped_up(&citizen.session, state.clock.now()) {
+        return None;
+    }
+    let next: String = url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
+    Some(see_other(&format!("/step-up?next={next}")))
+}
+
+/// Confirmation page; needs a fresh TOTP code (step-up).
+pub async fn delete_form(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    path: web::Path<Uuid>,
+) -> Page {
+    let id = path.into_inner();
+    let doc = service::open_document(&state, &citizen.account, id, Purpose::OwnerView).await?;
+    if let Some(redirect) = step_up_first(&state, &citizen, &format!("/documents/{id}/delete")) {
+        return Ok(redirect);
+    }
+    render(
+        StatusCode::OK,
+        &DeletePage {
+            lang,
+            chrome: Chrome::new(&req, Some(&citizen.0))?,
+            id: id.to_string(),
+            title: doc.title()?,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    path: web::Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let id = path.into_inner();
+    if let Some(redirect) = step_up_first(&state, &citizen, &format!("/documents/{id}/delete")) {
+        return Ok(redirect);
+    }
+    service::delete(&state, &citizen.account, id).await?;
+    Ok(see_other("/documents?done=deleted"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_against_the_length() {
+        assert_eq!(parse_range(None, 100), RangeAsk::Whole);
+        assert_eq!(parse_range(Some("bytes=0-9"), 100), RangeAsk::Part(0, 10));
+        assert_eq!(parse_range(Some("bytes=90-"), 100), RangeAsk::Part(90, 100));
+        assert_eq!(parse_range(Some("bytes=-10"), 100), RangeAsk::Part(90, 100));
+        assert_eq!(
+            parse_range(Some("bytes=95-200"), 100),
+            RangeAsk::Part(95, 100)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=100-"), 100),
+            RangeAsk::Unsatisfiable
+        );
+        assert_eq!(parse_range(Some("bytes=5-2"), 100), RangeAsk::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), RangeAsk::Whole);
+        assert_eq!(parse_range(Some("items=0-1"), 100), RangeAsk::Whole);
+    }
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_size(1_400_000), "1.4 MB");
+        assert_eq!(human_size(320_000), "320 kB");
+        assert_eq!(human_size(1_073_741_824), "1.1 GB");
+    }
+
+    #[test]
+    fn download_names_survive_any_characters() {
+        let header = content_disposition("Giấy khai sinh \"Bé\".pdf");
+        assert!(header.starts_with("attachment; filename=\""));
+        assert!(header.contains("filename*=UTF-8''Gi%E1%BA%A5y%20khai%20sinh%20%22B%C3%A9%22.pdf"));
+        assert!(!header[..header.find(';').unwrap_or(0) + 40].contains('ấ'));
+    }
+}

@@ -1,0 +1,471 @@
+//! Vault rules: storing a document (type check, size limit, quota, streaming encryption,
+//! crash-safe bookkeeping), listing, renaming, deleting, and the one door every read of a
+//! document's content goes through.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use entity::{account, document, upload};
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::model::{self, DocumentType};
+use super::repo;
+use crate::crypto::{
+    self, DEFAULT_CHUNK_SIZE, DataKey, FieldContext, HEADER_LEN, StreamContext, StreamDecryptor,
+    StreamEncryptor, StreamHeader,
+};
+use crate::error::{AppError, FieldError};
+use crate::state::AppState;
+use crate::storage::BlobKey;
+
+/// Plaintext read from the blob store per request when streaming a download: bounds memory.
+pub const READ_PIECE: u64 = 1024 * 1024;
+
+fn field(field: &'static str, code: &'static str) -> AppError {
+    AppError::InvalidInput {
+        code,
+        message: format!("{field}: {code}"),
+        fields: vec![FieldError { field, code }],
+    }
+}
+
+fn crypto_error(error: crypto::CryptoError) -> AppError {
+    AppError::internal(format!("crypto: {error}"))
+}
+
+fn blob_key(owner: Uuid, document: Uuid) -> Result<BlobKey, AppError> {
+    BlobKey::parse(format!("documents/{owner}/{document}")).map_err(AppError::internal)
+}
+
+fn sealed_context(owner: Uuid, document: Uuid, field: &'static str) -> FieldContext {
+    FieldContext {
+        owner,
+        record: document,
+        field,
+    }
+}
+
+/// What the citizen says about a file they upload.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub doc_type: DocumentType,
+    pub title: String,
+    pub file_name: String,
+}
+
+/// Checks a title: 1..=200 characters after trimming.
+pub fn clean_title(raw: &str) -> Result<String, AppError> {
+    let title = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if title.is_empty() {
+        return Err(field("title", "title_required"));
+    }
+    if title.chars().count() > 200 {
+        return Err(field("title", "title_length"));
+    }
+    Ok(title)
+}
+
+/// Stores an uploaded file: checks its type by content, enforces the size limit and the
+/// owner's quota while streaming, encrypts it chunk by chunk into the blob store, and records
+/// the document only once the blob is complete. On any failure nothing is recorded and the
+/// partial blob is removed (or, after a crash, by the sweep).
+pub async fn store_document<S, E>(
+    state: &AppState,
+    owner: &account::Model,
+    new: NewDocument,
+    mut body: S,
+) -> Result<document::Model, AppError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let now = state.clock.now();
+    let used = repo::usage(&state.db, owner.id).await?;
+    let quota_left = state.config.storage_quota_bytes.saturating_sub(used);
+    let limit = state.config.max_upload_bytes;
+
+    let id = Uuid::now_v7();
+    let key_name = blob_key(owner.id, id)?;
+    repo::start_upload(
+        &state.db,
+        upload::Model {
+            id,
+            owner_id: owner.id,
+            blob_key: key_name.as_str().to_owned(),
+            started_at: now,
+        },
+    )
+    .await?;
+
+    let data_key = crate::accounts::service::data_key(state, owner)?;
+    let ctx = StreamContext {
+        owner: owner.id,
+        document: id,
+    };
+    let mut writer = state.blobs.writer(&key_name);
+    let outcome: Result<(u64, String, String), AppError> = async {
+        let (mut encryptor, header) =
+            StreamEncryptor::new(&data_key, &ctx, DEFAULT_CHUNK_SIZE).map_err(crypto_error)?;
+        writer.write(Bytes::from(header)).await?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut head: Vec<u8> = Vec::with_capacity(model::SNIFF_LEN);
+        let mut content_type: Option<&'static str> = None;
+        let mut out: Vec<u8> = Vec::with_capacity(DEFAULT_CHUNK_SIZE as usize * 2);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                tracing::info!(error = %e, "upload interrupted");
+                field("file", "upload_interrupted")
+            })?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(field("file", "file_too_large"));
+            }
+            if size > quota_left {
+                return Err(field("file", "quota_exceeded"));
+            }
+            if content_type.is_none() {
+                let need = model::SNIFF_LEN - head.len();
+                head.extend_from_slice(&chunk[..need.min(chunk.len())]);
+                if head.len() >= model::SNIFF_LEN {
+                    content_type =
+                        Some(model::sniff(&head).ok_or_else(|| field("file", "file_type"))?);
+                }
+            }
+            hasher.update(&chunk);
+            encryptor
+                .push_into(&chunk, &mut out)
+                .map_err(crypto_error)?;
+            if !out.is_empty() {
+                writer.write(Bytes::from(std::mem::take(&mut out))).await?;
+            }
+        }
+        if size == 0 {
+            return Err(field("file", "file_required"));
+        }
+        let content_type = match content_type {
+            Some(known) => known,
+            None => model::sniff(&head).ok_or_else(|| field("file", "file_type"))?,
+        };
+        encryptor.finish_into(&mut out).map_err(crypto_error)?;
+        writer.write(Bytes::from(out)).await?;
+        Ok((
+            size,
+            content_type.to_owned(),
+            hex::encode(hasher.finalize()),
+        ))
+    }
+    .await;
+
+    let (size, content_type, sha256) = match outcome {
+        Ok(done) => done,
+        Err(error) => {
+            writer.abort().await;
+            forget_blob(state, id, &key_name).await;
+            return Err(error);
+        }
+    };
+    let blob_bytes = match writer.finish().await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            forget_blob(state, id, &key_name).await;
+            return Err(error.into());
+        }
+    };
+
+    let title = crypto::seal_field(
+        &data_key,
+        &sealed_context(owner.id, id, "title"),
+        new.title.as_bytes(),
+    )
+    .map_err(crypto_error)?;
+    let file_name = crypto::seal_field(
+        &data_key,
+        &sealed_context(owner.id, id, "file_name"),
+        new.file_name.as_bytes(),
+    )
+    .map_err(crypto_error)?;
+    let row = document::Model {
+        id,
+        owner_id: owner.id,
+        doc_type: new.doc_type.as_str().to_owned(),
+        source: "self".to_owned(),
+        content_type,
+        size_bytes: i64::try_from(size).map_err(AppError::internal)?,
+        blob_key: key_name.as_str().to_owned(),
+        blob_bytes: i64::try_from(blob_bytes).map_err(AppError::internal)?,
+        sha256,
+        title,
+        file_name,
+        created_at: now,
+        updated_at: now,
+    };
+    repo::complete_upload(&state.db, row.clone()).await?;
+    state.metrics.record_document("stored");
+    Ok(row)
+}
+
+/// Best-effort removal of a blob that will never be recorded; the upload row stays for the
+/// sweep if the removal fails.
+async fn forget_blob(state: &AppState, upload_id: Uuid, key: &BlobKey) {
+    match state.blobs.delete(key).await {
+        Ok(()) => {
+            if let Err(error) = repo::abandon_upload(&state.db, upload_id).await {
+                tracing::warn!(%error, "could not forget an abandoned upload; the sweep will");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, blob = %key, "could not remove a partial blob; the sweep will")
+        }
+    }
+}
+
+/// A document the caller may read, with what is needed to decrypt it.
+pub struct OpenDocument {
+    pub row: document::Model,
+    key: DataKey,
+}
+
+impl std::fmt::Debug for OpenDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenDocument")
+            .field("id", &self.row.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why someone reads a document (recorded by the access log in a later issue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    OwnerView,
+    OwnerDownload,
+}
+
+/// THE door to a document's content and sealed fields. Decides who may read (for now: its
+/// owner) and answers a refusal exactly like a missing document. Grants, counter staff and the
+/// access log hang off this function.
+pub async fn open_document(
+    state: &AppState,
+    reader: &account::Model,
+    id: Uuid,
+    purpose: Purpose,
+) -> Result<OpenDocument, AppError> {
+    let row = repo::find(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    if row.owner_id != reader.id {
+        return Err(AppError::NotFound);
+    }
+    let key = crate::accounts::service::data_key(state, reader)?;
+    tracing::debug!(document = %row.id, ?purpose, "document opened");
+    Ok(OpenDocument { row, key })
+}
+
+impl OpenDocument {
+    fn open_sealed(&self, field_name: &'static str, sealed: &[u8]) -> Result<String, AppError> {
+        let bytes = crypto::open_field(
+            &self.key,
+            &sealed_context(self.row.owner_id, self.row.id, field_name),
+            sealed,
+        )
+        .map_err(crypto_error)?;
+        String::from_utf8(bytes.to_vec()).map_err(AppError::internal)
+    }
+
+    pub fn title(&self) -> Result<String, AppError> {
+        self.open_sealed("title", &self.row.title)
+    }
+
+    pub fn file_name(&self) -> Result<String, AppError> {
+        self.open_sealed("file_name", &self.row.file_name)
+    }
+
+    pub fn size(&self) -> u64 {
+        u64::try_from(self.row.size_bytes).unwrap_or(0)
+    }
+
+    /// The decryptor for this document, after checking the stored header belongs to it.
+    async fn decryptor(&self, state: &AppState) -> Result<StreamDecryptor, AppError> {
+        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
+        let header = state
+            .blobs
+            .get_range(&key, 0..HEADER_LEN as u64)
+            .await
+            .map_err(|e| corrupted(state, self, format!("header unreadable: {e}")))?;
+        StreamHeader::parse(&header).map_err(|e| corrupted(state, self, format!("header: {e}")))?;
+        let ctx = StreamContext {
+            owner: self.row.owner_id,
+            document: self.row.id,
+        };
+        StreamDecryptor::new(&self.key, &ctx, &header)
+            .map_err(|e| corrupted(state, self, e.to_string()))
+    }
+
+    /// Decrypts plaintext bytes `range` (at most a few MiB; the caller splits larger ranges).
+    pub async fn read(
+        &self,
+        state: &AppState,
+        decryptor: &StreamDecryptor,
+        range: Range<u64>,
+    ) -> Result<Bytes, AppError> {
+        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
+        let blob_len = state
+            .blobs
+            .size(&key)
+            .await?
+            .ok_or_else(|| corrupted(state, self, "blob missing".into()))?;
+        let layout = decryptor.layout();
+        let plaintext_len = layout
+            .plaintext_len(blob_len)
+            .map_err(|e| corrupted(state, self, e.to_string()))?;
+        if plaintext_len != self.size() {
+            return Err(corrupted(
+                state,
+                self,
+                format!("blob holds {plaintext_len} bytes, expected {}", self.size()),
+            ));
+        }
+        let wanted = layout
+            .ciphertext_range_for(range.start, range.end, plaintext_len)
+            .map_err(|e| corrupted(state, self, e.to_string()))?;
+        let ciphertext = state
+            .blobs
+            .get_range(&key, wanted.offset..wanted.offset + wanted.len)
+            .await?;
+        let plain = decryptor
+            .decrypt_range(&wanted, &ciphertext)
+            .map_err(|e| corrupted(state, self, e.to_string()))?;
+        Ok(Bytes::from(plain))
+    }
+
+    /// Streams plaintext `range` in pieces of [`READ_PIECE`], decrypting only the chunks needed.
+    /// The first piece is read before returning, so a corrupt document fails cleanly before any
+    /// response is sent; a later failure ends the stream with an error (the connection is cut,
+    /// never garbage sent).
+    pub async fn stream(
+        self,
+        state: AppState,
+        range: Range<u64>,
+    ) -> Result<impl Stream<Item = Result<Bytes, AppError>> + use<>, AppError> {
+        let decryptor = self.decryptor(&state).await?;
+        let first_end = range.end.min(range.start + READ_PIECE);
+        let first = if range.is_empty() {
+            Bytes::new()
+        } else {
+            self.read(&state, &decryptor, range.start..first_end)
+                .await?
+        };
+        let rest = futures_util::stream::try_unfold(
+            (self, state, decryptor, first_end, range.end),
+            |(doc, state, decryptor, at, end)| async move {
+                if at >= end {
+                    return Ok(None);
+                }
+                let next = end.min(at + READ_PIECE);
+                let bytes = doc.read(&state, &decryptor, at..next).await?;
+                Ok(Some((bytes, (doc, state, decryptor, next, end))))
+            },
+        );
+        Ok(futures_util::stream::once(async move { Ok(first) }).chain(rest))
+    }
+}
+
+fn corrupted(state: &AppState, doc: &OpenDocument, detail: String) -> AppError {
+    tracing::error!(document = %doc.row.id, %detail, "document failed authentication or is damaged");
+    state.metrics.documents_corrupted.inc();
+    AppError::DocumentCorrupted
+}
+
+/// The owner's documents, newest first, with their titles opened.
+pub async fn list(
+    state: &AppState,
+    owner: &account::Model,
+) -> Result<Vec<(document::Model, String)>, AppError> {
+    let key = crate::accounts::service::data_key(state, owner)?;
+    let rows = repo::list_for_owner(&state.db, owner.id).await?;
+    rows.into_iter()
+        .map(|row| {
+            let title =
+                crypto::open_field(&key, &sealed_context(owner.id, row.id, "title"), &row.title)
+                    .map_err(crypto_error)
+                    .and_then(|b| String::from_utf8(b.to_vec()).map_err(AppError::internal))?;
+            Ok((row, title))
+        })
+        .collect()
+}
+
+/// Bytes used and the quota.
+pub async fn usage(state: &AppState, owner: &account::Model) -> Result<(u64, u64), AppError> {
+    Ok((
+        repo::usage(&state.db, owner.id).await?,
+        state.config.storage_quota_bytes,
+    ))
+}
+
+pub async fn rename(
+    state: &AppState,
+    owner: &account::Model,
+    id: Uuid,
+    title: &str,
+) -> Result<(), AppError> {
+    let title = clean_title(title)?;
+    let opened = open_document(state, owner, id, Purpose::OwnerView).await?;
+    let sealed = crypto::seal_field(
+        &opened.key,
+        &sealed_context(owner.id, id, "title"),
+        title.as_bytes(),
+    )
+    .map_err(crypto_error)?;
+    if !repo::rename(&state.db, id, owner.id, sealed, state.clock.now()).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// Deletes a document: the row goes first (with a note of the blob in the upload table, so a
+/// crash before the blob is gone leaves work for the sweep, never a dangling row), then the
+/// blob.
+pub async fn delete(state: &AppState, owner: &account::Model, id: Uuid) -> Result<(), AppError> {
+    let row = repo::find(&state.db, id)
+        .await?
+        .filter(|r| r.owner_id == owner.id)
+        .ok_or(AppError::NotFound)?;
+    let tombstone = Uuid::now_v7();
+    repo::start_upload(
+        &state.db,
+        upload::Model {
+            id: tombstone,
+            owner_id: owner.id,
+            blob_key: row.blob_key.clone(),
+            started_at: state.clock.now(),
+        },
+    )
+    .await?;
+    repo::delete(&state.db, id, owner.id).await?;
+    let key = BlobKey::parse(row.blob_key).map_err(AppError::internal)?;
+    state.blobs.delete(&key).await?;
+    repo::abandon_upload(&state.db, tombstone).await?;
+    state.metrics.record_document("deleted");
+    Ok(())
+}
+
+/// Removes blobs of uploads that never completed and of deletions that did not finish, once
+/// they are older than `grace`. Returns how many were removed.
+pub async fn sweep(state: &AppState, grace: chrono::Duration) -> Result<u64, AppError> {
+    let cutoff = state.clock.now() - grace;
+    let mut removed = 0;
+    for stale in repo::stale_uploads(&state.db, cutoff).await? {
+        // A completed upload deletes its row in the same transaction, so anything here whose
+        // blob is not referenced by a document is an orphan.
+        let still_used = repo::find(&state.db, stale.id)
+            .await?
+            .is_some_and(|doc| doc.blob_key == stale.blob_key);
+        if !still_used {
+            let key = BlobKey::parse(stale.blob_key.clone()).map_err(AppError::internal)?;
+            state.blobs.delete(&key).await?;
+            removed += 1;
+        }
+        repo::abandon_upload(&state.db, stale.id).await?;
+    }
+    Ok(removed)
+}
