@@ -61,10 +61,10 @@ where
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert_eq!(reply.location(), "/documents?done=uploaded");
-    let docs = repo::list_for_owner(&t.state.db, owner_id(t, login).await)
-        .await
-        .unwrap();
-    docs[0].id.to_string()
+    let docs = repo::list_for_owner(&t.state.db, owner).await.unwrap();
+    let new: Vec<_> = docs.iter().filter(|d| !before.contains(&d.id)).collect();
+    assert_eq!(new.len(), 1);
+    new[0].id.to_string()
 }
 
 async fn blob_of(t: &TestApp, id: &str) -> (BlobKey, Vec<u8>) {
