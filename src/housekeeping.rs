@@ -1,5 +1,6 @@
-//! Periodic clean-up that keeps the database small: finished sessions and stale throttle
-//! counters. Safe to run on several instances at once (deletes are idempotent).
+//! Periodic clean-up: finished sessions, stale throttle counters, and orphan blobs of uploads
+//! that never completed (the vault sweep). Safe to run on several instances at once (deletes are
+//! idempotent). Also run by `congdanso maintenance sweep`.
 
 use std::time::Duration;
 
@@ -15,8 +16,19 @@ const SESSION_RETENTION_DAYS: i64 = 7;
 /// Throttle counters untouched this long are forgotten.
 const THROTTLE_RETENTION_HOURS: i64 = 24;
 
-/// One pass; returns (sessions, throttles) deleted.
-pub async fn run_once(state: &AppState) -> Result<(u64, u64), sea_orm::DbErr> {
+/// Uploads older than this with no document are orphans.
+pub const UPLOAD_GRACE_HOURS: i64 = 1;
+
+/// What one pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Report {
+    pub sessions: u64,
+    pub throttles: u64,
+    pub orphan_blobs: u64,
+}
+
+/// One pass.
+pub async fn run_once(state: &AppState) -> Result<Report, crate::error::AppError> {
     let now = state.clock.now();
     let sessions = crate::auth::repo::delete_finished_before(
         &state.db,
@@ -28,16 +40,20 @@ pub async fn run_once(state: &AppState) -> Result<(u64, u64), sea_orm::DbErr> {
         now - chrono::Duration::hours(THROTTLE_RETENTION_HOURS),
     )
     .await?;
-    Ok((sessions, throttles))
+    let orphan_blobs =
+        crate::vault::service::sweep(state, chrono::Duration::hours(UPLOAD_GRACE_HOURS)).await?;
+    Ok(Report {
+        sessions,
+        throttles,
+        orphan_blobs,
+    })
 }
 
 /// Runs [`run_once`] every [`INTERVAL`] until shutdown.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
         match run_once(&state).await {
-            Ok((sessions, throttles)) => {
-                tracing::debug!(sessions, throttles, "housekeeping done")
-            }
+            Ok(report) => tracing::debug!(?report, "housekeeping done"),
             Err(error) => tracing::warn!(%error, "housekeeping failed; will retry"),
         }
         tokio::select! {

@@ -35,11 +35,22 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Maintenance tasks (the server also runs them hourly).
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Platform administration.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum MaintenanceCommand {
+    /// Remove orphan blobs of interrupted uploads, finished sessions and stale throttles.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +94,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { demo } => serve(config, demo).await,
             Command::Migrate => migrate(config).await,
+            Command::Maintenance {
+                command: MaintenanceCommand::Sweep,
+            } => sweep(config).await,
             Command::Admin {
                 command: AdminCommand::CreateOperator { login, name },
             } => create_operator(config, &login, &name).await,
@@ -140,6 +154,21 @@ async fn migrate(config: Config) -> Result<(), String> {
         "{} migrations applied; latest: {}",
         applied.len(),
         applied.last().map_or("none", |s| s)
+    );
+    Ok(())
+}
+
+async fn sweep(config: Config) -> Result<(), String> {
+    let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
+    let state = congdanso::startup::build_state(config, clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = congdanso::housekeeping::run_once(&state)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "removed {} orphan blobs, {} finished sessions, {} stale throttle counters",
+        report.orphan_blobs, report.sessions, report.throttles
     );
     Ok(())
 }

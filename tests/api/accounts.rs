@@ -613,10 +613,14 @@ async fn housekeeping_forgets_old_sessions_and_throttles() {
     register_citizen(&mut client, &t, "079090001234").await;
     client.post("/logout", &[]).await;
     login_password(&mut client, "079090001234", "wrong-password-123").await;
-    let (sessions, throttles) = congdanso::housekeeping::run_once(&t.state).await.unwrap();
-    assert_eq!((sessions, throttles), (0, 0), "recent rows are kept");
+    let report = congdanso::housekeeping::run_once(&t.state).await.unwrap();
+    assert_eq!(
+        (report.sessions, report.throttles),
+        (0, 0),
+        "recent rows are kept"
+    );
     t.clock.advance(chrono::Duration::days(8));
-    let (sessions, throttles) = congdanso::housekeeping::run_once(&t.state).await.unwrap();
-    assert!(sessions >= 2, "{sessions}");
-    assert!(throttles >= 1, "{throttles}");
+    let report = congdanso::housekeeping::run_once(&t.state).await.unwrap();
+    assert!(report.sessions >= 2, "{report:?}");
+    assert!(report.throttles >= 1, "{report:?}");
 }

@@ -180,3 +180,20 @@ fn admin_create_operator_prints_a_one_time_password() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("login_format"));
 }
+
+#[test]
+fn maintenance_sweep_runs_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = binary()
+        .current_dir(dir.path())
+        .args(["maintenance", "sweep"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("removed 0 orphan blobs"), "{stdout}");
+}
