@@ -412,6 +412,27 @@ async fn a_citizen_registers_enrols_totp_logs_out_and_in_again_in_a_phone_browse
     b.fill("code", &code).await;
     b.submit().await;
     assert_eq!(b.path().await, "/account");
+
+    // The vault: upload a scan from the phone, see it listed, open it.
+    b.click_and_wait(".account-nav a[href='/documents']").await;
+    b.assert_accessible("documents-empty-vi").await;
+    let scan = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(scan.path(), b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n").unwrap();
+    b.fill("title", "Giấy khai sinh").await;
+    b.client
+        .find(Locator::Css("#f-file"))
+        .await
+        .unwrap()
+        .send_keys(&scan.path().display().to_string())
+        .await
+        .unwrap();
+    b.submit().await;
+    assert_eq!(b.path().await, "/documents");
+    assert!(b.text_of(".documents").await.contains("Giấy khai sinh"));
+    b.assert_accessible("documents-vi").await;
+    b.click_and_wait(".documents a").await;
+    assert!(b.path().await.starts_with("/documents/"));
+    b.assert_accessible("document-vi").await;
     b.finish().await;
 }
 
