@@ -154,6 +154,8 @@ pub struct Config {
     /// Folder for development keys (`./data/keys`).
     pub data_dir: PathBuf,
     pub master_key: Option<KeySource>,
+    /// Master keys being rotated away from: still unwrap, never wrap.
+    pub previous_master_keys: Option<KeySource>,
     pub signing_key: Option<KeySource>,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -298,6 +300,8 @@ impl Config {
 
         let master_key = key_source(&get, "MASTER_KEY", "MASTER_KEY_FILE")?;
         let signing_key = key_source(&get, "SIGNING_KEY", "SIGNING_KEY_FILE")?;
+        let previous_master_keys =
+            key_source(&get, "MASTER_KEY_PREVIOUS", "MASTER_KEY_PREVIOUS_FILE")?;
         if app_env == AppEnv::Production {
             if master_key.is_none() {
                 return Err(ConfigError::new(
@@ -395,6 +399,7 @@ impl Config {
             s3,
             data_dir,
             master_key,
+            previous_master_keys,
             signing_key,
             log_format,
             log_filter,

@@ -71,6 +71,14 @@ enum AdminCommand {
 enum KeysCommand {
     /// Print a fresh MASTER_KEY and SIGNING_KEY for a production deployment.
     Generate,
+    /// Rewrap every citizen's data key under the current MASTER_KEY (old keys in
+    /// MASTER_KEY_PREVIOUS). Touches no blob; safe to interrupt and run again.
+    RotateMaster,
+    /// Mark an old master key retired; refused while any data key still uses it.
+    RetireMaster {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,7 +108,15 @@ fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::CreateOperator { login, name },
             } => create_operator(config, &login, &name).await,
-            Command::Keys { .. } => Ok(()),
+            Command::Keys {
+                command: KeysCommand::RotateMaster,
+            } => rotate_master(config).await,
+            Command::Keys {
+                command: KeysCommand::RetireMaster { id },
+            } => retire_master(config, &id).await,
+            Command::Keys {
+                command: KeysCommand::Generate,
+            } => Ok(()),
         }
     });
     match result {
@@ -155,6 +171,45 @@ async fn migrate(config: Config) -> Result<(), String> {
         applied.len(),
         applied.last().map_or("none", |s| s)
     );
+    Ok(())
+}
+
+async fn state_for_tools(config: Config) -> Result<congdanso::state::AppState, String> {
+    let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
+    congdanso::startup::build_state(config, clock)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn rotate_master(config: Config) -> Result<(), String> {
+    let state = state_for_tools(config).await?;
+    let report = congdanso::keys::rotation::rotate_master(&state)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "rewrapped {} data keys under {}",
+        report.rewrapped,
+        state.keys.master.id().as_str()
+    );
+    if !report.unknown_key.is_empty() {
+        return Err(format!(
+            "some data keys are wrapped by master keys not configured in MASTER_KEY_PREVIOUS: {}",
+            report.unknown_key.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+async fn retire_master(config: Config, id: &str) -> Result<(), String> {
+    let state = state_for_tools(config).await?;
+    congdanso::keys::rotation::retire_master(&state, id)
+        .await
+        .map_err(|e| match e {
+            congdanso::error::AppError::InvalidInput { message, .. } => message,
+            congdanso::error::AppError::NotFound => format!("no active master key {id}"),
+            other => other.to_string(),
+        })?;
+    println!("master key {id} retired");
     Ok(())
 }
 

@@ -202,3 +202,47 @@ pub async fn delete_stale_throttles(
         .await?;
     Ok(result.rows_affected)
 }
+
+/// Up to `limit` accounts whose data key is wrapped by another master key than `current`.
+pub async fn wrapped_by_other_than(
+    db: &impl ConnectionTrait,
+    current: &str,
+    skip: &[Uuid],
+    limit: u64,
+) -> Result<Vec<account::Model>, DbErr> {
+    use sea_orm::QuerySelect;
+    account::Entity::find()
+        .filter(account::Column::MasterKeyId.ne(current))
+        .filter(account::Column::Id.is_not_in(skip.iter().copied()))
+        .order_by_asc(account::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Replaces one account's wrapped data key, only if it is still wrapped by `old_key_id` (so a
+/// concurrent or repeated rotation never overwrites newer work).
+pub async fn rewrap(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    old_key_id: &str,
+    new_key_id: &str,
+    wrapped: Vec<u8>,
+) -> Result<bool, DbErr> {
+    let result = account::Entity::update_many()
+        .col_expr(account::Column::WrappedDataKey, Expr::value(wrapped))
+        .col_expr(account::Column::MasterKeyId, Expr::value(new_key_id))
+        .filter(account::Column::Id.eq(id))
+        .filter(account::Column::MasterKeyId.eq(old_key_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// How many accounts still have their data key wrapped by `key_id`.
+pub async fn count_wrapped_by(db: &impl ConnectionTrait, key_id: &str) -> Result<u64, DbErr> {
+    account::Entity::find()
+        .filter(account::Column::MasterKeyId.eq(key_id))
+        .count(db)
+        .await
+}

@@ -83,14 +83,16 @@ async fn blocking<T: Send + 'static>(
 
 /// The account's data key, unwrapped with the master key.
 pub fn data_key(state: &AppState, account: &account::Model) -> Result<DataKey, AppError> {
-    let master = &state.keys.master;
-    if master.id().as_str() != account.master_key_id {
-        return Err(AppError::internal(format!(
-            "account key wrapped by {} but this instance holds {}",
-            account.master_key_id,
-            master.id().as_str()
-        )));
-    }
+    let master = state
+        .keys
+        .master_by_id(&account.master_key_id)
+        .ok_or_else(|| {
+            AppError::internal(format!(
+                "account key wrapped by {}, which this instance does not hold \
+                 (set MASTER_KEY_PREVIOUS during rotation)",
+                account.master_key_id
+            ))
+        })?;
     let wrapped = WrappedKey {
         master_key_id: master.id().clone(),
         bytes: account.wrapped_data_key.clone(),

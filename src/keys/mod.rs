@@ -20,6 +20,7 @@ use crate::config::{AppEnv, Config, KeySource};
 use crate::crypto::{KeyId, MasterKey};
 
 pub mod repo;
+pub mod rotation;
 
 /// A key problem at start-up, naming where the key was expected.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +92,11 @@ impl std::fmt::Debug for PlatformSigningKey {
 /// Every platform key the running instance holds.
 #[derive(Debug)]
 pub struct Keyring {
+    /// Wraps new data keys and unwraps those it wrapped.
     pub master: MasterKey,
+    /// Older master keys (`MASTER_KEY_PREVIOUS`): unwrap only, until rotation moves every data
+    /// key to `master`.
+    pub previous: Vec<MasterKey>,
     pub signing: PlatformSigningKey,
 }
 
@@ -111,16 +116,44 @@ impl Keyring {
             "SIGNING_KEY",
             &key_dir.join("signing.key"),
         )?;
+        let previous = match &config.previous_master_keys {
+            None => Vec::new(),
+            Some(source) => {
+                let text = match source {
+                    KeySource::Inline(secret) => Zeroizing::new(secret.expose().to_owned()),
+                    KeySource::File(path) => {
+                        Zeroizing::new(fs::read_to_string(path).map_err(|source| KeyError::Io {
+                            path: path.clone(),
+                            source,
+                        })?)
+                    }
+                };
+                text.split([',', '\n'])
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| master_key_from_bytes(*decode_key("MASTER_KEY_PREVIOUS", t)?))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
         Ok(Self {
             master: master_key_from_bytes(*master)?,
+            previous,
             signing: PlatformSigningKey::from_bytes(*signing),
         })
+    }
+
+    /// The master key with this id, current or previous.
+    pub fn master_by_id(&self, id: &str) -> Option<&MasterKey> {
+        std::iter::once(&self.master)
+            .chain(self.previous.iter())
+            .find(|k| k.id().as_str() == id)
     }
 
     /// Fresh random keys, for tests and `congdanso keys generate`.
     pub fn generate() -> Result<Self, KeyError> {
         Ok(Self {
             master: master_key_from_bytes(*random_key()?)?,
+            previous: Vec::new(),
             signing: PlatformSigningKey::from_bytes(*random_key()?),
         })
     }

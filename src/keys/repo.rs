@@ -16,6 +16,13 @@ pub async fn register(
     keys: &Keyring,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let previous = keys.previous.iter().map(|k| platform_key::ActiveModel {
+        id: Set(k.id().as_str().to_owned()),
+        kind: Set("master".to_owned()),
+        public_key: Set(None),
+        first_seen_at: Set(now),
+        retired_at: Set(None),
+    });
     let rows = [
         platform_key::ActiveModel {
             id: Set(keys.master.id().as_str().to_owned()),
@@ -32,7 +39,7 @@ pub async fn register(
             retired_at: Set(None),
         },
     ];
-    platform_key::Entity::insert_many(rows)
+    platform_key::Entity::insert_many(rows.into_iter().chain(previous))
         .on_conflict_do_nothing_on([platform_key::Column::Id])
         .exec(db)
         .await?;
@@ -45,4 +52,22 @@ pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<platform_key::Model>, 
         .order_by_asc(platform_key::Column::FirstSeenAt)
         .all(db)
         .await
+}
+
+/// Marks a master key retired (no data key uses it any more).
+pub async fn retire(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let result = platform_key::Entity::update_many()
+        .col_expr(platform_key::Column::RetiredAt, Expr::value(now))
+        .filter(platform_key::Column::Id.eq(id))
+        .filter(platform_key::Column::Kind.eq("master"))
+        .filter(platform_key::Column::RetiredAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

@@ -549,3 +549,131 @@ async fn an_interrupted_upload_leaves_no_document_and_the_sweep_removes_orphans(
             .is_empty()
     );
 }
+
+/// A second instance on the same database and blob store, with other keys.
+async fn same_stores_with_keys(
+    t: &TestApp,
+    keys: congdanso::keys::Keyring,
+) -> congdanso::state::AppState {
+    congdanso::startup::build_state_with_keys(
+        (*t.state.config).clone(),
+        std::sync::Arc::new(t.clock.clone()),
+        keys,
+    )
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn master_key_rotation_keeps_every_document_readable() {
+    use congdanso::keys::{Keyring, PlatformSigningKey, master_key_from_bytes, random_key};
+    let t = spawn_app().await;
+    let mut client = Client::new(test::init_service(app(t.state.clone())).await);
+    register_citizen(&mut client, &t, "079090001234").await;
+    let original = pdf(2 * CHUNK + 77);
+    let id = upload(&mut client, &t, "079090001234", &original).await;
+    let old_bytes = *t.state.keys.master.expose_secret();
+    let old_id = t.state.keys.master.id().as_str().to_owned();
+    let signing = *t.state.keys.signing.signing_key().as_bytes();
+    let (_, blob_before) = blob_of(&t, &id).await;
+
+    // Without the old key, the new instance cannot read the vault (and says why).
+    let new_bytes = *random_key().unwrap();
+    let without_old = same_stores_with_keys(
+        &t,
+        Keyring {
+            master: master_key_from_bytes(new_bytes).unwrap(),
+            previous: vec![],
+            signing: PlatformSigningKey::from_bytes(signing),
+        },
+    )
+    .await;
+    let report = congdanso::keys::rotation::rotate_master(&without_old)
+        .await
+        .unwrap();
+    assert_eq!(report.rewrapped, 0);
+    assert_eq!(report.unknown_key, vec![old_id.clone()]);
+
+    let rotated = same_stores_with_keys(
+        &t,
+        Keyring {
+            master: master_key_from_bytes(new_bytes).unwrap(),
+            previous: vec![master_key_from_bytes(old_bytes).unwrap()],
+            signing: PlatformSigningKey::from_bytes(signing),
+        },
+    )
+    .await;
+    // Retiring the old key is refused while data keys still use it.
+    assert!(
+        congdanso::keys::rotation::retire_master(&rotated, &old_id)
+            .await
+            .is_err()
+    );
+    let report = congdanso::keys::rotation::rotate_master(&rotated)
+        .await
+        .unwrap();
+    assert_eq!(report.rewrapped, 1);
+    // Running again (e.g. after an interruption) finds nothing left to do.
+    assert_eq!(
+        congdanso::keys::rotation::rotate_master(&rotated)
+            .await
+            .unwrap()
+            .rewrapped,
+        0
+    );
+    congdanso::keys::rotation::retire_master(&rotated, &old_id)
+        .await
+        .unwrap();
+    assert!(
+        congdanso::keys::rotation::retire_master(&rotated, rotated.keys.master.id().as_str())
+            .await
+            .is_err(),
+        "the current key cannot be retired"
+    );
+
+    // No blob was touched, and an instance holding only the new key reads everything.
+    let (_, blob_after) = blob_of(&t, &id).await;
+    assert!(blob_before == blob_after);
+    let only_new = same_stores_with_keys(
+        &t,
+        Keyring {
+            master: master_key_from_bytes(new_bytes).unwrap(),
+            previous: vec![],
+            signing: PlatformSigningKey::from_bytes(signing),
+        },
+    )
+    .await;
+    let owner = accounts::find_by_login(&only_new.db, "079090001234")
+        .await
+        .unwrap()
+        .unwrap();
+    let doc = service::open_document(
+        &only_new,
+        &owner,
+        id.parse().unwrap(),
+        service::Purpose::OwnerDownload,
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc.title().unwrap(), "Giấy khai sinh");
+    let bytes: Vec<u8> = doc
+        .stream(only_new.clone(), 0..original.len() as u64)
+        .await
+        .unwrap()
+        .map(|piece| piece.unwrap().to_vec())
+        .collect::<Vec<_>>()
+        .await
+        .concat();
+    assert!(bytes == original);
+    // And the old instance, holding only the old key, no longer can.
+    assert!(
+        service::open_document(
+            &t.state,
+            &owner,
+            id.parse().unwrap(),
+            service::Purpose::OwnerView
+        )
+        .await
+        .is_err()
+    );
+}
