@@ -78,6 +78,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(vault::delete_form))
                 .route(web::post().to(vault::delete)),
         )
+        .service(
+            web::resource("/account/delete")
+                .route(web::get().to(vault::delete_account_form))
+                .route(web::post().to(vault::delete_account)),
+        )
         // Everyone's account page
         .service(web::resource("/account").route(web::get().to(account::account)))
         .service(web::resource("/account/password").route(web::post().to(account::change_password)))

@@ -531,3 +531,64 @@ mod tests {
         assert!(!header[..header.find(';').unwrap_or(0) + 40].contains('ấ'));
     }
 }
+
+#[derive(Template)]
+#[template(path = "vault/delete_account.html")]
+struct DeleteAccountPage {
+    lang: Lang,
+    chrome: Chrome,
+    documents: usize,
+    done: bool,
+}
+
+/// Confirmation before deleting the whole account; needs a fresh TOTP code.
+pub async fn delete_account_form(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+) -> Page {
+    if let Some(redirect) = step_up_first(&state, &citizen, "/account/delete") {
+        return Ok(redirect);
+    }
+    let documents = super::repo::list_for_owner(&state.db, citizen.account.id)
+        .await?
+        .len();
+    render(
+        StatusCode::OK,
+        &DeleteAccountPage {
+            lang,
+            chrome: Chrome::new(&req, Some(&citizen.0))?,
+            documents,
+            done: false,
+        },
+    )
+}
+
+pub async fn delete_account(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    if let Some(redirect) = step_up_first(&state, &citizen, "/account/delete") {
+        return Ok(redirect);
+    }
+    service::delete_account(&state, &citizen.account).await?;
+    let body = DeleteAccountPage {
+        lang,
+        chrome: Chrome::new(&req, None)?,
+        documents: 0,
+        done: true,
+    }
+    .render()
+    .map_err(AppError::internal)?;
+    let mut response = HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    response
+        .add_cookie(&session::removal_cookie(state.config.cookies_secure()))
+        .map_err(AppError::internal)?;
+    Ok(response)
+}

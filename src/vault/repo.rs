@@ -97,3 +97,28 @@ pub async fn delete(db: &impl ConnectionTrait, id: Uuid, owner_id: Uuid) -> Resu
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Deletes an account (its documents, sessions and recovery codes cascade) and records its
+/// blobs for removal, in one transaction.
+pub async fn shred_account<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    account_id: Uuid,
+    tombstones: Vec<upload::Model>,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    for tombstone in tombstones {
+        tombstone
+            .into_active_model()
+            .reset_all()
+            .insert(&txn)
+            .await?;
+    }
+    document::Entity::delete_many()
+        .filter(document::Column::OwnerId.eq(account_id))
+        .exec(&txn)
+        .await?;
+    entity::account::Entity::delete_by_id(account_id)
+        .exec(&txn)
+        .await?;
+    txn.commit().await
+}

@@ -469,3 +469,32 @@ pub async fn sweep(state: &AppState, grace: chrono::Duration) -> Result<u64, App
     }
     Ok(removed)
 }
+
+/// Deletes a citizen's account with crypto-shredding: in one transaction the account row — and
+/// with it the only copy of the wrapped data key — is deleted together with its documents,
+/// sessions and recovery codes, and every blob is noted for removal. From that moment nothing
+/// of the vault can be decrypted, even from a backup of the blob store. The blobs are then
+/// deleted (the sweep retries any that fail).
+pub async fn delete_account(state: &AppState, owner: &account::Model) -> Result<(), AppError> {
+    let documents = repo::list_for_owner(&state.db, owner.id).await?;
+    let now = state.clock.now();
+    let tombstones: Vec<upload::Model> = documents
+        .iter()
+        .map(|d| upload::Model {
+            id: Uuid::now_v7(),
+            owner_id: owner.id,
+            blob_key: d.blob_key.clone(),
+            started_at: now,
+        })
+        .collect();
+    repo::shred_account(&state.db, owner.id, tombstones.clone()).await?;
+    for tombstone in tombstones {
+        let key = BlobKey::parse(tombstone.blob_key.clone()).map_err(AppError::internal)?;
+        match state.blobs.delete(&key).await {
+            Ok(()) => repo::abandon_upload(&state.db, tombstone.id).await?,
+            Err(error) => tracing::warn!(%error, "blob of a deleted account left for the sweep"),
+        }
+    }
+    state.metrics.record_document("account_shredded");
+    Ok(())
+}

@@ -677,3 +677,90 @@ async fn master_key_rotation_keeps_every_document_readable() {
         .is_err()
     );
 }
+
+#[actix_web::test]
+async fn deleting_the_account_shreds_the_key_and_removes_the_blobs() {
+    let t = spawn_app().await;
+    let mut client = Client::new(test::init_service(app(t.state.clone())).await);
+    register_citizen(&mut client, &t, "079090001234").await;
+    let id = upload(&mut client, &t, "079090001234", &pdf(4 * CHUNK)).await;
+    upload(&mut client, &t, "079090001234", &pdf(1000)).await;
+    let owner = accounts::find_by_login(&t.state.db, "079090001234")
+        .await
+        .unwrap()
+        .unwrap();
+    let row = repo::find(&t.state.db, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let (key, blob) = blob_of(&t, &id).await;
+
+    // Step-up first.
+    let reply = client.post("/account/delete", &[]).await;
+    assert!(reply.location().starts_with("/step-up"));
+    assert!(
+        accounts::find_by_id(&t.state.db, owner.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let code = code_for(&t, "079090001234", 1).await;
+    client
+        .post("/step-up", &[("code", &code), ("next", "/account/delete")])
+        .await;
+    assert!(client.get("/account/delete").await.body.contains(": 2"));
+    let reply = client.post("/account/delete", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    // The account, its wrapped data key, documents and sessions are gone; so are the blobs.
+    assert!(
+        accounts::find_by_id(&t.state.db, owner.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        repo::list_for_owner(&t.state.db, owner.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(t.state.blobs.size(&key).await.unwrap(), None);
+    assert_eq!(client.get("/documents").await.status, StatusCode::SEE_OTHER);
+
+    // Restoring the blob and the document row from a backup opens nothing: the data key that
+    // could decrypt them existed only wrapped in the deleted account row.
+    t.state
+        .blobs
+        .put_bytes(&key, Bytes::from(blob))
+        .await
+        .unwrap();
+    let wrapped_was_unique = repo::find(&t.state.db, row.id).await.unwrap().is_none();
+    assert!(wrapped_was_unique);
+    // The national ID number can register again, and gets a new, different key.
+    let mut again = Client::new(test::init_service(app(t.state.clone())).await);
+    t.clock.advance(chrono::Duration::seconds(60));
+    register_citizen(&mut again, &t, "079090001234").await;
+    let reborn = accounts::find_by_login(&t.state.db, "079090001234")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(reborn.wrapped_data_key, owner.wrapped_data_key);
+    let reborn_key = congdanso::accounts::service::data_key(&t.state, &reborn).unwrap();
+    let header = t
+        .state
+        .blobs
+        .get_range(&key, 0..congdanso::crypto::HEADER_LEN as u64)
+        .await
+        .unwrap();
+    let ctx = congdanso::crypto::StreamContext {
+        owner: reborn.id,
+        document: row.id,
+    };
+    assert!(congdanso::crypto::StreamDecryptor::new(&reborn_key, &ctx, &header).is_err());
+    let ctx = congdanso::crypto::StreamContext {
+        owner: owner.id,
+        document: row.id,
+    };
+    assert!(congdanso::crypto::StreamDecryptor::new(&reborn_key, &ctx, &header).is_err());
+}
