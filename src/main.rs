@@ -130,10 +130,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config, demo: bool) -> Result<(), String> {
-    let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
-    let state = congdanso::startup::build_state(config, clock)
-        .await
-        .map_err(|e| e.to_string())?;
+    let state = state_for_tools(config).await?;
     if demo {
         let accounts = congdanso::demo::seed(&state)
             .await
@@ -174,6 +171,7 @@ async fn migrate(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The application state on the real clock (for the server and the command-line tools).
 async fn state_for_tools(config: Config) -> Result<congdanso::state::AppState, String> {
     let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
     congdanso::startup::build_state(config, clock)
@@ -214,10 +212,7 @@ async fn retire_master(config: Config, id: &str) -> Result<(), String> {
 }
 
 async fn sweep(config: Config) -> Result<(), String> {
-    let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
-    let state = congdanso::startup::build_state(config, clock)
-        .await
-        .map_err(|e| e.to_string())?;
+    let state = state_for_tools(config).await?;
     let report = congdanso::housekeeping::run_once(&state)
         .await
         .map_err(|e| e.to_string())?;
@@ -229,10 +224,7 @@ async fn sweep(config: Config) -> Result<(), String> {
 }
 
 async fn create_operator(config: Config, login: &str, name: &str) -> Result<(), String> {
-    let clock: congdanso::clock::SharedClock = std::sync::Arc::new(congdanso::clock::SystemClock);
-    let state = congdanso::startup::build_state(config, clock)
-        .await
-        .map_err(|e| e.to_string())?;
+    let state = state_for_tools(config).await?;
     let (account, initial) = congdanso::accounts::service::create_staff_account(
         &state,
         congdanso::auth::Role::Operator,
