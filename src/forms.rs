@@ -7,6 +7,10 @@ use std::collections::HashMap;
 use crate::error::{AppError, FieldError};
 use crate::i18n::Lang;
 
+/// The body of a form whose only field is the CSRF token (buttons like "log out").
+#[derive(Debug, serde::Deserialize)]
+pub struct Empty {}
+
 /// One problem to show next to a field.
 #[derive(Debug, Clone)]
 pub struct FieldMessage {

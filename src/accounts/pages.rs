@@ -13,7 +13,7 @@ use crate::auth::csrf::{self, CsrfForm};
 use crate::auth::session::{self, ClientInfo, Stage};
 use crate::auth::{AnySession, PendingSession};
 use crate::error::AppError;
-use crate::forms::FormState;
+use crate::forms::{Empty, FormState};
 use crate::i18n::Lang;
 use crate::site::{Chrome, Page, render as html, see_other};
 use crate::state::AppState;
@@ -416,9 +416,6 @@ pub async fn logout(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 // ------------------------------------------------------------------ step-up
 
 pub async fn step_up_form(
@@ -477,16 +474,6 @@ pub async fn step_up(
                 },
             )
         }
-    }
-}
-
-/// Sends the person to the step-up page unless a fresh code was given in the last minutes.
-fn step_up_redirect(state: &AppState, current: &AnySession, back_to: &str) -> Option<HttpResponse> {
-    if session::stepped_up(&current.session, state.clock.now()) {
-        None
-    } else {
-        let next: String = url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
-        Some(see_other(&format!("/step-up?next={next}")))
     }
 }
 
@@ -621,7 +608,9 @@ pub async fn recovery_codes_form(
     state: web::Data<AppState>,
     current: AnySession,
 ) -> Page {
-    if let Some(redirect) = step_up_redirect(&state, &current, "/account/recovery-codes") {
+    if let Some(redirect) =
+        session::step_up_redirect(&state, &current.session, "/account/recovery-codes")
+    {
         return Ok(redirect);
     }
     html(
@@ -640,7 +629,9 @@ pub async fn new_recovery_codes(
     current: AnySession,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
-    if let Some(redirect) = step_up_redirect(&state, &current, "/account/recovery-codes") {
+    if let Some(redirect) =
+        session::step_up_redirect(&state, &current.session, "/account/recovery-codes")
+    {
         return Ok(redirect);
     }
     let codes = service::new_recovery_codes(&state, current.account.id).await?;

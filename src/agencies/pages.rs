@@ -113,9 +113,7 @@ async fn agency_page(
         .account
         .agency_id
         .ok_or_else(|| AppError::internal("agency admin without agency"))?;
-    let agency = repo::find_by_id(&state.db, agency_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let agency = service::get(state, agency_id).await?;
     let people = crate::accounts::repo::list_for_agency(&state.db, agency_id)
         .await?
         .iter()
@@ -298,9 +296,7 @@ async fn operator_agency_page(
     agency_id: Uuid,
     form: FormState,
 ) -> Page {
-    let agency = repo::find_by_id(&state.db, agency_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let agency = service::get(state, agency_id).await?;
     let people = crate::accounts::repo::list_for_agency(&state.db, agency_id)
         .await?
         .iter()
@@ -349,9 +345,7 @@ pub async fn create_agency_admin(
     CsrfForm(input): CsrfForm<NewPersonInput>,
 ) -> Page {
     let agency_id = path.into_inner();
-    repo::find_by_id(&state.db, agency_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    service::get(&state, agency_id).await?;
     match accounts::create_staff_account(
         &state,
         Role::AgencyAdmin,

@@ -76,3 +76,10 @@ pub async fn create_agency(
     repo::insert(&state.db, row.clone()).await?;
     Ok(row)
 }
+
+/// The agency with this id, or `NotFound`.
+pub async fn get(state: &AppState, id: Uuid) -> Result<agency::Model, AppError> {
+    super::repo::find_by_id(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}

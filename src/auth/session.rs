@@ -154,6 +154,20 @@ pub fn stepped_up(row: &session::Model, now: DateTime<Utc>) -> bool {
     row.step_up_until.is_some_and(|until| now < until)
 }
 
+/// `None` when a fresh second-factor code was given in the last minutes; otherwise the redirect
+/// to the step-up page, which sends the person back to `back_to` afterwards.
+pub fn step_up_redirect(
+    state: &AppState,
+    row: &session::Model,
+    back_to: &str,
+) -> Option<actix_web::HttpResponse> {
+    if stepped_up(row, state.clock.now()) {
+        return None;
+    }
+    let next: String = url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
+    Some(crate::site::see_other(&format!("/step-up?next={next}")))
+}
+
 /// Records a fresh second-factor check on the session.
 pub async fn grant_step_up(state: &AppState, row: &session::Model) -> Result<(), AppError> {
     let until = state.clock.now()

@@ -12,7 +12,7 @@ use super::service;
 use crate::auth::csrf::CsrfForm;
 use crate::auth::{AgencyAdminSession, CurrentSession, OperatorSession};
 use crate::error::AppError;
-use crate::forms::FormState;
+use crate::forms::{Empty, FormState};
 use crate::i18n::Lang;
 use crate::site::{Chrome, Page, render, see_other};
 use crate::state::AppState;
@@ -49,9 +49,7 @@ async fn keys_page(
     agency_id: Uuid,
     form: FormState,
 ) -> Page {
-    let agency = crate::agencies::repo::find_by_id(&state.db, agency_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let agency = crate::agencies::service::get(state, agency_id).await?;
     let date = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
     let keys = super::repo::keys_for_agency(&state.db, agency_id)
         .await?
@@ -139,9 +137,7 @@ pub async fn register_key(
     CsrfForm(input): CsrfForm<KeyInput>,
 ) -> Page {
     let agency_id = path.into_inner();
-    crate::agencies::repo::find_by_id(&state.db, agency_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    crate::agencies::service::get(&state, agency_id).await?;
     let outcome = async {
         let from = optional_date(&input.valid_from, "valid_from")?;
         let until = optional_date(&input.valid_until, "valid_until")?;
@@ -168,9 +164,6 @@ pub async fn register_key(
         }
     }
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 pub async fn retire_key(
     state: web::Data<AppState>,
@@ -232,9 +225,7 @@ async fn credentials_page(
     form: FormState,
     new_token: Option<String>,
 ) -> Page {
-    let agency = crate::agencies::repo::find_by_id(&state.db, agency_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let agency = crate::agencies::service::get(state, agency_id).await?;
     let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     let credentials = super::repo::credentials_for_agency(&state.db, agency_id)
         .await?
@@ -360,9 +351,7 @@ pub async fn operator_create_credential(
     CsrfForm(input): CsrfForm<CredentialInput>,
 ) -> Page {
     let agency_id = path.into_inner();
-    crate::agencies::repo::find_by_id(&state.db, agency_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    crate::agencies::service::get(&state, agency_id).await?;
     let base = format!("/admin/agencies/{agency_id}/credentials");
     create(
         &req,

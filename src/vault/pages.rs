@@ -14,7 +14,7 @@ use super::service::{self, NewDocument, Purpose};
 use crate::auth::csrf::{self, CsrfForm};
 use crate::auth::{CitizenSession, session};
 use crate::error::AppError;
-use crate::forms::FormState;
+use crate::forms::{Empty, FormState};
 use crate::i18n::Lang;
 use crate::site::{Chrome, Page, render, see_other};
 use crate::state::AppState;
@@ -439,18 +439,6 @@ struct DeletePage {
     title: String,
 }
 
-fn step_up_first(
-    state: &AppState,
-    citizen: &CitizenSession,
-    back_to: &str,
-) -> Option<HttpResponse> {
-    if session::stepped_up(&citizen.session, state.clock.now()) {
-        return None;
-    }
-    let next: String = url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
-    Some(see_other(&format!("/step-up?next={next}")))
-}
-
 /// Confirmation page; needs a fresh TOTP code (step-up).
 pub async fn delete_form(
     req: HttpRequest,
@@ -461,7 +449,9 @@ pub async fn delete_form(
 ) -> Page {
     let id = path.into_inner();
     let doc = service::open_document(&state, &citizen.account, id, Purpose::OwnerView).await?;
-    if let Some(redirect) = step_up_first(&state, &citizen, &format!("/documents/{id}/delete")) {
+    if let Some(redirect) =
+        session::step_up_redirect(&state, &citizen.session, &format!("/documents/{id}/delete"))
+    {
         return Ok(redirect);
     }
     render(
@@ -475,9 +465,6 @@ pub async fn delete_form(
     )
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 pub async fn delete(
     state: web::Data<AppState>,
     citizen: CitizenSession,
@@ -485,7 +472,9 @@ pub async fn delete(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
     let id = path.into_inner();
-    if let Some(redirect) = step_up_first(&state, &citizen, &format!("/documents/{id}/delete")) {
+    if let Some(redirect) =
+        session::step_up_redirect(&state, &citizen.session, &format!("/documents/{id}/delete"))
+    {
         return Ok(redirect);
     }
     service::delete(&state, &citizen.account, id).await?;
@@ -548,7 +537,7 @@ pub async fn delete_account_form(
     state: web::Data<AppState>,
     citizen: CitizenSession,
 ) -> Page {
-    if let Some(redirect) = step_up_first(&state, &citizen, "/account/delete") {
+    if let Some(redirect) = session::step_up_redirect(&state, &citizen.session, "/account/delete") {
         return Ok(redirect);
     }
     let documents = super::repo::list_for_owner(&state.db, citizen.account.id)
@@ -572,7 +561,7 @@ pub async fn delete_account(
     citizen: CitizenSession,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
-    if let Some(redirect) = step_up_first(&state, &citizen, "/account/delete") {
+    if let Some(redirect) = session::step_up_redirect(&state, &citizen.session, "/account/delete") {
         return Ok(redirect);
     }
     service::delete_account(&state, &citizen.account).await?;
