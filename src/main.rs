@@ -40,10 +40,27 @@ enum Command {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
+    /// Tools an agency runs on its own machine (no server or database needed).
+    Agency {
+        #[command(subcommand)]
+        command: AgencyCommand,
+    },
     /// Platform administration.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgencyCommand {
+    /// Make an Ed25519 key pair: the private key goes to a new file readable only by its owner,
+    /// the public key and its id are printed for the operator to register. The platform never
+    /// sees the private key.
+    Keygen {
+        /// File to create (refuses to overwrite).
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -83,6 +100,12 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Agency {
+        command: AgencyCommand::Keygen { out },
+    } = &cli.command
+    {
+        return agency_keygen(out);
+    }
     if let Command::Keys {
         command: KeysCommand::Generate,
     } = cli.command
@@ -116,7 +139,8 @@ fn main() -> ExitCode {
             } => retire_master(config, &id).await,
             Command::Keys {
                 command: KeysCommand::Generate,
-            } => Ok(()),
+            }
+            | Command::Agency { .. } => Ok(()),
         }
     });
     match result {
@@ -245,6 +269,22 @@ async fn create_operator(config: Config, login: &str, name: &str) -> Result<(), 
     println!("Initial password (shown once): {}", initial.as_str());
     println!("Log in at /staff/login and set up the authenticator app.");
     Ok(())
+}
+
+fn agency_keygen(out: &std::path::Path) -> ExitCode {
+    match congdanso::issuers::keyfile::generate(out) {
+        Ok(key) => {
+            println!("Private key written to {} (keep it secret).", out.display());
+            println!("key_id:     {}", key.key_id);
+            println!("public_key: {}", key.public_key);
+            println!("Give the public key to the platform operator to register.");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("congdanso: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn generate_keys() -> ExitCode {

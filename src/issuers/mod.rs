@@ -2,6 +2,7 @@
 //! agency API credentials, and the signed trust list verifiers cache to check documents offline.
 
 pub mod api;
+pub mod keyfile;
 pub mod model;
 pub mod pages;
 pub mod repo;

@@ -197,3 +197,37 @@ fn maintenance_sweep_runs_from_the_command_line() {
     );
     assert!(stdout.contains("removed 0 orphan blobs"), "{stdout}");
 }
+
+#[test]
+fn agency_keygen_writes_a_private_key_file_and_prints_what_to_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ubnd.json");
+    let output = binary()
+        .current_dir(dir.path())
+        .args(["agency", "keygen", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let (key_id, key) = congdanso::issuers::keyfile::load(&out).unwrap();
+    assert!(
+        stdout.contains(&format!("key_id:     {key_id}")),
+        "{stdout}"
+    );
+    let public = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        key.verifying_key().as_bytes(),
+    );
+    assert!(stdout.contains(&public));
+    assert!(
+        !stdout.contains("private_key"),
+        "the private key is never printed"
+    );
+    let again = binary()
+        .args(["agency", "keygen", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "refuses to overwrite");
+}
