@@ -222,6 +222,37 @@ mod tests {
         );
     }
 
+    /// The checked-in golden vector (tests/golden/signed-payload-v1.json) matches byte for byte,
+    /// so other implementations can test against it.
+    #[test]
+    fn golden_vector_matches() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/signed-payload-v1.json"
+        );
+        let vector: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let seed: [u8; 32] = B64
+            .decode(vector["seed_b64"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = SigningKey::from_bytes(&seed);
+        let canonical = String::from_utf8(canonical_json(&vector["payload"]).unwrap()).unwrap();
+        let signature = sign_json(&key, &vector["payload"]).unwrap();
+        if std::env::var("CDS_WRITE_GOLDEN").is_ok() {
+            let mut updated = vector.clone();
+            updated["canonical"] = Value::from(canonical.clone());
+            updated["signature"] = Value::from(signature.clone());
+            updated["public_key"] = Value::from(B64.encode(key.verifying_key().as_bytes()));
+            std::fs::write(path, serde_json::to_string_pretty(&updated).unwrap() + "\n").unwrap();
+            return;
+        }
+        assert_eq!(canonical, vector["canonical"].as_str().unwrap());
+        assert_eq!(signature, vector["signature"].as_str().unwrap());
+        let public = parse_public_key(vector["public_key"].as_str().unwrap()).unwrap();
+        verify_json(&public, &vector["payload"], &signature).unwrap();
+    }
+
     #[test]
     fn public_keys_are_checked() {
         let good = B64.encode(
