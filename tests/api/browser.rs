@@ -1,12 +1,32 @@
 //! End-to-end in real headless Chromium (Debian `chromium` + `chromium-driver`), driven over
-//! WebDriver, with an automated WCAG 2.1 AA check by axe-core injected into each page.
+//! WebDriver with `fantoccini`, with an automated WCAG 2.1 AA check by axe-core injected into
+//! each page.
 //!
 //! Needs `/usr/bin/chromium`, `/usr/bin/chromedriver` and axe-core (`AXE_CORE_JS`, default
 //! `~/.cache/congdanso-tools/axe/node_modules/axe-core/axe.min.js`); `.ci/run` installs them.
 //! Without them the tests print SKIPPED (and fail under `REQUIRE_ALL_BACKENDS=1`).
+//!
+//! Each test gets its own app (fresh database, blob store, fixed clock) served over real HTTP on
+//! loopback from its own thread, its own chromedriver on a free port and its own Chromium
+//! profile. Everything stops when the [`Browser`] is dropped, also when the test panics:
+//! chromedriver runs in its own process group, which is killed as a whole (Chromium and its
+//! helpers with it), then the server stops gracefully.
+//!
+//! A test reads like a person using the site:
+//!
+//! ```ignore
+//! let Some(b) = Browser::start("my_test", "vi").await else { return };  // None: skipped
+//! b.goto("/login").await;
+//! b.fill("login", "048088001234").await;   // types into the field with that `name`
+//! b.submit().await;                        // clicks `main form button[type=submit]`, waits for the next page
+//! assert_eq!(b.path().await, "/login/verify");
+//! b.assert_accessible("verify-vi").await;  // axe WCAG 2.1 AA, fits 360 px; screenshot if asked
+//! b.finish().await;
+//! ```
 
-use std::net::TcpListener;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,98 +37,411 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, skip, spawn_app_with};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-fn axe_path() -> PathBuf {
-    std::env::var("AXE_CORE_JS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/congdanso-tools/axe/node_modules/axe-core/axe.min.js")
-        })
+/// The axe-core rule tags checked: WCAG 2.0 and 2.1, levels A and AA.
+pub const WCAG_21_AA: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/// A cheap phone, in CSS pixels.
+pub const PHONE_WIDTH: u32 = 360;
+pub const PHONE_HEIGHT: u32 = 740;
+
+/// Where axe-core's browser bundle is.
+pub fn axe_path() -> PathBuf {
+    match std::env::var("AXE_CORE_JS") {
+        Ok(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/congdanso-tools/axe/node_modules/axe-core/axe.min.js"),
+    }
 }
 
 /// Why the browser suite cannot run here, if it cannot.
 fn missing_tools() -> Option<String> {
-    for path in [
+    [
         PathBuf::from(CHROMIUM),
         PathBuf::from(CHROMEDRIVER),
         axe_path(),
-    ] {
-        if !path.exists() {
-            return Some(format!("{} is not installed", path.display()));
+    ]
+    .into_iter()
+    .find(|path| !path.is_file())
+    .map(|path| format!("{} is not installed", path.display()))
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+// ------------------------------------------------------------------------------------ server
+
+/// The real application server on `127.0.0.1:<free port>`, on its own thread with its own actix
+/// `System`, so it keeps serving whatever the test thread does. Dropping it stops the server
+/// gracefully (then its background tasks) and waits for the thread.
+pub struct AppServer {
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub addr: SocketAddr,
+}
+
+impl AppServer {
+    /// Builds a fresh app with `helpers::spawn_app_with` (plus `extra` settings) and serves it.
+    /// The state is built on the server's thread, so its connection pool belongs to a runtime
+    /// that runs as long as the server does.
+    pub fn start(extra: &[(&str, &str)]) -> (Self, TestApp) {
+        let mut vars: Vec<(String, String)> = vec![
+            ("BIND_ADDR".into(), "127.0.0.1:0".into()),
+            ("HTTP_WORKERS".into(), "1".into()),
+            // Bounds the graceful stop should a connection linger.
+            ("SHUTDOWN_TIMEOUT_SECS".into(), "5".into()),
+        ];
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("e2e-app-server".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let vars: Vec<(&str, &str)> =
+                        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    let app = spawn_app_with(&vars).await;
+                    let application = Application::from_state(app.state.clone())
+                        .expect("app server binds a loopback port");
+                    let started = (application.local_addr(), application.handle(), app);
+                    if tx.send(started).is_ok() {
+                        application
+                            .run_until_stopped()
+                            .await
+                            .expect("app server runs");
+                    }
+                });
+            })
+            .expect("spawn the app server thread");
+        match rx.recv() {
+            Ok((addr, handle, app)) => (
+                Self {
+                    handle,
+                    thread: Some(thread),
+                    addr,
+                },
+                app,
+            ),
+            Err(_) => {
+                let why = thread
+                    .join()
+                    .err()
+                    .map(|p| panic_message(p.as_ref()))
+                    .unwrap_or_default();
+                panic!("the app server did not start: {why}");
+            }
         }
     }
-    None
-}
 
-/// A chromedriver process on a free loopback port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        // `stop` sends the command at once; its future only reports completion, which joining
+        // the thread (server stopped, then background tasks) covers.
+        drop(self.handle.stop(true));
+        if let Some(thread) = self.thread.take()
+            && let Err(panic) = thread.join()
+            && !std::thread::panicking()
+        {
+            panic!("app server thread: {}", panic_message(panic.as_ref()));
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ driver
+
+/// A chromedriver on a free loopback port, in its own process group with everything it starts.
+/// Dropping it kills that whole group (chromedriver, Chromium and Chromium's helpers).
+pub struct Driver {
+    child: Child,
+    pub port: u16,
+    /// Holds `profile/` (Chromium's user data dir) and `chromedriver.log`.
+    dir: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
         .port()
 }
 
-fn start_driver() -> Driver {
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        std::thread::sleep(Duration::from_millis(50));
+/// Whether chromedriver on `port` answers `GET /status` with `"ready": true`.
+fn driver_ready(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    ) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request =
+        format!("GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
     }
-    Driver {
-        child,
-        port,
-        _profile: tempfile::tempdir().unwrap(),
+    // Read what arrives (up to the time-out) rather than insist on the connection closing.
+    let mut response = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        response.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&response).replace([' ', '\n', '\r'], "");
+        if text.contains("\"ready\":true") {
+            return true;
+        }
+    }
+    false
+}
+
+/// Process ids whose command line mentions `marker` (Chromium's processes carry their
+/// `--user-data-dir`).
+pub fn processes_mentioning(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(marker))
+        })
+        .collect()
+}
+
+impl Driver {
+    pub fn start() -> Self {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::Builder::new()
+            .prefix("cds-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::create_dir(dir.path().join("profile")).expect("profile dir");
+        let log = dir.path().join("chromedriver.log");
+        // A free port can be taken between asking and binding: then try another one.
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("start chromedriver");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if driver_ready(port) {
+                    return Self { child, port, dir };
+                }
+                if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!(
+            "chromedriver did not become ready; its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Chromium's user data dir for this session (fresh, deleted afterwards).
+    pub fn profile(&self) -> PathBuf {
+        self.dir.path().join("profile")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default()
     }
 }
 
-/// A browser session on a phone-sized window, with the app served on loopback.
+impl Drop for Driver {
+    fn drop(&mut self) {
+        use nix::sys::signal::{Signal, killpg};
+        use nix::unistd::Pid;
+        // The group id is chromedriver's pid, which stays reserved until it is reaped below.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+        // Let the killed processes go before their profile folder is deleted.
+        let profile = self.profile().display().to_string();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_mentioning(&profile).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ axe
+
+/// Injects axe-core into the current page and returns the WCAG 2.1 A/AA violations it finds
+/// (axe's result objects: `id`, `impact`, `help`, `helpUrl`, `nodes[].target`, …).
+///
+/// WebDriver runs scripts outside the page's Content-Security-Policy, so this works under the
+/// app's `script-src 'self'` without weakening it; axe itself needs no `eval`.
+pub async fn axe_violations(client: &Client) -> Vec<Value> {
+    let path = axe_path();
+    let source = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read axe-core from {}: {e}", path.display()));
+    let loaded = client
+        .execute(&format!("{source}\n;return typeof window.axe;"), vec![])
+        .await
+        .expect("inject axe-core");
+    assert_eq!(
+        loaded,
+        json!("object"),
+        "axe-core did not load into the page"
+    );
+    let outcome = client
+        .execute_async(
+            r#"const [tags, done] = arguments;
+               axe.run(document, { runOnly: { type: 'tag', values: tags },
+                                   resultTypes: ['violations'] })
+                  .then(r => done({ ok: true, violations: r.violations }))
+                  .catch(e => done({ ok: false, error: String((e && e.stack) || e) }));"#,
+            vec![json!(WCAG_21_AA)],
+        )
+        .await
+        .expect("run axe-core");
+    assert_eq!(
+        outcome["ok"],
+        json!(true),
+        "axe-core failed: {}",
+        outcome["error"]
+    );
+    outcome["violations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("axe-core returned no list of violations: {outcome}"))
+}
+
+/// One line per violation: rule id, impact, what to fix, and the selectors of the elements.
+pub fn describe_violations(violations: &[Value]) -> String {
+    violations
+        .iter()
+        .map(|v| {
+            let targets: Vec<String> = v["nodes"]
+                .as_array()
+                .map(|nodes| nodes.iter().map(|n| n["target"].to_string()).collect())
+                .unwrap_or_default();
+            format!(
+                "- {} ({}): {} <{}> at {}",
+                v["id"].as_str().unwrap_or("?"),
+                v["impact"].as_str().unwrap_or("?"),
+                v["help"].as_str().unwrap_or("?"),
+                v["helpUrl"].as_str().unwrap_or(""),
+                targets.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `Err` listing each violation, unless there are none.
+pub fn check_no_violations(what: &str, violations: &[Value]) -> Result<(), String> {
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what}: axe-core found {} WCAG 2.1 AA violation(s):\n{}",
+        violations.len(),
+        describe_violations(violations)
+    ))
+}
+
+/// Fails, listing each violation, unless there are none.
+pub fn assert_no_violations(what: &str, violations: &[Value]) {
+    if let Err(report) = check_no_violations(what, violations) {
+        panic!("{report}");
+    }
+}
+
+/// `{ innerWidth, scrollWidth }` of the page shown now.
+pub async fn page_widths(client: &Client) -> Value {
+    client
+        .execute(
+            "return { innerWidth: window.innerWidth, \
+                      scrollWidth: document.documentElement.scrollWidth };",
+            vec![],
+        )
+        .await
+        .expect("measure the page")
+}
+
+/// `Err` unless the page lays out at the phone's width and needs no sideways scrolling there.
+/// Both matter: a phone browser zooms out to fit content wider than the screen, which widens
+/// `innerWidth` instead of making the page scroll.
+pub fn check_fits_phone(what: &str, widths: &Value) -> Result<(), String> {
+    let phone = Some(u64::from(PHONE_WIDTH));
+    if widths["innerWidth"].as_u64() == phone && widths["scrollWidth"].as_u64() <= phone {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: does not fit a {PHONE_WIDTH} px wide phone screen: {widths}"
+        ))
+    }
+}
+
+/// Fails unless the page fits the phone's width (see [`check_fits_phone`]).
+pub async fn assert_fits_phone(what: &str, client: &Client) {
+    if let Err(report) = check_fits_phone(what, &page_widths(client).await) {
+        panic!("{report}");
+    }
+}
+
+// ------------------------------------------------------------------------------------ browser
+
+/// A headless Chromium session on a phone-sized screen, with the app served on loopback.
+///
+/// Fields drop in order: the WebDriver client, the driver (killing Chromium, so no connection
+/// lingers), the server (graceful stop), then the app's folders.
 pub struct Browser {
     pub client: Client,
-    pub base: String,
+    pub driver: Driver,
+    pub server: AppServer,
     pub app: TestApp,
-    server: actix_web::dev::ServerHandle,
-    _driver: Driver,
+    pub base: String,
 }
 
 impl Browser {
-    /// `None` (after printing SKIPPED) when the tools are missing.
+    /// `None` (after printing SKIPPED) when Chromium, chromedriver or axe-core is missing.
+    /// `accept_language` is the browser's language (`vi`, `en`).
     pub async fn start(test: &str, accept_language: &str) -> Option<Self> {
+        Self::start_with(test, accept_language, &[]).await
+    }
+
+    /// Like [`Browser::start`], with extra app settings (environment variable, value).
+    pub async fn start_with(
+        test: &str,
+        accept_language: &str,
+        extra: &[(&str, &str)],
+    ) -> Option<Self> {
         if let Some(why) = missing_tools() {
             skip(test, &why);
             return None;
         }
-        let app = spawn_app_with(&[("BIND_ADDR", "127.0.0.1:0"), ("HTTP_WORKERS", "1")]).await;
-        let application = Application::from_state(app.state.clone()).unwrap();
-        let base = format!("http://{}", application.local_addr());
-        let server = application.handle();
-        actix_web::rt::spawn(application.run_until_stopped());
-
-        let driver = start_driver();
-        let profile = driver._profile.path().display().to_string();
+        let (server, app) = AppServer::start(extra);
+        let base = server.base_url();
+        let driver = Driver::start();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -116,30 +449,42 @@ impl Browser {
                 "binary": CHROMIUM,
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    // Offline, Chromium's own calls home fail and get connections refused.
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
-                    format!("--user-data-dir={profile}"),
-                    "--window-size=360,740",
+                    format!("--user-data-dir={}", driver.profile().display()),
+                    format!("--window-size={PHONE_WIDTH},{PHONE_HEIGHT}"),
                     format!("--lang={accept_language}"),
                 ],
                 "prefs": { "intl.accept_languages": accept_language },
-                // A cheap phone: 360 × 740 CSS pixels.
+                // A phone, so the page's viewport meta is honoured as on a real one.
                 "mobileEmulation": {
-                    "deviceMetrics": { "width": 360, "height": 740, "pixelRatio": 2.0 },
+                    "deviceMetrics": { "width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 2.0 },
                 },
             }),
         );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-            .unwrap();
+        caps.insert(
+            "timeouts".into(),
+            json!({ "pageLoad": 30_000, "script": 30_000, "implicit": 0 }),
+        );
+        let client =
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps)
+                .connect(&format!("http://127.0.0.1:{}", driver.port))
+                .await
+            {
+                Ok(client) => client,
+                Err(e) => panic!(
+                    "no Chromium session: {e}\nchromedriver log:\n{}",
+                    driver.log()
+                ),
+            };
         Some(Self {
             client,
-            base,
-            app,
+            driver,
             server,
-            _driver: driver,
+            app,
+            base,
         })
     }
 
@@ -147,34 +492,43 @@ impl Browser {
         self.client
             .goto(&format!("{}{}", self.base, path))
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
     }
 
+    /// The path of the page shown now.
     pub async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_owned()
     }
 
+    /// Runs a script in the page (a function body: `return …`, `arguments[i]`).
+    pub async fn eval(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Types into the field named `name`, as a person would (replacing what is there).
     pub async fn fill(&self, name: &str, value: &str) {
         let field = self
             .client
             .find(Locator::Css(&format!("[name='{name}']")))
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("no field named {name}: {e}"));
         field.clear().await.unwrap();
         field.send_keys(value).await.unwrap();
     }
 
     /// Sets a field by script (date inputs take keyboard input in the locale's order).
     pub async fn set_value(&self, name: &str, value: &str) {
-        self.client
-            .execute(
-                "document.querySelector(`[name='${arguments[0]}']`).value = arguments[1];",
-                vec![json!(name), json!(value)],
-            )
-            .await
-            .unwrap();
+        self.eval(
+            "document.querySelector(`[name='${arguments[0]}']`).value = arguments[1];",
+            vec![json!(name), json!(value)],
+        )
+        .await;
     }
 
+    /// Submits the form in `<main>` with its submit button and waits for the next page.
     pub async fn submit(&self) {
         self.click_and_wait("main form button[type=submit]").await;
     }
@@ -182,14 +536,11 @@ impl Browser {
     /// Clicks and waits until the next page has loaded (a marker set on the old document is
     /// gone and the new one is complete), so assertions never read the page being left.
     pub async fn click_and_wait(&self, css: &str) {
-        self.client
-            .execute("window.__cdsOldPage = true;", vec![])
-            .await
-            .unwrap();
+        self.eval("window.__cdsOldPage = true;", vec![]).await;
         self.client
             .find(Locator::Css(css))
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("nothing matches {css}: {e}"))
             .click()
             .await
             .unwrap();
@@ -214,21 +565,21 @@ impl Browser {
         }
     }
 
+    /// The visible text of the first element matching `css`.
     pub async fn text_of(&self, css: &str) -> String {
         self.client
             .find(Locator::Css(css))
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("nothing matches {css}: {e}"))
             .text()
             .await
             .unwrap()
     }
 
+    /// `<html lang>` of the page shown now.
     pub async fn html_lang(&self) -> String {
-        self.client
-            .execute("return document.documentElement.lang;", vec![])
+        self.eval("return document.documentElement.lang;", vec![])
             .await
-            .unwrap()
             .as_str()
             .unwrap_or_default()
             .to_owned()
@@ -236,76 +587,47 @@ impl Browser {
 
     /// WCAG 2.1 A/AA violations axe-core finds on the current page.
     pub async fn axe_violations(&self) -> Vec<Value> {
-        let source = std::fs::read_to_string(axe_path()).unwrap();
-        self.client.execute(&source, vec![]).await.unwrap();
-        let result = self
-            .client
-            .execute_async(
-                r#"const done = arguments[arguments.length - 1];
-                   axe.run(document, { runOnly: { type: 'tag',
-                       values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
-                      .then(r => done(r.violations))
-                      .catch(e => done([{ id: 'axe-error', help: String(e), nodes: [] }]));"#,
-                vec![],
-            )
-            .await
-            .unwrap();
-        result.as_array().cloned().unwrap_or_default()
+        axe_violations(&self.client).await
     }
 
-    /// Asserts zero WCAG 2.1 AA violations, describing each one found; also checks the page
-    /// fits the phone-sized window without sideways scrolling.
+    /// Saves a screenshot (when `CDS_SCREENSHOTS` is set), then asserts zero WCAG 2.1 AA
+    /// violations and that the page fits the phone's width without sideways scrolling.
     pub async fn assert_accessible(&self, what: &str) {
         self.screenshot(what).await;
-        let violations = self.axe_violations().await;
-        let report: Vec<String> = violations
-            .iter()
-            .map(|v| {
-                let targets: Vec<String> = v["nodes"]
-                    .as_array()
-                    .map(|nodes| nodes.iter().map(|n| n["target"].to_string()).collect())
-                    .unwrap_or_default();
-                format!(
-                    "{} ({}): {} at {}",
-                    v["id"],
-                    v["impact"],
-                    v["help"],
-                    targets.join(", ")
-                )
-            })
-            .collect();
-        assert!(
-            report.is_empty(),
-            "{what}: axe found\n{}",
-            report.join("\n")
-        );
-        let fits = self
-            .client
-            .execute(
-                "return document.documentElement.scrollWidth <= window.innerWidth;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(fits, json!(true), "{what}: wider than a 360 px screen");
+        assert_no_violations(what, &self.axe_violations().await);
+        assert_fits_phone(what, &self.client).await;
     }
 
-    /// Saves a PNG of the page when `CDS_SCREENSHOTS` names a folder (for people to look at).
+    /// Saves a PNG of the page as `<CDS_SCREENSHOTS>/<what>.png` when that variable names a
+    /// folder (for people to look at).
     pub async fn screenshot(&self, what: &str) {
-        if let Ok(folder) = std::env::var("CDS_SCREENSHOTS") {
-            let png = self.client.screenshot().await.unwrap();
-            let name: String = what
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            std::fs::create_dir_all(&folder).unwrap();
-            std::fs::write(PathBuf::from(folder).join(format!("{name}.png")), png).unwrap();
-        }
+        let Some(folder) = std::env::var_os("CDS_SCREENSHOTS").filter(|f| !f.is_empty()) else {
+            return;
+        };
+        let png = self.client.screenshot().await.expect("screenshot");
+        let name: String = what
+            .trim_matches('/')
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let folder = Path::new(&folder);
+        std::fs::create_dir_all(folder).expect("screenshot folder");
+        std::fs::write(folder.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
+    /// Ends the WebDriver session cleanly (Chromium quits), then stops everything else.
     pub async fn finish(self) {
-        let _ = self.client.close().await;
-        self.server.stop(true).await;
+        let Self {
+            client,
+            driver,
+            server,
+            app,
+            base: _,
+        } = self;
+        let _ = client.close().await;
+        drop(driver);
+        drop(server);
+        drop(app);
     }
 }
 
@@ -437,26 +759,6 @@ async fn a_citizen_registers_enrols_totp_logs_out_and_in_again_in_a_phone_browse
 }
 
 #[actix_web::test]
-async fn pages_pass_wcag_in_english_and_the_switcher_works() {
-    let Some(b) = Browser::start("pages_pass_wcag_in_english_and_the_switcher_works", "vi").await
-    else {
-        return;
-    };
-    b.goto("/").await;
-    b.click_and_wait(".lang-switch a[hreflang=en]").await;
-    assert_eq!(b.html_lang().await, "en");
-    b.assert_accessible("home-en").await;
-    for path in ["/register", "/login", "/staff/login", "/khong-co-trang-nay"] {
-        b.goto(path).await;
-        assert_eq!(b.html_lang().await, "en", "{path}");
-        b.assert_accessible(&format!("{path}-en")).await;
-    }
-    b.goto("/khong-co-trang-nay").await;
-    assert!(b.text_of("h1").await.contains("Something went wrong"));
-    b.finish().await;
-}
-
-#[actix_web::test]
 async fn staff_pages_pass_wcag() {
     let Some(b) = Browser::start("staff_pages_pass_wcag", "en").await else {
         return;
@@ -534,6 +836,26 @@ async fn current_code(b: &Browser, login: &str) -> String {
         .unwrap();
     let secret = congdanso::accounts::service::totp_secret(&b.app.state, &account).unwrap();
     congdanso::accounts::totp::code_at(&secret, b.app.clock.now().timestamp() / 30)
+}
+
+#[actix_web::test]
+async fn pages_pass_wcag_in_english_and_the_switcher_works() {
+    let Some(b) = Browser::start("pages_pass_wcag_in_english_and_the_switcher_works", "vi").await
+    else {
+        return;
+    };
+    b.goto("/").await;
+    b.click_and_wait(".lang-switch a[hreflang=en]").await;
+    assert_eq!(b.html_lang().await, "en");
+    b.assert_accessible("home-en").await;
+    for path in ["/register", "/login", "/staff/login", "/khong-co-trang-nay"] {
+        b.goto(path).await;
+        assert_eq!(b.html_lang().await, "en", "{path}");
+        b.assert_accessible(&format!("{path}-en")).await;
+    }
+    b.goto("/khong-co-trang-nay").await;
+    assert!(b.text_of("h1").await.contains("Something went wrong"));
+    b.finish().await;
 }
 
 #[actix_web::test]
