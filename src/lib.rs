@@ -32,3 +32,4 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod vault;
+pub mod verify;

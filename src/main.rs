@@ -45,6 +45,29 @@ enum Command {
         #[command(subcommand)]
         command: AgencyCommand,
     },
+    /// Check a verification package (from a citizen's document page) against the trust list.
+    /// Works offline from the cached trust list; exit status 0 = valid, 1 = not valid, 2 = could
+    /// not check.
+    Verify {
+        /// The package file (`….congdanso.tar`).
+        package: std::path::PathBuf,
+        /// Fetch the trust list and platform keys from this server first (and cache them).
+        #[arg(long)]
+        server: Option<String>,
+        /// A trust list file to use instead of the cached one.
+        #[arg(long)]
+        trust_list: Option<std::path::PathBuf>,
+        /// A platform keys file to use instead of the cached one.
+        #[arg(long)]
+        platform_keys: Option<std::path::PathBuf>,
+        /// Where fetched lists are cached (default: $XDG_CACHE_HOME/congdanso or
+        /// ~/.cache/congdanso).
+        #[arg(long)]
+        cache_dir: Option<std::path::PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Platform administration.
     Admin {
         #[command(subcommand)]
@@ -61,6 +84,42 @@ enum AgencyCommand {
         /// File to create (refuses to overwrite).
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+    /// Sign a document with the agency's key file and push it into a citizen's vault. The API
+    /// token is read from the environment variable CONGDANSO_TOKEN (never from the command
+    /// line, where other users could see it).
+    Issue {
+        /// Base URL of the platform, e.g. https://congdanso.example.
+        #[arg(long, env = "CONGDANSO_SERVER")]
+        server: Option<String>,
+        /// The agency's key file (from `agency keygen`).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The citizen's 12-digit national ID number.
+        #[arg(long)]
+        citizen: String,
+        /// Catalogue type: cccd, passport, driving_licence, birth_certificate,
+        /// health_insurance, household_registration, other.
+        #[arg(long = "type")]
+        doc_type: String,
+        /// JSON object with the type's fields (see docs/api.md).
+        #[arg(long)]
+        fields: std::path::PathBuf,
+        /// The file to attach (PDF, JPEG, PNG, WebP or HEIC).
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// End of the document's validity: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
+        #[arg(long)]
+        valid_until: Option<String>,
+        /// Title shown in the citizen's vault (default: type and number).
+        #[arg(long)]
+        title: Option<String>,
+        /// The agency's code (default: asked from the server with the token).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Print the payload, its canonical bytes and the signature; send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -106,6 +165,21 @@ fn main() -> ExitCode {
     {
         return agency_keygen(out);
     }
+    if let Command::Agency {
+        command: AgencyCommand::Issue { .. },
+    }
+    | Command::Verify { .. } = &cli.command
+    {
+        // Client tools: no configuration, no database.
+        let command = cli.command;
+        return match actix_web::rt::System::new().block_on(client_tool(command)) {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("congdanso: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Command::Keys {
         command: KeysCommand::Generate,
     } = cli.command
@@ -140,7 +214,8 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Generate,
             }
-            | Command::Agency { .. } => Ok(()),
+            | Command::Agency { .. }
+            | Command::Verify { .. } => Ok(()),
         }
     });
     match result {
@@ -305,5 +380,129 @@ fn generate_keys() -> ExitCode {
             eprintln!("congdanso: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `agency issue` and `verify`: tools that run on other machines than the server.
+async fn client_tool(command: Command) -> Result<ExitCode, String> {
+    use congdanso::verify::offline;
+    let now = chrono::Utc::now();
+    match command {
+        Command::Verify {
+            package,
+            server,
+            trust_list,
+            platform_keys,
+            cache_dir,
+            json,
+        } => {
+            let cache = cache_dir
+                .or_else(offline::default_cache_dir)
+                .ok_or("no cache folder: set --cache-dir")?;
+            if let Some(server) = &server {
+                offline::fetch(server, &cache).await?;
+            }
+            let trust_path = trust_list.unwrap_or_else(|| cache.join(offline::TRUST_LIST_FILE));
+            let keys_path =
+                platform_keys.unwrap_or_else(|| cache.join(offline::PLATFORM_KEYS_FILE));
+            if !trust_path.exists() || !keys_path.exists() {
+                return Err(format!(
+                    "no trust list at {} (run once with --server URL, or pass --trust-list and --platform-keys)",
+                    trust_path.display()
+                ));
+            }
+            let anchors = offline::load_anchors(&trust_path, &keys_path)?;
+            if offline::is_stale(&anchors.trust, now) {
+                eprintln!(
+                    "congdanso: warning: the trust list is older than {} days; fetch a fresh one with --server to see recent revocations",
+                    offline::STALE_AFTER_DAYS
+                );
+            }
+            let report = offline::verify_package(&package, &anchors, now).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", offline::describe(&report));
+            }
+            Ok(if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Agency {
+            command:
+                AgencyCommand::Issue {
+                    server,
+                    key,
+                    citizen,
+                    doc_type,
+                    fields,
+                    file,
+                    valid_until,
+                    title,
+                    issuer,
+                    dry_run,
+                },
+        } => {
+            use congdanso::issuers::client;
+            let args = client::IssueArgs {
+                key,
+                citizen,
+                doc_type,
+                fields,
+                file,
+                valid_until,
+                title,
+                issuer,
+            };
+            let token = std::env::var("CONGDANSO_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty());
+            if dry_run {
+                let issuer = args
+                    .issuer
+                    .clone()
+                    .ok_or("--dry-run needs --issuer (the agency code)")?;
+                let prepared = client::prepare(&args, &issuer, now).await?;
+                let out = serde_json::json!({
+                    "payload": prepared.payload,
+                    "canonical": prepared.canonical,
+                    "signature": prepared.signature,
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let server = server.ok_or("--server (or CONGDANSO_SERVER) is required")?;
+            let token = token.ok_or("set CONGDANSO_TOKEN to the agency's API token")?;
+            let issuer = match &args.issuer {
+                Some(code) => code.clone(),
+                None => client::agency_code(&server, &token).await?,
+            };
+            let prepared = client::prepare(&args, &issuer, now).await?;
+            let (status, body) = client::send(&server, &token, &prepared, &args).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?
+            );
+            if status == 201 {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "congdanso: refused (HTTP {status}): {}",
+                    body.pointer("/error/code")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("unknown")
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }

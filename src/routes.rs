@@ -32,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/agency").route(web::get().to(issuers_api::whoami)))
+                .service(web::resource("/documents").route(web::post().to(issuers_api::issue)))
+                .service(web::resource("/verify").route(web::post().to(issuers_api::verify)))
                 .default_service(web::to(not_found)),
         )
         // Pages
@@ -72,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/documents/{id}").route(web::get().to(vault::detail)))
         .service(web::resource("/documents/{id}/download").route(web::get().to(vault::download)))
+        .service(web::resource("/documents/{id}/package").route(web::get().to(vault::package)))
         .service(web::resource("/documents/{id}/rename").route(web::post().to(vault::rename)))
         .service(
             web::resource("/documents/{id}/delete")

@@ -17,6 +17,10 @@ pub struct Model {
     pub status: String,
     pub status_changed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// Only for a counter key the platform holds: the Ed25519 seed wrapped by the master key
+    /// `master_key_id` (bound to this row's id).
+    pub wrapped_private_key: Option<Vec<u8>>,
+    pub master_key_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

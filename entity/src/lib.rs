@@ -4,7 +4,9 @@
 pub mod account;
 pub mod agency;
 pub mod api_credential;
+pub mod certification_request;
 pub mod document;
+pub mod document_signature;
 pub mod issuer_key;
 pub mod platform_key;
 pub mod recovery_code;

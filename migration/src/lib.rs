@@ -7,6 +7,7 @@ mod m20261123_000001_platform_keys;
 mod m20261123_000002_accounts;
 mod m20261123_000003_vault;
 mod m20261123_000004_issuers;
+mod m20261123_000005_signed_documents;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_accounts::Migration),
             Box::new(m20261123_000003_vault::Migration),
             Box::new(m20261123_000004_issuers::Migration),
+            Box::new(m20261123_000005_signed_documents::Migration),
         ]
     }
 }

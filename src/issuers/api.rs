@@ -11,9 +11,12 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use entity::agency;
 use serde_json::json;
 
-use super::{repo, service};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{issuing, repo, service};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::verify::package;
 
 /// The agency an API request acts for.
 #[derive(Debug, Clone)]
@@ -81,4 +84,139 @@ pub async fn whoami(
         "agency": { "id": agency.id.to_string(), "code": agency.code, "name": agency.name, "kind": agency.kind },
         "keys": keys,
     })))
+}
+
+/// Largest JSON document part (payload, signature, title).
+const MAX_DOCUMENT_JSON: usize = 256 * 1024;
+
+fn malformed(message: impl Into<String>) -> AppError {
+    AppError::invalid("request_malformed", message)
+}
+
+async fn read_limited<S, E>(mut body: S, limit: usize) -> Result<Vec<u8>, AppError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| malformed(format!("body: {e}")))?;
+        if out.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn parse_request(bytes: &[u8]) -> Result<issuing::IssueRequest, AppError> {
+    serde_json::from_slice(bytes).map_err(|e| malformed(format!("document: {e}")))
+}
+
+fn issued_json(issued: &issuing::Issued) -> serde_json::Value {
+    json!({
+        "document": {
+            "id": issued.document.id.to_string(),
+            "type": issued.document.doc_type,
+            "source": issued.document.source,
+            "content_type": issued.document.content_type,
+            "size": issued.document.size_bytes,
+            "sha256": issued.document.sha256,
+        },
+        "superseded": issued.superseded.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "receipt": issued.receipt,
+    })
+}
+
+/// No file: the type the generic parameter of [`issuing::issue`] needs when there is none.
+type NoFile = Option<(
+    futures_util::stream::Empty<Result<bytes::Bytes, String>>,
+    String,
+)>;
+
+/// `POST /api/v1/documents`: issue a signed document into a citizen's vault. Either a JSON body
+/// `{payload, signature, title?}` (no file), or `multipart/form-data` with that JSON as part
+/// `document` followed by part `file`. Everything is checked before the file is read.
+pub async fn issue(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: AgencyClient,
+    body: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let issued = if content_type.starts_with("application/json") {
+        let request = parse_request(&read_limited(body, MAX_DOCUMENT_JSON).await?)?;
+        let checked = issuing::check_request(&state, &client.0, &request).await?;
+        issuing::issue(&state, checked, NoFile::None).await?
+    } else if content_type.starts_with("multipart/form-data") {
+        let mut parts = actix_multipart::Multipart::new(req.headers(), body);
+        let mut first = parts
+            .next()
+            .await
+            .ok_or_else(|| malformed("part \"document\" is missing"))?
+            .map_err(|e| malformed(format!("multipart: {e}")))?;
+        if first.name() != Some("document") {
+            return Err(AppError::invalid(
+                "part_order",
+                "the first part must be \"document\" (the signed JSON), then \"file\"",
+            ));
+        }
+        let request = parse_request(&read_limited(&mut first, MAX_DOCUMENT_JSON).await?)?;
+        drop(first);
+        let checked = issuing::check_request(&state, &client.0, &request).await?;
+        match parts.next().await {
+            None => issuing::issue(&state, checked, NoFile::None).await?,
+            Some(part) => {
+                let mut file = part.map_err(|e| malformed(format!("multipart: {e}")))?;
+                if file.name() != Some("file") {
+                    return Err(AppError::invalid(
+                        "part_order",
+                        "the second part must be \"file\"",
+                    ));
+                }
+                let name = file
+                    .content_disposition()
+                    .and_then(|cd| cd.get_filename())
+                    .unwrap_or("")
+                    .to_owned();
+                let stream = (&mut file).map_err(|e| e.to_string());
+                issuing::issue(&state, checked, Some((stream, name))).await?
+            }
+        }
+    } else {
+        return Err(AppError::UnsupportedMediaType);
+    };
+    Ok(HttpResponse::Created().json(issued_json(&issued)))
+}
+
+/// `POST /api/v1/verify`: checks a verification package (the body, `application/x-tar`)
+/// against the current trust list. Public: anyone shown a package may check it. Answers 200
+/// with a report whether or not the document verifies; 422 `package_malformed` when the body
+/// is not a package.
+pub async fn verify(
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let read = package::read(body, state.config.max_upload_bytes)
+        .await
+        .map_err(issuing::problem_error)?;
+    let trust = service::current_trust_list(&state).await?;
+    let platform = service::current_platform_keys(&state).await?;
+    let manifest = &read.manifest;
+    let evidence = crate::verify::Evidence {
+        payload: &manifest.payload,
+        signature: &manifest.signature,
+        receipt: manifest.receipt.as_ref(),
+        file_sha256: read.file.as_ref().map(|(hash, _)| hash.as_str()),
+    };
+    let outcome = crate::verify::check(&evidence, &trust, Some(&platform));
+    let report = crate::verify::Report::new(&outcome, Some(&trust), state.clock.now());
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(report))
 }

@@ -14,6 +14,7 @@ use super::repo;
 use crate::crypto::sign;
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
+use crate::verify::{PlatformKeys, TrustList};
 
 /// Version tag of the trust list format (documented in docs/api.md).
 pub const TRUST_LIST_FORMAT: &str = "congdanso-trust-list/v1";
@@ -77,6 +78,8 @@ pub async fn register_key(
         status: KeyStatus::Active.as_str().to_owned(),
         status_changed_at: None,
         created_at: now,
+        wrapped_private_key: None,
+        master_key_id: None,
     };
     repo::insert_key(&state.db, row.clone()).await?;
     Ok(row)
@@ -198,6 +201,29 @@ fn key_json(row: &issuer_key::Model) -> Value {
 /// The trust list: every agency with keys, each key with its validity and status, and the
 /// list's own issue time, signed by the platform key. Verifiers cache it and work offline.
 pub async fn trust_list(state: &AppState) -> Result<Value, AppError> {
+    let list = trust_list_body(state).await?;
+    let signature =
+        sign::sign_json(state.keys.signing.signing_key(), &list).map_err(AppError::internal)?;
+    Ok(json!({
+        "trust_list": list,
+        "signature": signature,
+        "platform_key_id": state.keys.signing.id(),
+    }))
+}
+
+/// The trust list as the server itself uses it (no signature needed: it comes from our own
+/// database).
+pub async fn current_trust_list(state: &AppState) -> Result<TrustList, AppError> {
+    TrustList::from_body(&trust_list_body(state).await?).map_err(AppError::internal)
+}
+
+/// The platform keys as the server itself uses them (to check receipts).
+pub async fn current_platform_keys(state: &AppState) -> Result<PlatformKeys, AppError> {
+    PlatformKeys::from_json(&platform_keys(state).await?).map_err(AppError::internal)
+}
+
+/// The unsigned body of the trust list.
+pub async fn trust_list_body(state: &AppState) -> Result<Value, AppError> {
     let agencies = crate::agencies::repo::list(&state.db).await?;
     let keys = repo::all_keys(&state.db).await?;
     let issuers: Vec<Value> = agencies
@@ -213,17 +239,10 @@ pub async fn trust_list(state: &AppState) -> Result<Value, AppError> {
             })
         })
         .collect();
-    let list = json!({
+    Ok(json!({
         "format": TRUST_LIST_FORMAT,
         "issued_at": state.clock.now().to_rfc3339(),
         "issuers": issuers,
-    });
-    let signature =
-        sign::sign_json(state.keys.signing.signing_key(), &list).map_err(AppError::internal)?;
-    Ok(json!({
-        "trust_list": list,
-        "signature": signature,
-        "platform_key_id": state.keys.signing.id(),
     }))
 }
 

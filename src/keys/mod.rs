@@ -60,11 +60,7 @@ impl PlatformSigningKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         let bytes = Zeroizing::new(bytes);
         let key = SigningKey::from_bytes(&bytes);
-        let id = key_id(
-            "sk",
-            b"congdanso/v1/signing-key-id",
-            key.verifying_key().as_bytes(),
-        );
+        let id = signing_key_id(&key.verifying_key());
         Self { id, key }
     }
 
@@ -169,6 +165,11 @@ pub fn random_key() -> Result<Zeroizing<[u8; 32]>, KeyError> {
 /// Encodes a key the way configuration expects it (standard base64).
 pub fn encode_key(bytes: &[u8; 32]) -> Zeroizing<String> {
     Zeroizing::new(B64.encode(bytes))
+}
+
+/// The id of a platform signing key, recomputable by verifiers from the public key.
+pub fn signing_key_id(public: &VerifyingKey) -> String {
+    key_id("sk", b"congdanso/v1/signing-key-id", public.as_bytes())
 }
 
 fn key_id(prefix: &str, label: &[u8], material: &[u8]) -> String {

@@ -238,12 +238,81 @@ struct DetailPage {
     title: String,
     file_name: String,
     type_key: String,
-    source_key: String,
     content_type: String,
     size: String,
     date: String,
     sha256: String,
     form: FormState,
+    signature: Option<SignatureView>,
+    history: Vec<(String, String)>,
+    can_certify: bool,
+}
+
+/// The signature part of a document page.
+pub struct SignatureView {
+    /// `verified`, `certified` or `invalid` (CSS class and which sentence to show).
+    pub state: &'static str,
+    pub agency: String,
+    pub date: String,
+    /// Translation key of why it no longer verifies.
+    pub problem_key: String,
+    pub fields: Vec<(String, String)>,
+    pub superseded_by: Option<String>,
+    pub superseded_at: String,
+    pub has_file: bool,
+}
+
+/// A signed date shown the way people write it here: 15/01/1990.
+fn readable_date(value: &str) -> String {
+    match crate::verify::payload::parse_date(value) {
+        Some(date) => date.format("%d/%m/%Y").to_string(),
+        None => value.to_owned(),
+    }
+}
+
+fn signature_view(status: crate::issuers::verification::SignatureStatus) -> SignatureView {
+    use crate::verify::Kind;
+    let record = &status.record;
+    let (state, agency, problem_key) = match &status.outcome {
+        Ok(verified) => (
+            if status.kind == Kind::CertifiedCopy {
+                "certified"
+            } else {
+                "verified"
+            },
+            verified.issuer_name.clone(),
+            String::new(),
+        ),
+        Err(problem) => (
+            "invalid",
+            String::new(),
+            format!("verify.problem.{}", problem.code()),
+        ),
+    };
+    SignatureView {
+        state,
+        agency,
+        date: record.issued_at.format("%d/%m/%Y").to_string(),
+        problem_key,
+        fields: status
+            .fields
+            .iter()
+            .map(|(name, value)| {
+                let shown = if crate::verify::payload::parse_date(value).is_some() {
+                    readable_date(value)
+                } else {
+                    value.clone()
+                };
+                (format!("docfield.{name}"), shown)
+            })
+            .collect(),
+        superseded_by: record.superseded_by.map(|id| id.to_string()),
+        superseded_at: record
+            .superseded_at
+            .map(|t| t.format("%d/%m/%Y").to_string())
+            .unwrap_or_default(),
+        has_file: status.has_file,
+    }
 }
 
 async fn detail_page(
@@ -255,6 +324,15 @@ async fn detail_page(
     form: FormState,
 ) -> Page {
     let doc = service::open_document(state, &citizen.account, id, Purpose::OwnerView).await?;
+    let signature = crate::issuers::verification::status(state, &doc)
+        .await?
+        .map(signature_view);
+    let history = crate::issuers::verification::history(state, &doc)
+        .await?
+        .into_iter()
+        .map(|(id, date)| (id.to_string(), date))
+        .collect();
+    let can_certify = doc.row.source == "self";
     render(
         form.status(),
         &DetailPage {
@@ -264,12 +342,14 @@ async fn detail_page(
             title: doc.title()?,
             file_name: doc.file_name()?,
             type_key: format!("doc_type.{}", doc.row.doc_type),
-            source_key: format!("doc_source.{}", doc.row.source),
             content_type: doc.row.content_type.clone(),
             size: human_size(doc.size()),
             date: doc.row.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             sha256: doc.row.sha256.clone(),
             form,
+            signature,
+            history,
+            can_certify,
         },
     )
 }
@@ -580,4 +660,27 @@ pub async fn delete_account(
         .add_cookie(&session::removal_cookie(state.config.cookies_secure()))
         .map_err(AppError::internal)?;
     Ok(response)
+}
+
+/// `GET /documents/{id}/package`: the verification package of an issued or certified document
+/// (a tar archive: manifest with payload, signature and receipt, then the file).
+pub async fn package(
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let doc = service::open_document(
+        &state,
+        &citizen.account,
+        path.into_inner(),
+        Purpose::OwnerDownload,
+    )
+    .await?;
+    let (len, name, body) = crate::issuers::verification::package(&state, doc).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(crate::verify::package::CONTENT_TYPE)
+        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&name)))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .no_chunking(len)
+        .streaming(body))
 }

@@ -39,7 +39,8 @@ fn blob_key(owner: Uuid, document: Uuid) -> Result<BlobKey, AppError> {
     BlobKey::parse(format!("documents/{owner}/{document}")).map_err(AppError::internal)
 }
 
-fn sealed_context(owner: Uuid, document: Uuid, field: &'static str) -> FieldContext {
+/// The context a document's sealed field is bound to (owner, document, field name).
+pub fn sealed_context(owner: Uuid, document: Uuid, field: &'static str) -> FieldContext {
     FieldContext {
         owner,
         record: document,
@@ -55,6 +56,20 @@ pub struct NewDocument {
     pub file_name: String,
 }
 
+/// A file name as sent by a client, made safe to show and to offer on download: the last path
+/// component, control characters removed, at most 255 characters.
+pub fn clean_file_name(raw: &str) -> String {
+    raw.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(255)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 /// Checks a title: 1..=200 characters after trimming.
 pub fn clean_title(raw: &str) -> Result<String, AppError> {
     let title = raw.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -67,25 +82,45 @@ pub fn clean_title(raw: &str) -> Result<String, AppError> {
     Ok(title)
 }
 
-/// Stores an uploaded file: checks its type by content, enforces the size limit and the
-/// owner's quota while streaming, encrypts it chunk by chunk into the blob store, and records
-/// the document only once the blob is complete. On any failure nothing is recorded and the
-/// partial blob is removed (or, after a crash, by the sweep).
-pub async fn store_document<S, E>(
+/// What content must satisfy while it streams in.
+#[derive(Debug, Clone, Copy)]
+pub struct ContentRules {
+    /// Largest accepted size in bytes.
+    pub limit: u64,
+    /// Bytes left in the owner's quota; `None` when the quota does not apply (documents the
+    /// state issues must arrive even into a full vault).
+    pub quota_left: Option<u64>,
+    /// The content type when the caller knows it; `None` judges it by the first bytes and
+    /// accepts only the vault's file types.
+    pub content_type: Option<&'static str>,
+}
+
+/// Content written to the blob store, not yet recorded as a document.
+#[derive(Debug)]
+pub struct Written {
+    pub id: Uuid,
+    pub blob_key: BlobKey,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    pub blob_bytes: u64,
+}
+
+/// Writes content for a new document of `owner`: notes the upload first, checks size, quota
+/// and type while streaming, encrypts chunk by chunk. On failure the partial blob is removed
+/// (or, after a crash, by the sweep) and nothing is recorded. The caller records the document
+/// with [`repo::complete_upload`] (or discards it with [`discard`]).
+pub async fn write_content<S, E>(
     state: &AppState,
     owner: &account::Model,
-    new: NewDocument,
+    data_key: &DataKey,
+    rules: ContentRules,
     mut body: S,
-) -> Result<document::Model, AppError>
+) -> Result<Written, AppError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let now = state.clock.now();
-    let used = repo::usage(&state.db, owner.id).await?;
-    let quota_left = state.config.storage_quota_bytes.saturating_sub(used);
-    let limit = state.config.max_upload_bytes;
-
     let id = Uuid::now_v7();
     let key_name = blob_key(owner.id, id)?;
     repo::start_upload(
@@ -94,12 +129,11 @@ where
             id,
             owner_id: owner.id,
             blob_key: key_name.as_str().to_owned(),
-            started_at: now,
+            started_at: state.clock.now(),
         },
     )
     .await?;
 
-    let data_key = crate::accounts::service::data_key(state, owner)?;
     let ctx = StreamContext {
         owner: owner.id,
         document: id,
@@ -107,12 +141,12 @@ where
     let mut writer = state.blobs.writer(&key_name);
     let outcome: Result<(u64, String, String), AppError> = async {
         let (mut encryptor, header) =
-            StreamEncryptor::new(&data_key, &ctx, DEFAULT_CHUNK_SIZE).map_err(crypto_error)?;
+            StreamEncryptor::new(data_key, &ctx, DEFAULT_CHUNK_SIZE).map_err(crypto_error)?;
         writer.write(Bytes::from(header)).await?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut head: Vec<u8> = Vec::with_capacity(model::SNIFF_LEN);
-        let mut content_type: Option<&'static str> = None;
+        let mut content_type: Option<&'static str> = rules.content_type;
         let mut out: Vec<u8> = Vec::with_capacity(DEFAULT_CHUNK_SIZE as usize * 2);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
@@ -120,10 +154,10 @@ where
                 field("file", "upload_interrupted")
             })?;
             size += chunk.len() as u64;
-            if size > limit {
+            if size > rules.limit {
                 return Err(field("file", "file_too_large"));
             }
-            if size > quota_left {
+            if rules.quota_left.is_some_and(|left| size > left) {
                 return Err(field("file", "quota_exceeded"));
             }
             if content_type.is_none() {
@@ -174,35 +208,92 @@ where
             return Err(error.into());
         }
     };
+    Ok(Written {
+        id,
+        blob_key: key_name,
+        size,
+        content_type,
+        sha256,
+        blob_bytes,
+    })
+}
 
+/// Gives up written content that will not become a document.
+pub async fn discard(state: &AppState, written: Written) {
+    forget_blob(state, written.id, &written.blob_key).await;
+}
+
+/// The document row for written content, with title and file name sealed.
+pub fn document_row(
+    state: &AppState,
+    owner: &account::Model,
+    data_key: &DataKey,
+    written: &Written,
+    new: &NewDocument,
+    source: &str,
+) -> Result<document::Model, AppError> {
+    let now = state.clock.now();
+    let id = written.id;
     let title = crypto::seal_field(
-        &data_key,
+        data_key,
         &sealed_context(owner.id, id, "title"),
         new.title.as_bytes(),
     )
     .map_err(crypto_error)?;
     let file_name = crypto::seal_field(
-        &data_key,
+        data_key,
         &sealed_context(owner.id, id, "file_name"),
         new.file_name.as_bytes(),
     )
     .map_err(crypto_error)?;
-    let row = document::Model {
+    Ok(document::Model {
         id,
         owner_id: owner.id,
         doc_type: new.doc_type.as_str().to_owned(),
-        source: "self".to_owned(),
-        content_type,
-        size_bytes: i64::try_from(size).map_err(AppError::internal)?,
-        blob_key: key_name.as_str().to_owned(),
-        blob_bytes: i64::try_from(blob_bytes).map_err(AppError::internal)?,
-        sha256,
+        source: source.to_owned(),
+        content_type: written.content_type.clone(),
+        size_bytes: i64::try_from(written.size).map_err(AppError::internal)?,
+        blob_key: written.blob_key.as_str().to_owned(),
+        blob_bytes: i64::try_from(written.blob_bytes).map_err(AppError::internal)?,
+        sha256: written.sha256.clone(),
         title,
         file_name,
         created_at: now,
         updated_at: now,
+    })
+}
+
+/// Stores a file a citizen uploads: type judged by content, size limit and quota enforced while
+/// streaming; the document is recorded only once the blob is complete.
+pub async fn store_document<S, E>(
+    state: &AppState,
+    owner: &account::Model,
+    new: NewDocument,
+    body: S,
+) -> Result<document::Model, AppError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let used = repo::usage(&state.db, owner.id).await?;
+    let rules = ContentRules {
+        limit: state.config.max_upload_bytes,
+        quota_left: Some(state.config.storage_quota_bytes.saturating_sub(used)),
+        content_type: None,
     };
-    repo::complete_upload(&state.db, row.clone()).await?;
+    let data_key = crate::accounts::service::data_key(state, owner)?;
+    let written = write_content(state, owner, &data_key, rules, body).await?;
+    let row = match document_row(state, owner, &data_key, &written, &new, "self") {
+        Ok(row) => row,
+        Err(error) => {
+            discard(state, written).await;
+            return Err(error);
+        }
+    };
+    if let Err(error) = repo::complete_upload(&state.db, row.clone()).await {
+        discard(state, written).await;
+        return Err(error.into());
+    }
     state.metrics.record_document("stored");
     Ok(row)
 }
@@ -262,6 +353,11 @@ pub async fn open_document(
 }
 
 impl OpenDocument {
+    /// The owner's data key (to open other sealed records of this document).
+    pub(crate) fn data_key(&self) -> &DataKey {
+        &self.key
+    }
+
     fn open_sealed(&self, field_name: &'static str, sealed: &[u8]) -> Result<String, AppError> {
         let bytes = crypto::open_field(
             &self.key,
@@ -383,7 +479,20 @@ pub async fn list(
 ) -> Result<Vec<(document::Model, String)>, AppError> {
     let key = crate::accounts::service::data_key(state, owner)?;
     let rows = repo::list_for_owner(&state.db, owner.id).await?;
+    // A document replaced by a newer one of the same type and number is shown in the newer
+    // one's history, not in the list (unless the newer one was deleted).
+    let present: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
+    let replaced: std::collections::HashSet<Uuid> = repo::signatures_for_owner(&state.db, owner.id)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            s.superseded_by
+                .is_some_and(|newer| present.contains(&newer))
+        })
+        .map(|s| s.document_id)
+        .collect();
     rows.into_iter()
+        .filter(|row| !replaced.contains(&row.id))
         .map(|row| {
             let title =
                 crypto::open_field(&key, &sealed_context(owner.id, row.id, "title"), &row.title)

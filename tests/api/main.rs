@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod helpers;
 mod issuers;
+mod issuing;
 mod migrations;
 mod process;
 mod staff;

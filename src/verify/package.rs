@@ -1,0 +1,372 @@
+//! The verification package a citizen downloads: a POSIX ustar archive (opens with `tar`,
+//! 7-Zip, or the file manager) holding
+//!
+//! 1. `congdanso-package.json`, the manifest: format tag, the signed payload as signed, the
+//!    signature, the platform's acceptance receipt and a description of the file;
+//! 2. the file itself (when the document has one), named in the manifest.
+//!
+//! Written and read as streams, so a package of hundreds of MB needs only a few KiB of memory.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{Problem, SignedReceipt};
+
+pub const PACKAGE_FORMAT: &str = "congdanso-package/v1";
+/// Name of the manifest entry (always the first).
+pub const MANIFEST_NAME: &str = "congdanso-package.json";
+/// Media type of a package.
+pub const CONTENT_TYPE: &str = "application/x-tar";
+const BLOCK: u64 = 512;
+const MAX_MANIFEST: u64 = 1024 * 1024;
+
+/// The manifest entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    /// The payload exactly as signed.
+    pub payload: Value,
+    pub signature: String,
+    pub receipt: Option<SignedReceipt>,
+    pub file: Option<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Entry name inside the archive, e.g. `document.pdf`.
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+fn padding(size: u64) -> u64 {
+    (BLOCK - size % BLOCK) % BLOCK
+}
+
+/// A ustar header for a regular file.
+fn header(name: &str, size: u64, mtime: u64) -> Result<Bytes, Problem> {
+    let mut header = tar::Header::new_ustar();
+    header
+        .set_path(name)
+        .map_err(|_| Problem::PackageMalformed)?;
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(mtime);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    Ok(Bytes::copy_from_slice(header.as_bytes()))
+}
+
+/// A safe entry name for the file: `document.<ext>`.
+pub fn file_entry_name(extension: &str) -> String {
+    let ext: String = extension
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    if ext.is_empty() {
+        "document".to_owned()
+    } else {
+        format!("document.{ext}")
+    }
+}
+
+/// A package being written: its exact length (for Content-Length) and its bytes as a stream.
+pub struct PackageWriter {
+    pub len: u64,
+    head: Vec<Bytes>,
+    file_padding: u64,
+}
+
+impl PackageWriter {
+    /// Prepares a package; `mtime` is the time stamped on the entries (seconds since 1970).
+    pub fn new(manifest: &Manifest, mtime: u64) -> Result<Self, Problem> {
+        let manifest_bytes = Bytes::from(
+            serde_json::to_vec_pretty(manifest).map_err(|_| Problem::PackageMalformed)?,
+        );
+        let manifest_len = manifest_bytes.len() as u64;
+        let mut head = vec![
+            header(MANIFEST_NAME, manifest_len, mtime)?,
+            manifest_bytes,
+            Bytes::from(vec![0u8; padding(manifest_len) as usize]),
+        ];
+        let mut len = BLOCK + manifest_len + padding(manifest_len);
+        let mut file_padding = 0;
+        if let Some(file) = &manifest.file {
+            head.push(header(&file.name, file.size, mtime)?);
+            file_padding = padding(file.size);
+            len += BLOCK + file.size + file_padding;
+        }
+        len += 2 * BLOCK;
+        Ok(Self {
+            len,
+            head,
+            file_padding,
+        })
+    }
+
+    /// The archive bytes: the head, then `file` (which must yield exactly the manifest's file
+    /// size), then the padding and the end-of-archive blocks.
+    pub fn into_stream<S, E>(self, file: Option<S>) -> impl Stream<Item = Result<Bytes, E>>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+    {
+        let head = futures_util::stream::iter(self.head.into_iter().map(Ok));
+        let body = futures_util::stream::iter(file).flatten();
+        let mut tail = vec![0u8; self.file_padding as usize];
+        tail.extend_from_slice(&[0u8; 2 * BLOCK as usize]);
+        head.chain(body).chain(futures_util::stream::once(
+            async move { Ok(Bytes::from(tail)) },
+        ))
+    }
+}
+
+/// What reading a package found.
+#[derive(Debug, Clone)]
+pub struct ReadPackage {
+    pub manifest: Manifest,
+    /// SHA-256 (hex) and size of the file entry, if there is one.
+    pub file: Option<(String, u64)>,
+}
+
+/// Pulls exact byte counts out of a stream of chunks.
+struct Pull<S> {
+    stream: S,
+    buffer: BytesMut,
+}
+
+impl<S, E> Pull<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    async fn fill(&mut self, n: usize) -> Result<(), Problem> {
+        while self.buffer.len() < n {
+            match self.stream.next().await {
+                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Some(Err(_)) | None => return Err(Problem::PackageMalformed),
+            }
+        }
+        Ok(())
+    }
+
+    async fn take(&mut self, n: u64) -> Result<Bytes, Problem> {
+        let n = usize::try_from(n).map_err(|_| Problem::PackageMalformed)?;
+        self.fill(n).await?;
+        Ok(self.buffer.split_to(n).freeze())
+    }
+
+    /// Consumes `n` bytes, feeding them to `sink` piece by piece (bounded memory).
+    async fn consume(&mut self, mut n: u64, mut sink: impl FnMut(&[u8])) -> Result<(), Problem> {
+        while n > 0 {
+            if self.buffer.is_empty() {
+                self.fill(1).await?;
+            }
+            let take = (self.buffer.len() as u64).min(n) as usize;
+            sink(&self.buffer[..take]);
+            let _ = self.buffer.split_to(take);
+            n -= take as u64;
+        }
+        Ok(())
+    }
+
+    /// True when nothing but zero bytes follow.
+    async fn rest_is_zero(&mut self) -> Result<bool, Problem> {
+        loop {
+            if self.buffer.iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            self.buffer.clear();
+            match self.stream.next().await {
+                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Some(Err(_)) => return Err(Problem::PackageMalformed),
+                None => return Ok(true),
+            }
+        }
+    }
+}
+
+/// A parsed ustar header: entry name and size, after checking the checksum and type.
+fn parse_header(block: &[u8]) -> Result<(String, u64), Problem> {
+    let stored = std::str::from_utf8(&block[148..156])
+        .ok()
+        .map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|s| u32::from_str_radix(s, 8).ok())
+        .ok_or(Problem::PackageMalformed)?;
+    let computed: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    if stored != computed {
+        return Err(Problem::PackageMalformed);
+    }
+    let header = tar::Header::from_byte_slice(block);
+    if !matches!(header.entry_type(), tar::EntryType::Regular) {
+        return Err(Problem::PackageMalformed);
+    }
+    let size = header.entry_size().map_err(|_| Problem::PackageMalformed)?;
+    let name = String::from_utf8(header.path_bytes().into_owned())
+        .map_err(|_| Problem::PackageMalformed)?;
+    Ok((name, size))
+}
+
+/// Reads a package from a stream: the manifest, then the file (hashed as it passes, never
+/// held whole). `max_file` bounds the file entry.
+pub async fn read<S, E>(stream: S, max_file: u64) -> Result<ReadPackage, Problem>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut pull = Pull {
+        stream,
+        buffer: BytesMut::new(),
+    };
+    let (name, size) = parse_header(&pull.take(BLOCK).await?)?;
+    if name != MANIFEST_NAME || size > MAX_MANIFEST {
+        return Err(Problem::PackageMalformed);
+    }
+    let manifest_bytes = pull.take(size).await?;
+    pull.take(padding(size)).await?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|_| Problem::PackageMalformed)?;
+    if manifest.format != PACKAGE_FORMAT {
+        return Err(Problem::PackageMalformed);
+    }
+    let file = match &manifest.file {
+        None => None,
+        Some(entry) => {
+            let (name, size) = parse_header(&pull.take(BLOCK).await?)?;
+            if name != entry.name || size != entry.size || size > max_file {
+                return Err(Problem::PackageMalformed);
+            }
+            let mut hasher = Sha256::new();
+            pull.consume(size, |piece| hasher.update(piece)).await?;
+            pull.take(padding(size)).await?;
+            Some((hex::encode(hasher.finalize()), size))
+        }
+    };
+    // What follows must be the end-of-archive marker: no hidden extra entries.
+    if !pull.rest_is_zero().await? {
+        return Err(Problem::PackageMalformed);
+    }
+    Ok(ReadPackage { manifest, file })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(file: Option<FileEntry>) -> Manifest {
+        Manifest {
+            format: PACKAGE_FORMAT.to_owned(),
+            payload: json!({ "a": 1 }),
+            signature: "sig".to_owned(),
+            receipt: None,
+            file,
+        }
+    }
+
+    async fn write(manifest: &Manifest, file: Option<&[u8]>, piece: usize) -> Vec<u8> {
+        let writer = PackageWriter::new(manifest, 1_700_000_000).unwrap();
+        let len = writer.len;
+        let chunks: Option<Vec<Result<Bytes, std::io::Error>>> = file.map(|f| {
+            f.chunks(piece.max(1))
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect()
+        });
+        let stream = writer.into_stream(chunks.map(futures_util::stream::iter));
+        let parts: Vec<Bytes> = stream
+            .map(|r: Result<Bytes, std::io::Error>| r.unwrap())
+            .collect()
+            .await;
+        let bytes = parts.concat();
+        assert_eq!(bytes.len() as u64, len, "announced length is exact");
+        bytes
+    }
+
+    fn chunks(
+        bytes: &[u8],
+        piece: usize,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter(
+            bytes
+                .chunks(piece)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn packages_round_trip_in_any_chunking() {
+        let file = b"%PDF-1.7 hello".repeat(100);
+        let m = manifest(Some(FileEntry {
+            name: "document.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: file.len() as u64,
+        }));
+        let bytes = write(&m, Some(&file), 333).await;
+        for piece in [1, 7, 512, 100_000] {
+            let read = read(chunks(&bytes, piece), 10_000).await.unwrap();
+            assert_eq!(read.manifest, m);
+            assert_eq!(
+                read.file,
+                Some((hex::encode(Sha256::digest(&file)), file.len() as u64))
+            );
+        }
+        let none = manifest(None);
+        let bytes = write(&none, None, 1).await;
+        assert!(read(chunks(&bytes, 64), 0).await.unwrap().file.is_none());
+    }
+
+    #[tokio::test]
+    async fn damaged_or_padded_packages_are_refused() {
+        let file = b"0123456789".to_vec();
+        let m = manifest(Some(FileEntry {
+            name: "document.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 10,
+        }));
+        let bytes = write(&m, Some(&file), 4).await;
+        // Truncated.
+        assert!(
+            read(chunks(&bytes[..bytes.len() - 1200], 100), 100)
+                .await
+                .is_err()
+        );
+        // Header checksum broken.
+        let mut broken = bytes.clone();
+        broken[0] ^= 1;
+        assert_eq!(
+            read(chunks(&broken, 100), 100).await.unwrap_err(),
+            Problem::PackageMalformed
+        );
+        // Something hidden after the file.
+        let mut extra = bytes.clone();
+        let at = extra.len() - 100;
+        extra[at] = 1;
+        assert!(read(chunks(&extra, 100), 100).await.is_err());
+        // File larger than allowed.
+        assert!(read(chunks(&bytes, 100), 5).await.is_err());
+        // Not a tar at all.
+        assert!(read(chunks(b"hello", 100), 100).await.is_err());
+    }
+
+    #[test]
+    fn entry_names_are_tame() {
+        assert_eq!(file_entry_name("pdf"), "document.pdf");
+        assert_eq!(file_entry_name("../x"), "document.x");
+        assert_eq!(file_entry_name(""), "document");
+    }
+}
