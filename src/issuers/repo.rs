@@ -121,3 +121,49 @@ pub async fn revoke_credential(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Stores the wrapped private half of a platform-held counter key.
+pub async fn set_wrapped_private_key(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    wrapped: Vec<u8>,
+    master_key_id: &str,
+) -> Result<(), DbErr> {
+    issuer_key::Entity::update_many()
+        .col_expr(issuer_key::Column::WrappedPrivateKey, Expr::value(wrapped))
+        .col_expr(issuer_key::Column::MasterKeyId, Expr::value(master_key_id))
+        .filter(issuer_key::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Platform-held keys wrapped by another master key than `current` (for rotation).
+pub async fn held_keys_wrapped_by_other_than(
+    db: &impl ConnectionTrait,
+    current: &str,
+) -> Result<Vec<issuer_key::Model>, DbErr> {
+    issuer_key::Entity::find()
+        .filter(issuer_key::Column::WrappedPrivateKey.is_not_null())
+        .filter(issuer_key::Column::MasterKeyId.ne(current))
+        .all(db)
+        .await
+}
+
+/// Rewraps a held key, only if it is still wrapped by `old` (compare-and-set).
+pub async fn rewrap_held_key(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    old: &str,
+    new: &str,
+    wrapped: Vec<u8>,
+) -> Result<bool, DbErr> {
+    let result = issuer_key::Entity::update_many()
+        .col_expr(issuer_key::Column::WrappedPrivateKey, Expr::value(wrapped))
+        .col_expr(issuer_key::Column::MasterKeyId, Expr::value(new))
+        .filter(issuer_key::Column::Id.eq(id))
+        .filter(issuer_key::Column::MasterKeyId.eq(old))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -1,7 +1,8 @@
 //! Master-key rotation: every data key is unwrapped with the key that wrapped it and wrapped
 //! again with the current master key. No blob is touched (blobs are encrypted under the data
 //! keys, which do not change). Rows are rewritten one by one with a compare-and-set on the old
-//! key id, so the command can be interrupted and run again, and two runs never conflict.
+//! key id, so the command can be interrupted and run again, and two runs never conflict. The
+//! agency counter keys the platform holds (see `issuers::certify`) are rewrapped the same way.
 
 use uuid::Uuid;
 
@@ -61,6 +62,34 @@ pub async fn rotate_master(state: &AppState) -> Result<RotationReport, AppError>
             }
         }
     }
+    // Counter keys the platform holds for agencies are wrapped the same way.
+    for held in crate::issuers::repo::held_keys_wrapped_by_other_than(&state.db, &current).await? {
+        let old_id = held.master_key_id.clone().unwrap_or_default();
+        let Some(old) = state.keys.master_by_id(&old_id) else {
+            if !report.unknown_key.contains(&old_id) {
+                report.unknown_key.push(old_id);
+            }
+            continue;
+        };
+        let wrapped = WrappedKey {
+            master_key_id: old.id().clone(),
+            bytes: held.wrapped_private_key.clone().unwrap_or_default(),
+        };
+        let rewrapped = old
+            .rewrap(&wrapped, &held.id, &state.keys.master)
+            .map_err(|e| AppError::internal(format!("rewrap counter key {}: {e}", held.key_id)))?;
+        if crate::issuers::repo::rewrap_held_key(
+            &state.db,
+            held.id,
+            old.id().as_str(),
+            &current,
+            rewrapped.bytes,
+        )
+        .await?
+        {
+            report.rewrapped += 1;
+        }
+    }
     Ok(report)
 }
 
@@ -73,7 +102,12 @@ pub async fn retire_master(state: &AppState, key_id: &str) -> Result<(), AppErro
             "this is the current master key; rotate to a new one first",
         ));
     }
-    let users = crate::accounts::repo::count_wrapped_by(&state.db, key_id).await?;
+    let users = crate::accounts::repo::count_wrapped_by(&state.db, key_id).await?
+        + crate::issuers::repo::held_keys_wrapped_by_other_than(&state.db, "")
+            .await?
+            .iter()
+            .filter(|k| k.master_key_id.as_deref() == Some(key_id))
+            .count() as u64;
     if users > 0 {
         return Err(AppError::invalid(
             "key_in_use",

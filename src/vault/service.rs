@@ -332,10 +332,13 @@ impl std::fmt::Debug for OpenDocument {
 pub enum Purpose {
     OwnerView,
     OwnerDownload,
+    /// Counter staff compare the scan with the original, after the owner gave them a code.
+    Certification,
 }
 
-/// THE door to a document's content and sealed fields. Decides who may read (for now: its
-/// owner) and answers a refusal exactly like a missing document. Grants, counter staff and the
+/// THE door to a document's content and sealed fields. Decides who may read (its owner, or
+/// a clerk acting on the owner's certification code — the caller passes the owner then) and
+/// answers a refusal exactly like a missing document. Grants, counter staff and the
 /// access log hang off this function.
 pub async fn open_document(
     state: &AppState,

@@ -196,7 +196,7 @@ pub fn pdf(text: &str) -> Vec<u8> {
     out
 }
 
-async fn citizen(t: &TestApp) -> entity::account::Model {
+pub async fn citizen(t: &TestApp) -> entity::account::Model {
     congdanso::accounts::repo::find_by_login(&t.state.db, CITIZEN)
         .await
         .unwrap()
@@ -921,4 +921,197 @@ async fn the_trust_list_signature_is_checked_by_verifiers() {
     foreign["signature"] = json!(sign::sign_json(&impostor, &list["trust_list"]).unwrap());
     assert!(TrustList::from_signed(&foreign, &platform).is_err());
     let _ = issuer;
+}
+
+fn code_in(html: &str) -> String {
+    html.split(r#"class="code-display""#)
+        .nth(1)
+        .and_then(|r| r.split("<strong>").nth(1))
+        .and_then(|r| r.split("</strong>").next())
+        .unwrap()
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn counter_staff_certify_a_copy_with_the_citizens_code() {
+    let t = spawn_app().await;
+    congdanso::demo::seed(&t.state).await.unwrap();
+    let agency = congdanso::agencies::repo::find_by_code(&t.state.db, "DEMO-HAICHAU")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut citizen = crate::helpers::Client::new(test::init_service(app(t.state.clone())).await);
+    citizen.lang = Some("en");
+    crate::accounts::register_citizen(&mut citizen, &t, CITIZEN).await;
+    let mut clerk = crate::helpers::Client::new(test::init_service(app(t.state.clone())).await);
+    clerk.lang = Some("en");
+    crate::staff::first_staff_login(&mut clerk, &t, "demo.clerk", congdanso::demo::DEMO_PASSWORD)
+        .await;
+    let mut operator = crate::helpers::Client::new(test::init_service(app(t.state.clone())).await);
+    crate::staff::first_staff_login(
+        &mut operator,
+        &t,
+        "demo.operator",
+        congdanso::demo::DEMO_PASSWORD,
+    )
+    .await;
+
+    // The citizen uploads a scan and asks for a code.
+    let scan = pdf("bằng tốt nghiệp");
+    let reply = citizen
+        .post_multipart(
+            "/documents",
+            &[("doc_type", "other"), ("title", "Bằng tốt nghiệp THPT")],
+            Some(("bang.pdf", &scan)),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let owner = super::issuing::citizen(&t).await;
+    let doc = congdanso::vault::repo::list_for_owner(&t.state.db, owner.id)
+        .await
+        .unwrap()[0]
+        .clone();
+    let reply = citizen
+        .post(&format!("/documents/{}/certification", doc.id), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let code = code_in(&reply.body);
+    assert_eq!(code.len(), 9, "{code}");
+
+    // A wrong code shows nothing.
+    let reply = clerk.post("/staff/certify", &[("code", "ABCD-EFGH")]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        reply.body.contains("wrong, used or expired"),
+        "{}",
+        reply.body
+    );
+    // The right one (typed in lower case, without the dash) opens the review with the scan.
+    let typed = code.replace('-', "").to_lowercase();
+    let reply = clerk.post("/staff/certify", &[("code", &typed)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let review_path = reply.location().to_owned();
+    let review = clerk.get(&review_path).await;
+    assert_eq!(review.status, StatusCode::OK);
+    assert!(
+        review.body.contains("Nguyễn Thị Minh Khai"),
+        "the citizen's name is shown"
+    );
+    assert!(review.body.contains("Bằng tốt nghiệp THPT"));
+    let (file, bytes) = clerk.get_with(&format!("{review_path}/file"), &[]).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(bytes, scan);
+
+    // Without a counter key the agency cannot certify yet.
+    let reply = clerk.post(&review_path, &[("seen_original", "yes")]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.body.contains("no counter key"), "{}", reply.body);
+    // The operator creates one; the trust list publishes only its public half.
+    let reply = operator
+        .post(&format!("/admin/agencies/{}/keys/counter", agency.id), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let keys = congdanso::issuers::repo::keys_for_agency(&t.state.db, agency.id)
+        .await
+        .unwrap();
+    let counter = keys.iter().find(|k| k.purpose == "certifying").unwrap();
+    assert!(counter.wrapped_private_key.is_some());
+    assert_eq!(
+        counter.master_key_id.as_deref(),
+        Some(t.state.keys.master.id().as_str())
+    );
+    let list = issuers::trust_list(&t.state).await.unwrap().to_string();
+    assert!(list.contains(&counter.key_id));
+    assert!(!list.contains("wrapped") && !list.contains("private"));
+
+    // The clerk must confirm having seen the original.
+    let reply = clerk.post(&review_path, &[]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.body.contains("Confirm that you compared it"));
+    let reply = clerk.post(&review_path, &[("seen_original", "yes")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.location(), "/staff/certify?done=1");
+
+    // The citizen's document is now a certified copy, and its package verifies as one.
+    let detail = citizen.get(&format!("/documents/{}", doc.id)).await;
+    assert!(
+        detail.body.contains(
+            "Certified copy</strong> — certified by UBND quận Hải Châu (demo) on 23/11/2026"
+        ),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("Phạm Văn Một Cửa"),
+        "the certifier is named"
+    );
+    let verified = check_package(&t, &package_bytes(&t, doc.id).await)
+        .await
+        .unwrap();
+    assert_eq!(verified.parsed.kind, verify::Kind::CertifiedCopy);
+    assert_eq!(verified.parsed.payload.file_sha256, Some(sha_hex(&scan)));
+
+    // The code and the review are used up.
+    assert_eq!(clerk.get(&review_path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        clerk.get(&format!("{review_path}/file")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let reply = clerk.post("/staff/certify", &[("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A certified document cannot be sent for certification again.
+    let reply = citizen
+        .post(&format!("/documents/{}/certification", doc.id), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A certifying key can only certify copies: an "issued" payload signed with one does not
+    // verify (so a leak of the platform-held counter key cannot forge issued documents).
+    let certifying = SigningKey::from_bytes(&[61; 32]);
+    let row = add_key(&t, &agency, &certifying, "certifying").await;
+    let forged = json!({
+        "version": 1, "kind": "issued", "type": "other",
+        "fields": { "number": "1", "title": "Giả", "issue_date": "2026-11-23" },
+        "citizen_national_id": CITIZEN, "file_sha256": null,
+        "issued_at": payload::format_time(t.clock.now()), "valid_until": null,
+        "issuer_id": "DEMO-HAICHAU", "key_id": row.key_id,
+    });
+    let (trust, platform) = published(&t).await;
+    let signature = sign::sign_json(&certifying, &forged).unwrap();
+    let evidence = Evidence {
+        payload: &forged,
+        signature: &signature,
+        receipt: None,
+        file_sha256: None,
+    };
+    assert_eq!(
+        verify::check(&evidence, &trust, Some(&platform)).unwrap_err(),
+        verify::Problem::KeyPurpose
+    );
+
+    // Codes expire.
+    let other = congdanso::vault::service::store_document(
+        &t.state,
+        &owner,
+        congdanso::vault::service::NewDocument {
+            doc_type: congdanso::vault::model::DocumentType::Other,
+            title: "Học bạ".into(),
+            file_name: "hoc-ba.pdf".into(),
+        },
+        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(pdf("học bạ")))]),
+    )
+    .await
+    .unwrap();
+    let reply = citizen
+        .post(&format!("/documents/{}/certification", other.id), &[])
+        .await;
+    let late = code_in(&reply.body);
+    t.clock.advance(chrono::Duration::minutes(16));
+    let reply = clerk.post("/staff/certify", &[("code", &late)]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Citizens have no counter pages.
+    assert_eq!(
+        citizen.get("/staff/certify").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
