@@ -1115,3 +1115,115 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
         StatusCode::NOT_FOUND
     );
 }
+
+fn cli() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+fn run(command: &mut std::process::Command) -> (i32, String, String) {
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The whole exchange with the real binaries: `agency keygen`, `agency issue` against a
+/// running server, `verify --server` (caches the trust list), then the server is stopped and
+/// its database deleted, and `verify` still decides from the cache alone.
+#[actix_web::test]
+async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_server_stops() {
+    let (server, t) = crate::browser::AppServer::start(&[]);
+    let url = server.base_url();
+    // The command-line client signs with the real time; the server's clock follows it.
+    t.clock.set(chrono::Utc::now() - chrono::Duration::seconds(1));
+    register_citizen_directly(&t, CITIZEN).await;
+    let agency = congdanso::agencies::service::create_agency(&t.state, "STP-DANANG", "Sở Tư pháp Đà Nẵng", "department")
+        .await
+        .unwrap();
+    let (_, token) = issuers::create_credential(&t.state, agency.id, "Phần mềm hộ tịch").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+    let (code, stdout, stderr) = run(cli().args(["agency", "keygen", "--out", &path("key.json")]));
+    assert_eq!(code, 0, "{stderr}");
+    let public_key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("public_key: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    issuers::register_key(&t.state, agency.id, &public_key, "issuing", None, None).await.unwrap();
+
+    let fields = json!({
+        "number": "125/2026", "full_name": "Nguyễn Văn Thử", "date_of_birth": "1990-01-15",
+        "sex": "Nam", "place_of_birth": "Đà Nẵng", "nationality": "Việt Nam",
+        "registration_date": "2026-11-23", "registration_office": "UBND phường Hải Châu"
+    });
+    std::fs::write(path("fields.json"), fields.to_string()).unwrap();
+    let file = pdf("Trích lục khai sinh");
+    std::fs::write(path("trich-luc.pdf"), &file).unwrap();
+    let issue_args = [
+        "agency", "issue", "--server", &url, "--key", &path("key.json"), "--citizen", CITIZEN,
+        "--type", "birth_certificate", "--fields", &path("fields.json"), "--file",
+        &path("trich-luc.pdf"),
+    ];
+    // Without a token the client says what is missing.
+    let (code, _, stderr) = run(cli().args(issue_args));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("CONGDANSO_TOKEN"), "{stderr}");
+    let (code, stdout, stderr) = run(cli().env("CONGDANSO_TOKEN", token.as_str()).args(issue_args));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(answer["document"]["sha256"], sha_hex(&file));
+    let id = id_of(&answer);
+    // A refusal is reported with its code and exit status 1.
+    std::fs::write(path("bad.json"), json!({ "number": "1" }).to_string()).unwrap();
+    let (code, _, stderr) = run(cli().env("CONGDANSO_TOKEN", token.as_str()).args([
+        "agency", "issue", "--server", &url, "--key", &path("key.json"), "--citizen", CITIZEN,
+        "--type", "birth_certificate", "--fields", &path("bad.json"),
+    ]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("field_missing"), "{stderr}");
+
+    let package = package_bytes(&t, id).await;
+    std::fs::write(path("doc.congdanso.tar"), &package).unwrap();
+    let cache = path("cache");
+    let (code, stdout, stderr) = run(cli().args([
+        "verify", &path("doc.congdanso.tar"), "--server", &url, "--cache-dir", &cache,
+    ]));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("VALID: issued by Sở Tư pháp Đà Nẵng"), "{stdout}");
+
+    // The server goes away, with its database and blob store.
+    drop(server);
+    drop(t);
+    let (code, stdout, stderr) = run(cli().args([
+        "verify", &path("doc.congdanso.tar"), "--cache-dir", &cache, "--json",
+    ]));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["issuer"]["code"], "STP-DANANG");
+    assert_eq!(report["fields"]["registration_office"], "UBND phường Hải Châu");
+    assert!(report["accepted_at"].is_string());
+
+    // One byte of the file changed: not valid, exit status 1.
+    let mut tampered = package.clone();
+    let at = tampered.len() - 1024 - 5000;
+    tampered[at] ^= 1;
+    std::fs::write(path("tampered.tar"), &tampered).unwrap();
+    let (code, stdout, _) = run(cli().args(["verify", &path("tampered.tar"), "--cache-dir", &cache]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("file_hash_mismatch"), "{stdout}");
+    // No trust list at all: exit status 2 and a hint.
+    let (code, _, stderr) =
+        run(cli().args(["verify", &path("doc.congdanso.tar"), "--cache-dir", &path("empty")]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--server"), "{stderr}");
+}

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
-mod browser;
+pub mod browser;
 mod errors;
 mod health;
 mod helpers;
