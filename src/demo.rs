@@ -1,6 +1,8 @@
 //! Demo data for trying the product on a laptop: an operator, an agency with an admin and a
 //! counter clerk, and a citizen, all with one known password. Each sets up TOTP at first login,
-//! like real accounts. Refused outside development.
+//! like real accounts. The citizen's vault holds a CCCD issued and signed by a demo police
+//! department; the demo district has a counter key for certifying copies. Refused outside
+//! development.
 
 use zeroize::Zeroizing;
 
@@ -104,5 +106,80 @@ pub async fn seed(state: &AppState) -> Result<Vec<DemoAccount>, AppError> {
             created: !exists,
         });
     }
+    seed_signed_documents(state, &agency).await?;
     Ok(out)
+}
+
+/// A demo police department that has issued the demo citizen's CCCD (signed with a key made for
+/// the occasion and then thrown away, as only an agency would hold it), and a counter key for
+/// the demo district so its clerk can certify copies.
+async fn seed_signed_documents(
+    state: &AppState,
+    district: &entity::agency::Model,
+) -> Result<(), AppError> {
+    use crate::issuers::{certify, issuing, repo as issuers_repo, service as issuers};
+    use base64::Engine;
+
+    if !issuers_repo::keys_for_agency(&state.db, district.id)
+        .await?
+        .iter()
+        .any(|k| k.wrapped_private_key.is_some())
+    {
+        certify::create_counter_key(state, district.id).await?;
+    }
+    let police = match crate::agencies::repo::find_by_code(&state.db, "DEMO-CA-DANANG").await? {
+        Some(_) => return Ok(()),
+        None => {
+            crate::agencies::service::create_agency(
+                state,
+                "DEMO-CA-DANANG",
+                "Công an TP Đà Nẵng (demo)",
+                "department",
+            )
+            .await?
+        }
+    };
+    let seed = crate::keys::random_key().map_err(AppError::internal)?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+    let row = issuers::register_key(state, police.id, &public, "issuing", None, None).await?;
+    let payload = serde_json::json!({
+        "version": 1,
+        "kind": "issued",
+        "type": "cccd",
+        "fields": {
+            "number": DEMO_CITIZEN_ID,
+            "full_name": "Nguyễn Văn Thử",
+            "date_of_birth": "1990-01-15",
+            "sex": "Nam",
+            "nationality": "Việt Nam",
+            "place_of_origin": "Hải Châu, Đà Nẵng",
+            "place_of_residence": "12 Bạch Đằng, Hải Châu, Đà Nẵng",
+            "issue_date": state.clock.now().format("%Y-%m-%d").to_string(),
+            "expiry": "2030-01-15"
+        },
+        "citizen_national_id": DEMO_CITIZEN_ID,
+        "file_sha256": null,
+        "issued_at": crate::verify::payload::format_time(state.clock.now()),
+        "valid_until": "2030-01-15T00:00:00Z",
+        "issuer_id": police.code,
+        "key_id": row.key_id,
+    });
+    let signature = crate::crypto::sign::sign_json(&key, &payload).map_err(AppError::internal)?;
+    let request = issuing::IssueRequest {
+        payload,
+        signature,
+        title: None,
+    };
+    let checked = issuing::check_request(state, &police, &request).await?;
+    issuing::issue(
+        state,
+        checked,
+        None::<(
+            futures_util::stream::Empty<Result<bytes::Bytes, String>>,
+            String,
+        )>,
+    )
+    .await?;
+    Ok(())
 }

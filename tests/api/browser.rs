@@ -764,6 +764,33 @@ async fn a_citizen_registers_enrols_totp_logs_out_and_in_again_in_a_phone_browse
     b.click_and_wait(".documents a").await;
     assert!(b.path().await.starts_with("/documents/"));
     b.assert_accessible("document-vi").await;
+    // Asking for a code to have the scan certified at the counter.
+    b.click_and_wait("form[action$='/certification'] button")
+        .await;
+    assert_eq!(b.text_of(".code-display").await.len(), 9);
+    b.assert_accessible("certification-code-vi").await;
+
+    // A CCCD issued by an agency: verified, with its fields, history-free, package link.
+    let issuer = crate::issuing::make_issuer(&b.app, "CA-DANANG", 71).await;
+    let mut fields = crate::issuing::cccd_fields("048088001234");
+    fields["full_name"] = serde_json::json!("Nguyễn Văn An");
+    let mut payload = issuer.payload(&b.app, "cccd", fields, None);
+    payload["citizen_national_id"] = serde_json::json!("048088001234");
+    let (status, body) = crate::issuing::post_json(
+        &b.app,
+        &issuer.token,
+        "/api/v1/documents",
+        &issuer.signed(&payload),
+    )
+    .await;
+    assert_eq!(status, actix_web::http::StatusCode::CREATED, "{body}");
+    b.goto(&format!(
+        "/documents/{}",
+        body["document"]["id"].as_str().unwrap()
+    ))
+    .await;
+    assert!(b.text_of(".signature").await.contains("Đã xác thực"));
+    b.assert_accessible("document-issued-vi").await;
     b.finish().await;
 }
 
@@ -832,6 +859,18 @@ async fn staff_pages_pass_wcag() {
         b.goto(home).await;
         assert_eq!(b.path().await, home);
         b.assert_accessible(what).await;
+        if login == "demo.clerk" {
+            b.goto("/staff/certify").await;
+            b.assert_accessible("certify-code-en").await;
+            b.fill("code", "WRONG-CODE").await;
+            b.submit().await;
+            assert!(
+                b.text_of("#f-code-error")
+                    .await
+                    .contains("wrong, used or expired")
+            );
+            b.assert_accessible("certify-code-error-en").await;
+        }
         b.click_and_wait(".account-nav button").await;
     }
     b.finish().await;

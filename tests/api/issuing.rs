@@ -1002,7 +1002,15 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
     assert_eq!(file.status, StatusCode::OK);
     assert_eq!(bytes, scan);
 
-    // Without a counter key the agency cannot certify yet.
+    // Without a usable counter key the agency cannot certify (the demo one is retired here).
+    for k in congdanso::issuers::repo::keys_for_agency(&t.state.db, agency.id)
+        .await
+        .unwrap()
+    {
+        issuers::retire_key(&t.state, agency.id, &k.key_id)
+            .await
+            .unwrap();
+    }
     let reply = clerk.post(&review_path, &[("seen_original", "yes")]).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(reply.body.contains("no counter key"), "{}", reply.body);
@@ -1014,7 +1022,10 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
     let keys = congdanso::issuers::repo::keys_for_agency(&t.state.db, agency.id)
         .await
         .unwrap();
-    let counter = keys.iter().find(|k| k.purpose == "certifying").unwrap();
+    let counter = keys
+        .iter()
+        .find(|k| k.purpose == "certifying" && k.status == "active")
+        .unwrap();
     assert!(counter.wrapped_private_key.is_some());
     assert_eq!(
         counter.master_key_id.as_deref(),
@@ -1141,12 +1152,20 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     let (server, t) = crate::browser::AppServer::start(&[]);
     let url = server.base_url();
     // The command-line client signs with the real time; the server's clock follows it.
-    t.clock.set(chrono::Utc::now() - chrono::Duration::seconds(1));
+    t.clock
+        .set(chrono::Utc::now() - chrono::Duration::seconds(1));
     register_citizen_directly(&t, CITIZEN).await;
-    let agency = congdanso::agencies::service::create_agency(&t.state, "STP-DANANG", "Sở Tư pháp Đà Nẵng", "department")
+    let agency = congdanso::agencies::service::create_agency(
+        &t.state,
+        "STP-DANANG",
+        "Sở Tư pháp Đà Nẵng",
+        "department",
+    )
+    .await
+    .unwrap();
+    let (_, token) = issuers::create_credential(&t.state, agency.id, "Phần mềm hộ tịch")
         .await
         .unwrap();
-    let (_, token) = issuers::create_credential(&t.state, agency.id, "Phần mềm hộ tịch").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
 
@@ -1158,7 +1177,9 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
         .unwrap()
         .trim()
         .to_owned();
-    issuers::register_key(&t.state, agency.id, &public_key, "issuing", None, None).await.unwrap();
+    issuers::register_key(&t.state, agency.id, &public_key, "issuing", None, None)
+        .await
+        .unwrap();
 
     let fields = json!({
         "number": "125/2026", "full_name": "Nguyễn Văn Thử", "date_of_birth": "1990-01-15",
@@ -1169,15 +1190,28 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     let file = pdf("Trích lục khai sinh");
     std::fs::write(path("trich-luc.pdf"), &file).unwrap();
     let issue_args = [
-        "agency", "issue", "--server", &url, "--key", &path("key.json"), "--citizen", CITIZEN,
-        "--type", "birth_certificate", "--fields", &path("fields.json"), "--file",
+        "agency",
+        "issue",
+        "--server",
+        &url,
+        "--key",
+        &path("key.json"),
+        "--citizen",
+        CITIZEN,
+        "--type",
+        "birth_certificate",
+        "--fields",
+        &path("fields.json"),
+        "--file",
         &path("trich-luc.pdf"),
     ];
     // Without a token the client says what is missing.
     let (code, _, stderr) = run(cli().args(issue_args));
     assert_eq!(code, 2);
     assert!(stderr.contains("CONGDANSO_TOKEN"), "{stderr}");
-    let (code, stdout, stderr) = run(cli().env("CONGDANSO_TOKEN", token.as_str()).args(issue_args));
+    let (code, stdout, stderr) = run(cli()
+        .env("CONGDANSO_TOKEN", token.as_str())
+        .args(issue_args));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(answer["document"]["sha256"], sha_hex(&file));
@@ -1185,8 +1219,18 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     // A refusal is reported with its code and exit status 1.
     std::fs::write(path("bad.json"), json!({ "number": "1" }).to_string()).unwrap();
     let (code, _, stderr) = run(cli().env("CONGDANSO_TOKEN", token.as_str()).args([
-        "agency", "issue", "--server", &url, "--key", &path("key.json"), "--citizen", CITIZEN,
-        "--type", "birth_certificate", "--fields", &path("bad.json"),
+        "agency",
+        "issue",
+        "--server",
+        &url,
+        "--key",
+        &path("key.json"),
+        "--citizen",
+        CITIZEN,
+        "--type",
+        "birth_certificate",
+        "--fields",
+        &path("bad.json"),
     ]));
     assert_eq!(code, 1);
     assert!(stderr.contains("field_missing"), "{stderr}");
@@ -1195,22 +1239,37 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     std::fs::write(path("doc.congdanso.tar"), &package).unwrap();
     let cache = path("cache");
     let (code, stdout, stderr) = run(cli().args([
-        "verify", &path("doc.congdanso.tar"), "--server", &url, "--cache-dir", &cache,
+        "verify",
+        &path("doc.congdanso.tar"),
+        "--server",
+        &url,
+        "--cache-dir",
+        &cache,
     ]));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(stdout.starts_with("VALID: issued by Sở Tư pháp Đà Nẵng"), "{stdout}");
+    assert!(
+        stdout.starts_with("VALID: issued by Sở Tư pháp Đà Nẵng"),
+        "{stdout}"
+    );
 
     // The server goes away, with its database and blob store.
     drop(server);
     drop(t);
     let (code, stdout, stderr) = run(cli().args([
-        "verify", &path("doc.congdanso.tar"), "--cache-dir", &cache, "--json",
+        "verify",
+        &path("doc.congdanso.tar"),
+        "--cache-dir",
+        &cache,
+        "--json",
     ]));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["valid"], true);
     assert_eq!(report["issuer"]["code"], "STP-DANANG");
-    assert_eq!(report["fields"]["registration_office"], "UBND phường Hải Châu");
+    assert_eq!(
+        report["fields"]["registration_office"],
+        "UBND phường Hải Châu"
+    );
     assert!(report["accepted_at"].is_string());
 
     // One byte of the file changed: not valid, exit status 1.
@@ -1218,12 +1277,17 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     let at = tampered.len() - 1024 - 5000;
     tampered[at] ^= 1;
     std::fs::write(path("tampered.tar"), &tampered).unwrap();
-    let (code, stdout, _) = run(cli().args(["verify", &path("tampered.tar"), "--cache-dir", &cache]));
+    let (code, stdout, _) =
+        run(cli().args(["verify", &path("tampered.tar"), "--cache-dir", &cache]));
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("file_hash_mismatch"), "{stdout}");
     // No trust list at all: exit status 2 and a hint.
-    let (code, _, stderr) =
-        run(cli().args(["verify", &path("doc.congdanso.tar"), "--cache-dir", &path("empty")]));
+    let (code, _, stderr) = run(cli().args([
+        "verify",
+        &path("doc.congdanso.tar"),
+        "--cache-dir",
+        &path("empty"),
+    ]));
     assert_eq!(code, 2);
     assert!(stderr.contains("--server"), "{stderr}");
 }
