@@ -576,6 +576,18 @@ async fn master_key_rotation_keeps_every_document_readable() {
     let old_id = t.state.keys.master.id().as_str().to_owned();
     let signing = *t.state.keys.signing.signing_key().as_bytes();
     let (_, blob_before) = blob_of(&t, &id).await;
+    // An agency counter key the platform holds is wrapped by the master key too.
+    let agency = congdanso::agencies::service::create_agency(
+        &t.state,
+        "UBND-HAICHAU",
+        "UBND quận Hải Châu",
+        "district",
+    )
+    .await
+    .unwrap();
+    congdanso::issuers::certify::create_counter_key(&t.state, agency.id)
+        .await
+        .unwrap();
 
     // Without the old key, the new instance cannot read the vault (and says why).
     let new_bytes = *random_key().unwrap();
@@ -612,7 +624,10 @@ async fn master_key_rotation_keeps_every_document_readable() {
     let report = congdanso::keys::rotation::rotate_master(&rotated)
         .await
         .unwrap();
-    assert_eq!(report.rewrapped, 1);
+    assert_eq!(
+        report.rewrapped, 2,
+        "the citizen's data key and the counter key"
+    );
     // Running again (e.g. after an interruption) finds nothing left to do.
     assert_eq!(
         congdanso::keys::rotation::rotate_master(&rotated)
@@ -656,6 +671,25 @@ async fn master_key_rotation_keeps_every_document_readable() {
     .await
     .unwrap();
     assert_eq!(doc.title().unwrap(), "Giấy khai sinh");
+    // The counter key still signs: a clerk certifies this very document on the new key alone.
+    let (clerk, _) = congdanso::accounts::service::create_staff_account(
+        &only_new,
+        congdanso::auth::Role::CounterStaff,
+        "mot.cua",
+        "Phạm Một Cửa",
+        Some(agency.id),
+    )
+    .await
+    .unwrap();
+    let code = congdanso::issuers::certify::request(&only_new, &owner, id.parse().unwrap())
+        .await
+        .unwrap();
+    let request = congdanso::issuers::certify::find_open(&only_new, &code)
+        .await
+        .unwrap();
+    congdanso::issuers::certify::certify(&only_new, &clerk, &agency, request.id)
+        .await
+        .unwrap();
     let bytes: Vec<u8> = doc
         .stream(only_new.clone(), 0..original.len() as u64)
         .await
