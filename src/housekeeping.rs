@@ -1,5 +1,5 @@
-//! Periodic clean-up: finished sessions, stale throttle counters, and orphan blobs of uploads
-//! that never completed (the vault sweep). Safe to run on several instances at once (deletes are
+//! Periodic clean-up: finished sessions, stale throttle counters, expired certification codes,
+//! and orphan blobs of uploads that never completed (the vault sweep). Safe to run on several instances at once (deletes are
 //! idempotent). Also run by `congdanso maintenance sweep`.
 
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub struct Report {
     pub sessions: u64,
     pub throttles: u64,
     pub orphan_blobs: u64,
+    /// Certification codes expired for more than a day.
+    pub certification_codes: u64,
 }
 
 /// One pass.
@@ -42,10 +44,16 @@ pub async fn run_once(state: &AppState) -> Result<Report, crate::error::AppError
     .await?;
     let orphan_blobs =
         crate::vault::service::sweep(state, chrono::Duration::hours(UPLOAD_GRACE_HOURS)).await?;
+    let certification_codes = crate::vault::repo::delete_stale_certification_requests(
+        &state.db,
+        now - chrono::Duration::days(1),
+    )
+    .await?;
     Ok(Report {
         sessions,
         throttles,
         orphan_blobs,
+        certification_codes,
     })
 }
 

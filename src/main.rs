@@ -316,8 +316,8 @@ async fn sweep(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     println!(
-        "removed {} orphan blobs, {} finished sessions, {} stale throttle counters",
-        report.orphan_blobs, report.sessions, report.throttles
+        "removed {} orphan blobs, {} finished sessions, {} stale throttle counters, {} expired certification codes",
+        report.orphan_blobs, report.sessions, report.throttles, report.certification_codes
     );
     Ok(())
 }

@@ -315,12 +315,12 @@ async fn record(
         .map(|n| vault::clean_file_name(&n))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| {
-            format!(
-                "{}-{}.{}",
-                checked.doc_type.as_str(),
-                number,
-                crate::vault::model::extension(&written.content_type).replace("bin", "json")
-            )
+            let extension = if written.content_type == PAYLOAD_CONTENT_TYPE {
+                "json"
+            } else {
+                crate::vault::model::extension(&written.content_type)
+            };
+            format!("{}-{}.{extension}", checked.doc_type.as_str(), number)
         });
     let new = NewDocument {
         doc_type: checked.doc_type,

@@ -1125,6 +1125,10 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
         citizen.get("/staff/certify").await.status,
         StatusCode::NOT_FOUND
     );
+    // Expired codes are cleaned up a day later.
+    t.clock.advance(chrono::Duration::days(2));
+    let report = congdanso::housekeeping::run_once(&t.state).await.unwrap();
+    assert_eq!(report.certification_codes, 2, "{report:?}");
 }
 
 fn cli() -> std::process::Command {
