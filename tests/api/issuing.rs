@@ -1139,6 +1139,16 @@ fn cli() -> std::process::Command {
     command
 }
 
+/// A Python that can run examples/python: `CDS_PYTHON`, else `python3`, if it has `cryptography`.
+fn python_with_cryptography() -> Option<String> {
+    let python = std::env::var("CDS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(python)
+}
+
 fn run(command: &mut std::process::Command) -> (i32, String, String) {
     let output = command.output().unwrap();
     (
@@ -1238,6 +1248,58 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     ]));
     assert_eq!(code, 1);
     assert!(stderr.contains("field_missing"), "{stderr}");
+
+    // The same exchange from Python (examples/python), when Python has `cryptography`.
+    match python_with_cryptography() {
+        None => crate::helpers::skip(
+            "python_example_issues_a_document",
+            "no python3 with the cryptography package (set CDS_PYTHON)",
+        ),
+        Some(python) => {
+            let root = env!("CARGO_MANIFEST_DIR");
+            let output = std::process::Command::new(&python)
+                .arg(format!("{root}/examples/python/verify_golden.py"))
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            std::fs::write(
+                path("other.json"),
+                json!({ "number": "PY-1", "title": "Kết quả từ Python", "issue_date": "2026-11-23" })
+                    .to_string(),
+            )
+            .unwrap();
+            let output = std::process::Command::new(&python)
+                .arg(format!("{root}/examples/python/issue.py"))
+                .args([
+                    "--server",
+                    &url,
+                    "--key",
+                    &path("key.json"),
+                    "--citizen",
+                    CITIZEN,
+                ])
+                .args([
+                    "--type",
+                    "other",
+                    "--fields",
+                    &path("other.json"),
+                    "--file",
+                    &path("trich-luc.pdf"),
+                ])
+                .env("CONGDANSO_TOKEN", token.as_str())
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let answer: Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(answer["document"]["source"], "issued");
+            assert_eq!(answer["document"]["sha256"], sha_hex(&file));
+        }
+    }
 
     let package = package_bytes(&t, id).await;
     std::fs::write(path("doc.congdanso.tar"), &package).unwrap();
