@@ -870,6 +870,35 @@ async fn staff_pages_pass_wcag() {
                     .contains("wrong, used or expired")
             );
             b.assert_accessible("certify-code-error-en").await;
+            // A real code from the demo citizen opens the review page with the scan.
+            let owner = congdanso::accounts::repo::find_by_login(
+                &b.app.state.db,
+                congdanso::demo::DEMO_CITIZEN_ID,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+            png.extend_from_slice(&[0u8; 64]);
+            let scan = congdanso::vault::service::store_document(
+                &b.app.state,
+                &owner,
+                congdanso::vault::service::NewDocument {
+                    doc_type: congdanso::vault::model::DocumentType::Other,
+                    title: "Bằng tốt nghiệp".into(),
+                    file_name: "bang.png".into(),
+                },
+                futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(png))]),
+            )
+            .await
+            .unwrap();
+            let code = congdanso::issuers::certify::request(&b.app.state, &owner, scan.id)
+                .await
+                .unwrap();
+            b.fill("code", &code).await;
+            b.submit().await;
+            assert!(b.path().await.starts_with("/staff/certify/"));
+            b.assert_accessible("certify-review-en").await;
         }
         b.click_and_wait(".account-nav button").await;
     }
