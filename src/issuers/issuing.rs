@@ -142,6 +142,10 @@ pub async fn check_request(
     sign::verify_bytes(&public, &parsed.canonical, &request.signature)
         .map_err(|_| problem_error(Problem::SignatureInvalid))?;
     let timeline = service::timeline(&key);
+    // A key whose revocation is scheduled (or past) brings in nothing new; say so precisely.
+    if timeline.status == super::model::KeyStatus::Revoked {
+        return Err(problem_error(Problem::Key(KeyProblem::Revoked)));
+    }
     timeline
         .check_signed_at(parsed.issued_at)
         .map_err(|problem| problem_error(Problem::Key(problem)))?;

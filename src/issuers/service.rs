@@ -102,7 +102,14 @@ pub async fn revoke_key(
     at: Option<DateTime<Utc>>,
 ) -> Result<(), AppError> {
     let row = own_key(state, agency_id, key_id).await?;
-    let at = at.unwrap_or_else(|| state.clock.now());
+    let mut at = at.unwrap_or_else(|| state.clock.now());
+    // A retired key already refuses what it "signed" after its retirement; revoking it must not
+    // lose that, so the revocation takes effect no later than the retirement.
+    if row.status == KeyStatus::Retired.as_str()
+        && let Some(retired) = row.status_changed_at
+    {
+        at = at.min(retired);
+    }
     if !repo::set_key_status(&state.db, row.id, &["active", "retired"], "revoked", at).await? {
         return Err(field("key", "key_already_revoked"));
     }

@@ -1,7 +1,8 @@
 //! Verifying signed documents without a database: the payload format ([`payload`]), what the
 //! verifier trusts ([`trust`]), the downloadable package ([`package`]) and [`check`], the one
-//! rule used by the server when it accepts a document, by the document page, by
-//! `POST /api/v1/verify` and by `congdanso verify` offline.
+//! rule used by the document page, by `POST /api/v1/verify` and by `congdanso verify` offline.
+//! (Acceptance through the API, `issuers::issuing::check_request`, applies the same payload
+//! parser and key timeline, plus the rules that depend on the caller and the time of arrival.)
 
 pub mod offline;
 pub mod package;
@@ -42,6 +43,8 @@ pub enum Problem {
     FileHashMismatch,
     #[error("the platform receipt is not valid for this payload")]
     ReceiptInvalid,
+    #[error("the platform's receipt is missing, so the signing time cannot be bounded")]
+    ReceiptMissing,
     #[error("the trust list is malformed")]
     TrustListMalformed,
     #[error("the trust list's signature does not match the platform keys")]
@@ -64,6 +67,7 @@ impl Problem {
             Self::FileUnexpected => "file_unexpected",
             Self::FileHashMismatch => "file_hash_mismatch",
             Self::ReceiptInvalid => "receipt_invalid",
+            Self::ReceiptMissing => "receipt_missing",
             Self::TrustListMalformed => "trust_list_malformed",
             Self::TrustListSignatureInvalid => "trust_list_signature_invalid",
             Self::PackageMalformed => "package_malformed",
@@ -94,8 +98,11 @@ pub struct Verified {
     pub accepted_at: Option<DateTime<Utc>>,
 }
 
-/// Checks a signed document against a trust list. `platform` is needed only to check a receipt;
-/// without it a receipt is ignored (the signing time is then the payload's own claim).
+/// Checks a signed document against a trust list. With `platform` (the normal case: the server,
+/// the document page, the API and the CLI) the platform's receipt is required, because it is
+/// what bounds the signing time: without it a stolen key could back-date `issued_at` to before
+/// its revocation. `None` checks the agency's signature alone (used where no receipt exists
+/// yet, and by tests).
 pub fn check(
     evidence: &Evidence<'_>,
     trust: &TrustList,
@@ -119,6 +126,7 @@ pub fn check(
         .check_signed_at(parsed.issued_at)
         .map_err(Problem::Key)?;
     let accepted_at = match (evidence.receipt, platform) {
+        (None, Some(_)) => return Err(Problem::ReceiptMissing),
         (Some(receipt), Some(platform)) => {
             let accepted = receipt.check(platform, &parsed.digest_hex())?;
             // The signature existed by `accepted`; a revocation before that catches backdating.

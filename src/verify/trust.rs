@@ -116,7 +116,11 @@ impl TrustList {
             .key(key_id)
             .ok_or(Problem::TrustListSignatureInvalid)?;
         sign::verify_json(&key, body, signature).map_err(|_| Problem::TrustListSignatureInvalid)?;
-        Self::from_body(body)
+        let list = Self::from_body(body)?;
+        if list.format != crate::issuers::service::TRUST_LIST_FORMAT {
+            return Err(Problem::TrustListMalformed);
+        }
+        Ok(list)
     }
 
     pub fn issued_at(&self) -> Option<DateTime<Utc>> {
@@ -170,7 +174,10 @@ impl SignedReceipt {
             .ok_or(Problem::ReceiptInvalid)?;
         let body = serde_json::to_value(&self.receipt).map_err(|_| Problem::ReceiptInvalid)?;
         sign::verify_json(&key, &body, &self.signature).map_err(|_| Problem::ReceiptInvalid)?;
-        if self.receipt.kind != "receipt" || self.receipt.payload_sha256 != payload_sha256 {
+        if self.receipt.version != 1
+            || self.receipt.kind != "receipt"
+            || self.receipt.payload_sha256 != payload_sha256
+        {
             return Err(Problem::ReceiptInvalid);
         }
         super::payload::parse_time(&self.receipt.accepted_at).ok_or(Problem::ReceiptInvalid)

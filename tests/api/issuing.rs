@@ -361,6 +361,27 @@ async fn an_issued_cccd_lands_in_the_vault_verified_and_its_package_verifies() {
     assert_eq!(report["valid"], false);
     assert_eq!(report["code"], "signature_invalid");
 
+    // A package stripped of the platform's receipt (which bounds when the signature existed,
+    // so a stolen key cannot back-date) does not verify either.
+    let read = package::read(
+        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes.clone()))]),
+        u64::MAX,
+    )
+    .await
+    .unwrap();
+    let mut manifest = read.manifest.clone();
+    manifest.receipt = None;
+    let writer = package::PackageWriter::new(&manifest, 0).unwrap();
+    let stripped: Vec<bytes::Bytes> = writer
+        .into_stream(None::<futures_util::stream::Empty<Result<bytes::Bytes, std::io::Error>>>)
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+    assert_eq!(
+        check_package(&t, &stripped.concat()).await.unwrap_err(),
+        verify::Problem::ReceiptMissing
+    );
+
     // Something that is not a package is a clear 422.
     let response = test::call_service(
         &service,
@@ -804,6 +825,24 @@ async fn rotation_and_revocation_follow_the_key_timeline() {
         .unwrap();
     t.clock.advance(chrono::Duration::hours(1));
 
+    // Revoking a retired key later keeps the retirement as the limit: nothing A "signed" after
+    // its retirement becomes valid.
+    let retired_at = congdanso::issuers::repo::find_key(&t.state.db, &issuer.key_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status_changed_at
+        .unwrap();
+    issuers::revoke_key(&t.state, issuer.agency.id, &issuer.key_id, None)
+        .await
+        .unwrap();
+    let row_a = congdanso::issuers::repo::find_key(&t.state.db, &issuer.key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row_a.status, "revoked");
+    assert_eq!(row_a.status_changed_at, Some(retired_at));
+
     // What A signed while active still verifies.
     assert!(
         check_package(&t, &package_bytes(&t, doc1).await)
@@ -821,7 +860,7 @@ async fn rotation_and_revocation_follow_the_key_timeline() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"]["code"], "key_retired");
+    assert_eq!(body["error"]["code"], "key_revoked");
     // B can.
     let mut p3 = issuer.payload(&t, "other", other_type("3"), None);
     p3["key_id"] = json!(row_b.key_id);
@@ -830,6 +869,23 @@ async fn rotation_and_revocation_follow_the_key_timeline() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let doc3 = id_of(&body);
     let accepted3 = t.clock.now();
+
+    // A revocation scheduled for later already stops new documents, with the right code.
+    let key_c = SigningKey::from_bytes(&[43; 32]);
+    let row_c = add_key(&t, &issuer.agency, &key_c, "issuing").await;
+    issuers::revoke_key(
+        &t.state,
+        issuer.agency.id,
+        &row_c.key_id,
+        Some(t.clock.now() + chrono::Duration::days(7)),
+    )
+    .await
+    .unwrap();
+    let mut p5 = issuer.payload(&t, "other", other_type("5"), None);
+    p5["key_id"] = json!(row_c.key_id);
+    let signed = json!({ "payload": p5, "signature": sign::sign_json(&key_c, &p5).unwrap() });
+    let (_, body) = post_json(&t, &issuer.token, "/api/v1/documents", &signed).await;
+    assert_eq!(body["error"]["code"], "key_revoked");
 
     // B is compromised: revoked from an hour after doc3 was accepted. doc3 stays valid.
     t.clock.advance(chrono::Duration::hours(3));
