@@ -172,14 +172,6 @@ async fn seed_signed_documents(
         title: None,
     };
     let checked = issuing::check_request(state, &police, &request).await?;
-    issuing::issue(
-        state,
-        checked,
-        None::<(
-            futures_util::stream::Empty<Result<bytes::Bytes, String>>,
-            String,
-        )>,
-    )
-    .await?;
+    issuing::issue(state, checked, issuing::NoFile::None).await?;
     Ok(())
 }

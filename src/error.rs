@@ -76,6 +76,16 @@ impl AppError {
         }
     }
 
+    /// A validation error tied to one field (message `"{field}: {code}"`), so a page shows it
+    /// next to that field and an API names it.
+    pub fn field(field: &'static str, code: &'static str) -> Self {
+        Self::InvalidInput {
+            code,
+            message: format!("{field}: {code}"),
+            fields: vec![FieldError { field, code }],
+        }
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }

@@ -128,12 +128,6 @@ fn issued_json(issued: &issuing::Issued) -> serde_json::Value {
     })
 }
 
-/// No file: the type the generic parameter of [`issuing::issue`] needs when there is none.
-type NoFile = Option<(
-    futures_util::stream::Empty<Result<bytes::Bytes, String>>,
-    String,
-)>;
-
 /// `POST /api/v1/documents`: issue a signed document into a citizen's vault. Either a JSON body
 /// `{payload, signature, title?}` (no file), or `multipart/form-data` with that JSON as part
 /// `document` followed by part `file`. Everything is checked before the file is read.
@@ -152,7 +146,7 @@ pub async fn issue(
     let issued = if content_type.starts_with("application/json") {
         let request = parse_request(&read_limited(body, MAX_DOCUMENT_JSON).await?)?;
         let checked = issuing::check_request(&state, &client.0, &request).await?;
-        issuing::issue(&state, checked, NoFile::None).await?
+        issuing::issue(&state, checked, issuing::NoFile::None).await?
     } else if content_type.starts_with("multipart/form-data") {
         let mut parts = actix_multipart::Multipart::new(req.headers(), body);
         let mut first = parts
@@ -170,7 +164,7 @@ pub async fn issue(
         drop(first);
         let checked = issuing::check_request(&state, &client.0, &request).await?;
         match parts.next().await {
-            None => issuing::issue(&state, checked, NoFile::None).await?,
+            None => issuing::issue(&state, checked, issuing::NoFile::None).await?,
             Some(part) => {
                 let mut file = part.map_err(|e| malformed(format!("multipart: {e}")))?;
                 if file.name() != Some("file") {
@@ -207,14 +201,7 @@ pub async fn verify(
         .map_err(issuing::problem_error)?;
     let trust = service::current_trust_list(&state).await?;
     let platform = service::current_platform_keys(&state).await?;
-    let manifest = &read.manifest;
-    let evidence = crate::verify::Evidence {
-        payload: &manifest.payload,
-        signature: &manifest.signature,
-        receipt: manifest.receipt.as_ref(),
-        file_sha256: read.file.as_ref().map(|(hash, _)| hash.as_str()),
-    };
-    let outcome = crate::verify::check(&evidence, &trust, Some(&platform));
+    let outcome = crate::verify::check(&read.evidence(), &trust, Some(&platform));
     let report = crate::verify::Report::new(&outcome, Some(&trust), state.clock.now());
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -167,14 +167,7 @@ pub async fn find_open(
 }
 
 fn code_error() -> AppError {
-    AppError::InvalidInput {
-        code: "certification_code",
-        message: "code: certification_code".into(),
-        fields: vec![crate::error::FieldError {
-            field: "code",
-            code: "certification_code",
-        }],
-    }
+    AppError::field("code", "certification_code")
 }
 
 /// An open request by id, for the clerk who entered its code.

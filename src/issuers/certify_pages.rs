@@ -243,14 +243,7 @@ pub async fn certify(
     let request_id = path.into_inner();
     let outcome = async {
         if input.seen_original.as_deref() != Some("yes") {
-            return Err(AppError::InvalidInput {
-                code: "seen_original_required",
-                message: "seen_original: seen_original_required".into(),
-                fields: vec![crate::error::FieldError {
-                    field: "seen_original",
-                    code: "seen_original_required",
-                }],
-            });
+            return Err(AppError::field("seen_original", "seen_original_required"));
         }
         let agency = agency_of(&state, &staff).await?;
         certify::certify(&state, &staff.account, &agency, request_id).await

@@ -33,6 +33,9 @@ pub const SEALED_PAYLOAD_FIELD: &str = "signed_payload";
 /// Content type of a document that has no file: its content is the signed payload itself.
 pub const PAYLOAD_CONTENT_TYPE: &str = "application/json";
 
+/// The file argument of [`issue`] for a document without a file (names the stream type).
+pub type NoFile = Option<(futures_util::stream::Empty<Result<Bytes, String>>, String)>;
+
 /// The JSON an agency sends (alone, or as the `document` part before the file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

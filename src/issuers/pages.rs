@@ -118,14 +118,7 @@ fn optional_date(raw: &str, field: &'static str) -> Result<Option<NaiveDate>, Ap
     }
     NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
         .map(Some)
-        .map_err(|_| AppError::InvalidInput {
-            code: "date_format",
-            message: format!("{field}: date_format"),
-            fields: vec![crate::error::FieldError {
-                field,
-                code: "date_format",
-            }],
-        })
+        .map_err(|_| AppError::field(field, "date_format"))
 }
 
 pub async fn register_key(

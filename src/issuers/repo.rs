@@ -5,7 +5,7 @@ use entity::{api_credential, issuer_key};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder,
+    PaginatorTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -166,4 +166,16 @@ pub async fn rewrap_held_key(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// How many platform-held keys are wrapped by master key `key_id`.
+pub async fn count_held_keys_wrapped_by(
+    db: &impl ConnectionTrait,
+    key_id: &str,
+) -> Result<u64, DbErr> {
+    issuer_key::Entity::find()
+        .filter(issuer_key::Column::WrappedPrivateKey.is_not_null())
+        .filter(issuer_key::Column::MasterKeyId.eq(key_id))
+        .count(db)
+        .await
 }

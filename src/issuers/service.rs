@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::model::{KeyPurpose, KeyStatus, KeyTimeline};
 use super::repo;
 use crate::crypto::sign;
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::verify::{PlatformKeys, TrustList};
 
@@ -20,14 +20,6 @@ use crate::verify::{PlatformKeys, TrustList};
 pub const TRUST_LIST_FORMAT: &str = "congdanso-trust-list/v1";
 /// Prefix of agency API tokens, so a leaked one is recognisable by secret scanners.
 pub const TOKEN_PREFIX: &str = "cds_";
-
-fn field(field: &'static str, code: &'static str) -> AppError {
-    AppError::InvalidInput {
-        code,
-        message: format!("{field}: {code}"),
-        fields: vec![FieldError { field, code }],
-    }
-}
 
 /// The timeline of a stored key.
 pub fn timeline(row: &issuer_key::Model) -> KeyTimeline {
@@ -50,8 +42,9 @@ pub async fn register_key(
     valid_until: Option<NaiveDate>,
 ) -> Result<issuer_key::Model, AppError> {
     let key = sign::parse_public_key(public_key_b64)
-        .map_err(|_| field("public_key", "public_key_invalid"))?;
-    let purpose = KeyPurpose::parse(purpose).ok_or_else(|| field("purpose", "key_purpose"))?;
+        .map_err(|_| AppError::field("public_key", "public_key_invalid"))?;
+    let purpose =
+        KeyPurpose::parse(purpose).ok_or_else(|| AppError::field("purpose", "key_purpose"))?;
     let now = state.clock.now();
     let valid_from = valid_from
         .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -61,11 +54,11 @@ pub async fn register_key(
         .and_then(|d| d.and_hms_opt(23, 59, 59))
         .map(|d| d.and_utc());
     if valid_until.is_some_and(|until| until <= valid_from) {
-        return Err(field("valid_until", "key_validity_order"));
+        return Err(AppError::field("valid_until", "key_validity_order"));
     }
     let key_id = sign::key_id_for("ik", &key);
     if repo::find_key(&state.db, &key_id).await?.is_some() {
-        return Err(field("public_key", "public_key_taken"));
+        return Err(AppError::field("public_key", "public_key_taken"));
     }
     let row = issuer_key::Model {
         id: Uuid::now_v7(),
@@ -89,7 +82,7 @@ pub async fn register_key(
 pub async fn retire_key(state: &AppState, agency_id: Uuid, key_id: &str) -> Result<(), AppError> {
     let row = own_key(state, agency_id, key_id).await?;
     if !repo::set_key_status(&state.db, row.id, &["active"], "retired", state.clock.now()).await? {
-        return Err(field("key", "key_not_active"));
+        return Err(AppError::field("key", "key_not_active"));
     }
     Ok(())
 }
@@ -111,7 +104,7 @@ pub async fn revoke_key(
         at = at.min(retired);
     }
     if !repo::set_key_status(&state.db, row.id, &["active", "retired"], "revoked", at).await? {
-        return Err(field("key", "key_already_revoked"));
+        return Err(AppError::field("key", "key_already_revoked"));
     }
     Ok(())
 }
@@ -139,7 +132,7 @@ pub async fn create_credential(
 ) -> Result<(api_credential::Model, Zeroizing<String>), AppError> {
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
     if !(2..=100).contains(&name.chars().count()) {
-        return Err(field("name", "credential_name_length"));
+        return Err(AppError::field("name", "credential_name_length"));
     }
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut()).map_err(AppError::internal)?;

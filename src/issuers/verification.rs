@@ -33,16 +33,35 @@ pub struct SignatureStatus {
     pub has_file: bool,
 }
 
+/// A document's signature record with its payload opened and its receipt parsed; `None` for a
+/// self-uploaded document.
+async fn load_signed(
+    state: &AppState,
+    doc: &OpenDocument,
+) -> Result<
+    Option<(
+        document_signature::Model,
+        serde_json::Value,
+        Option<SignedReceipt>,
+    )>,
+    AppError,
+> {
+    let Some(record) = vault_repo::find_signature(&state.db, doc.row.id).await? else {
+        return Ok(None);
+    };
+    let payload = issuing::open_payload(doc.data_key(), &record)?;
+    let receipt = serde_json::from_str(&record.receipt).ok();
+    Ok(Some((record, payload, receipt)))
+}
+
 /// The signature record of a document, checked now; `None` for a self-uploaded document.
 pub async fn status(
     state: &AppState,
     doc: &OpenDocument,
 ) -> Result<Option<SignatureStatus>, AppError> {
-    let Some(record) = vault_repo::find_signature(&state.db, doc.row.id).await? else {
+    let Some((record, payload, receipt)) = load_signed(state, doc).await? else {
         return Ok(None);
     };
-    let payload = issuing::open_payload(doc.data_key(), &record)?;
-    let receipt: Option<SignedReceipt> = serde_json::from_str(&record.receipt).ok();
     let trust = service::current_trust_list(state).await?;
     let platform = service::current_platform_keys(state).await?;
     let parsed = verify::payload::parse(&payload).ok();
@@ -110,11 +129,7 @@ pub async fn package(
     ),
     AppError,
 > {
-    let record = vault_repo::find_signature(&state.db, doc.row.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let payload = issuing::open_payload(doc.data_key(), &record)?;
-    let receipt: Option<SignedReceipt> = serde_json::from_str(&record.receipt).ok();
+    let (record, payload, receipt) = load_signed(state, &doc).await?.ok_or(AppError::NotFound)?;
     let has_file = payload.get("file_sha256").is_some_and(|v| !v.is_null())
         && doc.row.content_type != PAYLOAD_CONTENT_TYPE;
     let file = has_file.then(|| FileEntry {

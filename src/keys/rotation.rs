@@ -103,11 +103,7 @@ pub async fn retire_master(state: &AppState, key_id: &str) -> Result<(), AppErro
         ));
     }
     let users = crate::accounts::repo::count_wrapped_by(&state.db, key_id).await?
-        + crate::issuers::repo::held_keys_wrapped_by_other_than(&state.db, "")
-            .await?
-            .iter()
-            .filter(|k| k.master_key_id.as_deref() == Some(key_id))
-            .count() as u64;
+        + crate::issuers::repo::count_held_keys_wrapped_by(&state.db, key_id).await?;
     if users > 0 {
         return Err(AppError::invalid(
             "key_in_use",

@@ -172,15 +172,8 @@ pub async fn upload(
                     .take(255)
                     .collect::<String>();
                 let result = async {
-                    let doc_type =
-                        DocumentType::parse(&doc_type).ok_or_else(|| AppError::InvalidInput {
-                            code: "doc_type_required",
-                            message: "doc_type: doc_type_required".into(),
-                            fields: vec![crate::error::FieldError {
-                                field: "doc_type",
-                                code: "doc_type_required",
-                            }],
-                        })?;
+                    let doc_type = DocumentType::parse(&doc_type)
+                        .ok_or_else(|| AppError::field("doc_type", "doc_type_required"))?;
                     let title = service::clean_title(&title)?;
                     let body = (&mut field).map_err(|e| e.to_string());
                     service::store_document(
@@ -208,16 +201,7 @@ pub async fn upload(
     if !csrf::verify(&req, &token) {
         return Err(AppError::CsrfRejected);
     }
-    let result = outcome.unwrap_or_else(|| {
-        Err(AppError::InvalidInput {
-            code: "file_required",
-            message: "file: file_required".into(),
-            fields: vec![crate::error::FieldError {
-                field: "file",
-                code: "file_required",
-            }],
-        })
-    });
+    let result = outcome.unwrap_or_else(|| Err(AppError::field("file", "file_required")));
     match result {
         Ok(()) => Ok(see_other("/documents?done=uploaded")),
         Err(error) => {

@@ -16,20 +16,12 @@ use crate::crypto::{
     self, DEFAULT_CHUNK_SIZE, DataKey, FieldContext, HEADER_LEN, StreamContext, StreamDecryptor,
     StreamEncryptor, StreamHeader,
 };
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::BlobKey;
 
 /// Plaintext read from the blob store per request when streaming a download: bounds memory.
 pub const READ_PIECE: u64 = 1024 * 1024;
-
-fn field(field: &'static str, code: &'static str) -> AppError {
-    AppError::InvalidInput {
-        code,
-        message: format!("{field}: {code}"),
-        fields: vec![FieldError { field, code }],
-    }
-}
 
 fn crypto_error(error: crypto::CryptoError) -> AppError {
     AppError::internal(format!("crypto: {error}"))
@@ -74,10 +66,10 @@ pub fn clean_file_name(raw: &str) -> String {
 pub fn clean_title(raw: &str) -> Result<String, AppError> {
     let title = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     if title.is_empty() {
-        return Err(field("title", "title_required"));
+        return Err(AppError::field("title", "title_required"));
     }
     if title.chars().count() > 200 {
-        return Err(field("title", "title_length"));
+        return Err(AppError::field("title", "title_length"));
     }
     Ok(title)
 }
@@ -151,21 +143,22 @@ where
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
                 tracing::info!(error = %e, "upload interrupted");
-                field("file", "upload_interrupted")
+                AppError::field("file", "upload_interrupted")
             })?;
             size += chunk.len() as u64;
             if size > rules.limit {
-                return Err(field("file", "file_too_large"));
+                return Err(AppError::field("file", "file_too_large"));
             }
             if rules.quota_left.is_some_and(|left| size > left) {
-                return Err(field("file", "quota_exceeded"));
+                return Err(AppError::field("file", "quota_exceeded"));
             }
             if content_type.is_none() {
                 let need = model::SNIFF_LEN - head.len();
                 head.extend_from_slice(&chunk[..need.min(chunk.len())]);
                 if head.len() >= model::SNIFF_LEN {
-                    content_type =
-                        Some(model::sniff(&head).ok_or_else(|| field("file", "file_type"))?);
+                    content_type = Some(
+                        model::sniff(&head).ok_or_else(|| AppError::field("file", "file_type"))?,
+                    );
                 }
             }
             hasher.update(&chunk);
@@ -177,11 +170,11 @@ where
             }
         }
         if size == 0 {
-            return Err(field("file", "file_required"));
+            return Err(AppError::field("file", "file_required"));
         }
         let content_type = match content_type {
             Some(known) => known,
-            None => model::sniff(&head).ok_or_else(|| field("file", "file_type"))?,
+            None => model::sniff(&head).ok_or_else(|| AppError::field("file", "file_type"))?,
         };
         encryptor.finish_into(&mut out).map_err(crypto_error)?;
         writer.write(Bytes::from(out)).await?;

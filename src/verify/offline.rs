@@ -9,7 +9,7 @@ use futures_util::Stream;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::{Evidence, PlatformKeys, Report, TrustList, package};
+use super::{PlatformKeys, Report, TrustList, package};
 
 pub const TRUST_LIST_FILE: &str = "trust-list.json";
 pub const PLATFORM_KEYS_FILE: &str = "platform-keys.json";
@@ -100,16 +100,7 @@ pub async fn verify_package(
         .await
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let outcome = match package::read(file_stream(file), u64::MAX).await {
-        Ok(read) => {
-            let manifest = &read.manifest;
-            let evidence = Evidence {
-                payload: &manifest.payload,
-                signature: &manifest.signature,
-                receipt: manifest.receipt.as_ref(),
-                file_sha256: read.file.as_ref().map(|(hash, _)| hash.as_str()),
-            };
-            super::check(&evidence, &anchors.trust, Some(&anchors.platform))
-        }
+        Ok(read) => super::check(&read.evidence(), &anchors.trust, Some(&anchors.platform)),
         Err(problem) => Err(problem),
     };
     Ok(Report::new(&outcome, Some(&anchors.trust), now))

@@ -134,6 +134,19 @@ pub struct ReadPackage {
     pub file: Option<(String, u64)>,
 }
 
+impl ReadPackage {
+    /// What the package presents for [`super::check`]: the payload, signature and receipt of
+    /// its manifest and the hash of the file actually in it.
+    pub fn evidence(&self) -> super::Evidence<'_> {
+        super::Evidence {
+            payload: &self.manifest.payload,
+            signature: &self.manifest.signature,
+            receipt: self.manifest.receipt.as_ref(),
+            file_sha256: self.file.as_ref().map(|(hash, _)| hash.as_str()),
+        }
+    }
+}
+
 /// Pulls exact byte counts out of a stream of chunks.
 struct Pull<S> {
     stream: S,

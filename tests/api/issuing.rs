@@ -241,13 +241,7 @@ async fn check_package(t: &TestApp, bytes: &[u8]) -> Result<verify::Verified, ve
             .collect::<Vec<_>>(),
     );
     let read = package::read(stream, u64::MAX).await?;
-    let evidence = Evidence {
-        payload: &read.manifest.payload,
-        signature: &read.manifest.signature,
-        receipt: read.manifest.receipt.as_ref(),
-        file_sha256: read.file.as_ref().map(|(h, _)| h.as_str()),
-    };
-    verify::check(&evidence, &trust, Some(&platform))
+    verify::check(&read.evidence(), &trust, Some(&platform))
 }
 
 async fn blob_count(t: &TestApp) -> usize {
