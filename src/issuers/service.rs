@@ -45,7 +45,9 @@ pub async fn register_key(
         .map_err(|_| AppError::field("public_key", "public_key_invalid"))?;
     let purpose =
         KeyPurpose::parse(purpose).ok_or_else(|| AppError::field("purpose", "key_purpose"))?;
-    let now = state.clock.now();
+    // Whole seconds, like the times in signed payloads: a key registered at 10:00:00.4 must
+    // verify a document it signs with `issued_at` 10:00:00 in the same second.
+    let now = chrono::SubsecRound::trunc_subsecs(state.clock.now(), 0);
     let valid_from = valid_from
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|d| d.and_utc())

@@ -422,6 +422,9 @@ async fn an_issued_cccd_lands_in_the_vault_verified_and_its_package_verifies() {
 #[actix_web::test]
 async fn an_issued_file_is_hash_checked_stored_and_packaged() {
     let t = spawn_app().await;
+    // Real clocks have fractions of a second; signed times do not. A key registered at .5 s
+    // signs (with issued_at truncated to the second) at once.
+    t.clock.advance(chrono::Duration::milliseconds(500));
     register_citizen_directly(&t, CITIZEN).await;
     let issuer = make_issuer(&t, "TP-DANANG", 12).await;
     let file = pdf("Quyết định số 123/QĐ-UBND");
