@@ -14,6 +14,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
+    /// The clerk who entered the code first; only they may open or certify it.
+    pub claimed_by: Option<Uuid>,
+    pub claimed_agency_id: Option<Uuid>,
+    pub claimed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -145,6 +145,9 @@ pub async fn request(
             created_at: now,
             expires_at: now + Duration::minutes(CODE_MINUTES),
             completed_at: None,
+            claimed_by: None,
+            claimed_agency_id: None,
+            claimed_at: None,
         },
     )
     .await?;
@@ -152,10 +155,7 @@ pub async fn request(
 }
 
 /// An open request found by its code (expired, used or unknown codes all answer alike).
-pub async fn find_open(
-    state: &AppState,
-    code: &str,
-) -> Result<certification_request::Model, AppError> {
+async fn find_open(state: &AppState, code: &str) -> Result<certification_request::Model, AppError> {
     let code = normalise_code(code);
     if code.len() != CODE_LEN {
         return Err(code_error());
@@ -170,14 +170,51 @@ fn code_error() -> AppError {
     AppError::field("code", "certification_code")
 }
 
-/// An open request by id, for the clerk who entered its code.
+/// Who is working on a certification request: the clerk and the agency they serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Desk {
+    pub clerk: Uuid,
+    pub agency: Uuid,
+}
+
+impl Desk {
+    pub fn of(clerk: &account::Model, agency: &agency::Model) -> Self {
+        Self {
+            clerk: clerk.id,
+            agency: agency.id,
+        }
+    }
+}
+
+/// The clerk enters the citizen's code: the open request becomes theirs. A code another clerk
+/// entered first answers like a wrong code, so the code is a pass for one desk only.
+pub async fn claim(
+    state: &AppState,
+    desk: Desk,
+    code: &str,
+) -> Result<certification_request::Model, AppError> {
+    let request = find_open(state, code).await?;
+    let now = state.clock.now();
+    if !vault_repo::claim_certification_request(&state.db, request.id, desk.clerk, desk.agency, now)
+        .await?
+    {
+        tracing::warn!(request = %request.id, "certification code entered by a second clerk");
+        return Err(code_error());
+    }
+    Ok(request)
+}
+
+/// An open request by id, only for the clerk (and agency) who claimed it with the code: anyone
+/// else gets 404, as for a request that does not exist.
 pub async fn open_request(
     state: &AppState,
+    desk: Desk,
     id: Uuid,
 ) -> Result<certification_request::Model, AppError> {
     vault_repo::find_certification_request_by_id(&state.db, id)
         .await?
         .filter(|r| r.completed_at.is_none() && r.expires_at > state.clock.now())
+        .filter(|r| r.claimed_by == Some(desk.clerk) && r.claimed_agency_id == Some(desk.agency))
         .ok_or(AppError::NotFound)
 }
 
@@ -205,7 +242,7 @@ pub async fn certify(
     agency: &agency::Model,
     request_id: Uuid,
 ) -> Result<Uuid, AppError> {
-    let request = open_request(state, request_id).await?;
+    let request = open_request(state, Desk::of(clerk, agency), request_id).await?;
     let doc = open_for_clerk(state, &request).await?;
     if doc.row.source != "self" {
         return Err(AppError::invalid(

@@ -105,7 +105,17 @@ pub async fn enter_code(
     staff: StaffSession,
     CsrfForm(input): CsrfForm<CodeInput>,
 ) -> Page {
-    match certify::find_open(&state, &input.code).await {
+    let outcome = async {
+        let agency = agency_of(&state, &staff).await?;
+        certify::claim(
+            &state,
+            certify::Desk::of(&staff.account, &agency),
+            &input.code,
+        )
+        .await
+    }
+    .await;
+    match outcome {
         Ok(request) => Ok(see_other(&format!("/staff/certify/{}", request.id))),
         Err(error) => {
             let form = FormState::new()
@@ -159,7 +169,9 @@ async fn review_page(
     request_id: Uuid,
     form: FormState,
 ) -> Page {
-    let request = certify::open_request(state, request_id).await?;
+    let agency = agency_of(state, staff).await?;
+    let desk = certify::Desk::of(&staff.account, &agency);
+    let request = certify::open_request(state, desk, request_id).await?;
     let doc = certify::open_for_clerk(state, &request).await?;
     let owner = crate::accounts::repo::find_by_id(&state.db, request.owner_id)
         .await?
@@ -167,7 +179,6 @@ async fn review_page(
     let citizen_name = crate::accounts::service::profile(state, &owner)?
         .map(|p| p.full_name)
         .unwrap_or_default();
-    let agency = agency_of(state, staff).await?;
     render(
         form.status(),
         &ReviewPage {
@@ -209,10 +220,12 @@ pub async fn review(
 /// `GET /staff/certify/{request}/file`: the scan itself, shown inline, while the request is open.
 pub async fn file(
     state: web::Data<AppState>,
-    _staff: StaffSession,
+    staff: StaffSession,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    let request = certify::open_request(&state, path.into_inner()).await?;
+    let agency = agency_of(&state, &staff).await?;
+    let desk = certify::Desk::of(&staff.account, &agency);
+    let request = certify::open_request(&state, desk, path.into_inner()).await?;
     let doc = certify::open_for_clerk(&state, &request).await?;
     let len = doc.size();
     let content_type = doc.row.content_type.clone();

@@ -245,6 +245,38 @@ pub async fn find_certification_request(
         .await
 }
 
+/// Binds an open request to the clerk who entered its code, unless another clerk holds it
+/// already (compare-and-set, so two clerks typing the same code at once cannot both win).
+/// Returns whether `clerk` now holds it.
+pub async fn claim_certification_request(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    clerk: Uuid,
+    agency: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let claimed = certification_request::Entity::update_many()
+        .col_expr(certification_request::Column::ClaimedBy, Expr::value(clerk))
+        .col_expr(
+            certification_request::Column::ClaimedAgencyId,
+            Expr::value(agency),
+        )
+        .col_expr(certification_request::Column::ClaimedAt, Expr::value(now))
+        .filter(certification_request::Column::Id.eq(id))
+        .filter(certification_request::Column::CompletedAt.is_null())
+        .filter(certification_request::Column::ClaimedBy.is_null())
+        .exec(db)
+        .await?;
+    if claimed.rows_affected == 1 {
+        return Ok(true);
+    }
+    // Entering one's own code again is fine.
+    Ok(certification_request::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .is_some_and(|r| r.claimed_by == Some(clerk) && r.claimed_agency_id == Some(agency)))
+}
+
 pub async fn find_certification_request_by_id(
     db: &impl ConnectionTrait,
     id: Uuid,

@@ -5,6 +5,7 @@
 
 mod accounts;
 pub mod browser;
+mod certify;
 mod errors;
 mod health;
 mod helpers;

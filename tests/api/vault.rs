@@ -684,7 +684,8 @@ async fn master_key_rotation_keeps_every_document_readable() {
     let code = congdanso::issuers::certify::request(&only_new, &owner, id.parse().unwrap())
         .await
         .unwrap();
-    let request = congdanso::issuers::certify::find_open(&only_new, &code)
+    let desk = congdanso::issuers::certify::Desk::of(&clerk, &agency);
+    let request = congdanso::issuers::certify::claim(&only_new, desk, &code)
         .await
         .unwrap();
     congdanso::issuers::certify::certify(&only_new, &clerk, &agency, request.id)
