@@ -272,8 +272,8 @@ where
                     problem: Problem::PackageTrailingData,
                     field: None,
                     detail: Some(format!(
-                        "more than {limit} bytes: after the end-of-archive marker a package may \
-                         hold only zeros up to the next {RECORD}-byte record boundary"
+                        "the package goes on past byte {limit}: after the end-of-archive marker \
+                         only zeros up to the next {RECORD}-byte record boundary may follow"
                     )),
                 });
             }

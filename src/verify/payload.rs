@@ -209,7 +209,7 @@ impl Refusal {
             Problem::PayloadMalformed,
             member,
             format!(
-                "payload.{member} is missing: expected {} (an absent value is written as null)",
+                "payload.{member} is missing (an absent value is written as null): expected {}",
                 expected(member)
             ),
         )

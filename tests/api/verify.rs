@@ -31,8 +31,14 @@ fn cli() -> std::process::Command {
     command
 }
 
-fn run(command: &mut std::process::Command) -> (i32, String, String) {
-    let output = command.output().unwrap();
+/// Runs the binary off the test's runtime, which keeps serving the database pool's tasks
+/// meanwhile (a blocked runtime would hold connections the server is waiting for).
+async fn run(command: &mut std::process::Command) -> (i32, String, String) {
+    let mut command = std::mem::replace(command, std::process::Command::new("true"));
+    let output = actix_web::rt::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -293,7 +299,8 @@ async fn a_member_twice_in_a_signed_payload_is_refused_by_the_api_the_verify_api
         run(cli()
             .arg("verify")
             .arg(&file)
-            .args(["--trust-list", &list, "--platform-keys", &keys]));
+            .args(["--trust-list", &list, "--platform-keys", &keys]))
+        .await;
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
         stdout.starts_with("NOT VALID (payload_duplicate_key): payload.fields.full_name"),
@@ -382,9 +389,11 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
     let (url, fake_url) = (server.base_url(), other_server.base_url());
     let cache = path("cache");
     let verify = |extra: &[&str]| {
-        run(cli()
+        let mut command = cli();
+        command
             .args(["verify", &path("doc.tar"), "--cache-dir", &cache])
-            .args(extra))
+            .args(extra);
+        command
     };
     let snapshot = || -> BTreeMap<String, Vec<u8>> {
         std::fs::read_dir(&cache)
@@ -403,20 +412,20 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
     };
 
     // First use, nobody at a terminal, nothing pinned: refused, saying how to pin.
-    let (code, _, stderr) = verify(&["--server", &url]);
+    let (code, _, stderr) = run(&mut verify(&["--server", &url])).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no platform key is pinned"), "{stderr}");
     assert!(stderr.contains(&format!("--pin {real}")), "{stderr}");
     assert!(stderr.contains("--trust-on-first-use"), "{stderr}");
     assert!(snapshot().is_empty(), "nothing cached");
     // A pin that is not the server's key: refused.
-    let (code, _, stderr) = verify(&["--server", &url, "--pin", &fake]);
+    let (code, _, stderr) = run(&mut verify(&["--server", &url, "--pin", &fake])).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("pinned fingerprint mismatch"), "{stderr}");
     assert!(stderr.contains(&real), "{stderr}");
     assert!(snapshot().is_empty(), "nothing cached");
     // The published fingerprint: valid, and the key is pinned in the cache.
-    let (code, stdout, stderr) = verify(&["--server", &url, "--pin", &real]);
+    let (code, stdout, stderr) = run(&mut verify(&["--server", &url, "--pin", &real])).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.starts_with("VALID: "), "{stdout}");
     let cached = snapshot();
@@ -426,7 +435,7 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
     );
 
     // Another server (its own platform key) on loopback: refused, the cache untouched.
-    let (code, _, stderr) = verify(&["--server", &fake_url]);
+    let (code, _, stderr) = run(&mut verify(&["--server", &fake_url])).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("the platform key changed"), "{stderr}");
     assert!(stderr.contains(&real) && stderr.contains(&fake), "{stderr}");
@@ -436,17 +445,29 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
     );
     assert_eq!(snapshot(), cached, "cache untouched");
     // --pin does not accept a change, nor does --accept-new-key naming another key.
-    let (code, _, stderr) = verify(&["--server", &fake_url, "--pin", &fake]);
+    let (code, _, stderr) = run(&mut verify(&["--server", &fake_url, "--pin", &fake])).await;
     assert_eq!(code, 2, "{stderr}");
-    let (code, _, stderr) = verify(&["--server", &fake_url, "--accept-new-key", &real]);
+    let (code, _, stderr) = run(&mut verify(&[
+        "--server",
+        &fake_url,
+        "--accept-new-key",
+        &real,
+    ]))
+    .await;
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(snapshot(), cached, "cache untouched");
     // Offline, the cache still decides with the pinned key.
-    let (code, stdout, stderr) = verify(&[]);
+    let (code, stdout, stderr) = run(&mut verify(&[])).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 
     // Plain http to a host that is not loopback is refused before any connection.
-    let (code, _, stderr) = verify(&["--server", "http://192.0.2.1:9", "--pin", &real]);
+    let (code, _, stderr) = run(&mut verify(&[
+        "--server",
+        "http://192.0.2.1:9",
+        "--pin",
+        &real,
+    ]))
+    .await;
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("refusing http://192.0.2.1:9/") && stderr.contains("https"),
@@ -457,7 +478,13 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
 
     // An announced rotation: --accept-new-key with the new fingerprint re-pins. (This other
     // server's trust list does not hold the issuer, so the document is not valid there.)
-    let (code, stdout, stderr) = verify(&["--server", &fake_url, "--accept-new-key", &fake]);
+    let (code, stdout, stderr) = run(&mut verify(&[
+        "--server",
+        &fake_url,
+        "--accept-new-key",
+        &fake,
+    ]))
+    .await;
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stderr.contains("accepted the new platform key"), "{stderr}");
     assert!(stdout.contains("key_unknown"), "{stdout}");
@@ -473,7 +500,8 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
         "--server",
         &url,
         "--trust-on-first-use",
-    ]));
+    ]))
+    .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stderr.contains(&real), "{stderr}");
     drop(other_server);
@@ -499,7 +527,7 @@ async fn the_verifier_prints_text_from_a_package_terminal_safe() {
     std::fs::write(&file, &bytes).unwrap();
     let lists = ["--trust-list", &list, "--platform-keys", &keys];
 
-    let (code, stdout, stderr) = run(cli().arg("verify").arg(&file).args(lists));
+    let (code, stdout, stderr) = run(cli().arg("verify").arg(&file).args(lists)).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(!has_unsafe(&stdout), "{stdout:?}");
     assert!(
@@ -516,7 +544,7 @@ async fn the_verifier_prints_text_from_a_package_terminal_safe() {
         "{stdout}"
     );
 
-    let (code, stdout, _) = run(cli().arg("verify").arg(&file).arg("--json").args(lists));
+    let (code, stdout, _) = run(cli().arg("verify").arg(&file).arg("--json").args(lists)).await;
     assert_eq!(code, 0);
     assert!(!has_unsafe(&stdout), "{stdout:?}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
@@ -531,7 +559,7 @@ async fn the_verifier_prints_text_from_a_package_terminal_safe() {
     );
     assert_ne!(edited, text);
     std::fs::write(&file, package_around(&edited)).unwrap();
-    let (code, stdout, _) = run(cli().arg("verify").arg(&file).args(lists));
+    let (code, stdout, _) = run(cli().arg("verify").arg(&file).args(lists)).await;
     assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.starts_with("NOT VALID (payload_malformed): payload["),
