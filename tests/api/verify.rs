@@ -157,6 +157,7 @@ async fn package_with_fields(t: &TestApp, issuer: &Issuer, fields: Value) -> Vec
 
 /// The published lists written to files, for `verify --trust-list … --platform-keys …`.
 async fn write_lists(t: &TestApp, dir: &std::path::Path) -> (String, String) {
+    std::fs::create_dir_all(dir).unwrap();
     let list = dir.join("tl.json");
     let keys = dir.join("pk.json");
     std::fs::write(
@@ -490,6 +491,27 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
     assert!(stdout.contains("key_unknown"), "{stdout}");
     let pins = String::from_utf8(snapshot()[offline::PIN_FILE].clone()).unwrap();
     assert!(pins.contains(&real) && pins.contains(&fake), "{pins}");
+
+    // A cache an older verifier filled from the fake server (lists, no pin) is not trusted.
+    let poisoned = dir.path().join("poisoned");
+    write_lists(&other, &poisoned).await;
+    std::fs::rename(
+        poisoned.join("tl.json"),
+        poisoned.join(offline::TRUST_LIST_FILE),
+    )
+    .unwrap();
+    std::fs::rename(
+        poisoned.join("pk.json"),
+        poisoned.join(offline::PLATFORM_KEYS_FILE),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(cli()
+        .args(["verify", &path("doc.tar"), "--cache-dir"])
+        .arg(&poisoned))
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no platform key is pinned"), "{stderr}");
+    assert!(stderr.contains(&fake), "{stderr}");
 
     // Trust on first use, asked for by name: pinned, and the fingerprint is shown.
     let (code, stdout, stderr) = run(cli().args([
