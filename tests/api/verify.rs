@@ -526,6 +526,53 @@ async fn the_verifier_pins_the_platform_key_and_refuses_another() {
     .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stderr.contains(&real), "{stderr}");
+
+    // A person at a terminal is asked, with the fingerprint shown (`script` gives the binary a
+    // terminal; skipped where util-linux's `script` is missing).
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        crate::helpers::skip(
+            "verify_asks_at_a_terminal",
+            "no util-linux `script` to give the binary a terminal",
+        );
+    }
+    for (answer, expected) in [("n", 2), ("y", 0)].into_iter().filter(|_| has_script) {
+        let cache = path(&format!("tty-{answer}"));
+        let line = format!(
+            "{} verify {} --server {url} --cache-dir {cache}",
+            env!("CARGO_BIN_EXE_congdanso"),
+            path("doc.tar")
+        );
+        let mut process = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = process.stdin.take().unwrap();
+            writeln!(stdin, "{answer}").unwrap();
+        }
+        let output = actix_web::rt::task::spawn_blocking(move || process.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(output.status.code(), Some(expected), "{answer}: {shown}");
+        assert!(shown.contains("Trust these platform keys?"), "{shown}");
+        assert!(shown.contains(&real), "{shown}");
+        let pinned = std::path::Path::new(&cache)
+            .join(offline::PIN_FILE)
+            .exists();
+        assert_eq!(pinned, answer == "y", "{shown}");
+    }
     drop(other_server);
     drop(server);
 }
