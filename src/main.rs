@@ -47,21 +47,35 @@ enum Command {
     },
     /// Check a verification package (from a citizen's document page) against the trust list.
     /// Works offline from the cached trust list; exit status 0 = valid, 1 = not valid, 2 = could
-    /// not check.
+    /// not check. The platform key is pinned by fingerprint on first use (see docs/api.md).
     Verify {
         /// The package file (`….congdanso.tar`).
         package: std::path::PathBuf,
-        /// Fetch the trust list and platform keys from this server first (and cache them).
+        /// Fetch the trust list and platform keys from this server first (https, or http to a
+        /// loopback address); they are cached once they check out against the pinned key.
         #[arg(long)]
         server: Option<String>,
+        /// Fingerprint of a platform key to trust (SHA-256 of the key, 64 hex digits, as the
+        /// platform publishes it); repeat for older keys. The trust list must be signed by one.
+        #[arg(long = "pin", env = "CONGDANSO_PLATFORM_PIN", value_delimiter = ',')]
+        pin: Vec<String>,
+        /// Accept a platform key that replaces the pinned one (after a rotation the platform
+        /// announced with this fingerprint).
+        #[arg(long)]
+        accept_new_key: Vec<String>,
+        /// With no key pinned yet, trust the key the lists are signed with, unchecked (its
+        /// fingerprint is printed). Without it, a terminal asks; anything else is refused.
+        #[arg(long)]
+        trust_on_first_use: bool,
         /// A trust list file to use instead of the cached one.
         #[arg(long)]
         trust_list: Option<std::path::PathBuf>,
-        /// A platform keys file to use instead of the cached one.
+        /// A platform keys file to use instead of the pinned keys: the trust anchor of this
+        /// run, given by hand (nothing is pinned).
         #[arg(long)]
         platform_keys: Option<std::path::PathBuf>,
-        /// Where fetched lists are cached (default: $XDG_CACHE_HOME/congdanso or
-        /// ~/.cache/congdanso).
+        /// Where fetched lists and the pinned key are kept (default: $XDG_CACHE_HOME/congdanso
+        /// or ~/.cache/congdanso).
         #[arg(long)]
         cache_dir: Option<std::path::PathBuf>,
         /// Print the report as JSON.
@@ -175,7 +189,11 @@ fn main() -> ExitCode {
         return match actix_web::rt::System::new().block_on(client_tool(command)) {
             Ok(code) => code,
             Err(message) => {
-                eprintln!("congdanso: {message}");
+                // Messages may quote a server or a package: printed terminal-safe.
+                eprintln!(
+                    "congdanso: {}",
+                    congdanso::verify::offline::terminal_safe_lines(&message)
+                );
                 ExitCode::from(2)
             }
         };
@@ -247,6 +265,13 @@ async fn serve(config: Config, demo: bool) -> Result<(), String> {
             );
         }
     }
+    // What verifiers pin (`congdanso verify --pin`): publish it where citizens and agencies
+    // can compare it.
+    eprintln!(
+        "congdanso: platform key {} fingerprint {}",
+        state.keys.signing.id(),
+        congdanso::verify::offline::fingerprint(&state.keys.signing.verifying_key())
+    );
     let app = Application::from_state(state).map_err(|e| e.to_string())?;
     eprintln!("congdanso: listening on http://{}", app.local_addr());
     app.run_until_stopped().await.map_err(|e| e.to_string())
@@ -374,6 +399,15 @@ fn generate_keys() -> ExitCode {
                 "SIGNING_KEY={}",
                 congdanso::keys::encode_key(&signing).as_str()
             );
+            let platform = congdanso::keys::PlatformSigningKey::from_bytes(*signing);
+            println!(
+                "# Publish this fingerprint of the signing key: verifiers pin it with `congdanso verify --pin`."
+            );
+            println!(
+                "# {} fingerprint {}",
+                platform.id(),
+                congdanso::verify::offline::fingerprint(&platform.verifying_key())
+            );
             ExitCode::SUCCESS
         }
         (Err(e), _) | (_, Err(e)) => {
@@ -391,27 +425,47 @@ async fn client_tool(command: Command) -> Result<ExitCode, String> {
         Command::Verify {
             package,
             server,
+            pin,
+            accept_new_key,
+            trust_on_first_use,
             trust_list,
             platform_keys,
             cache_dir,
             json,
         } => {
-            let cache = cache_dir
-                .or_else(offline::default_cache_dir)
-                .ok_or("no cache folder: set --cache-dir")?;
-            if let Some(server) = &server {
-                offline::fetch(server, &cache).await?;
-            }
-            let trust_path = trust_list.unwrap_or_else(|| cache.join(offline::TRUST_LIST_FILE));
-            let keys_path =
-                platform_keys.unwrap_or_else(|| cache.join(offline::PLATFORM_KEYS_FILE));
-            if !trust_path.exists() || !keys_path.exists() {
-                return Err(format!(
-                    "no trust list at {} (run once with --server URL, or pass --trust-list and --platform-keys)",
-                    trust_path.display()
-                ));
-            }
-            let anchors = offline::load_anchors(&trust_path, &keys_path)?;
+            let cache = cache_dir.or_else(offline::default_cache_dir);
+            let fingerprints = |values: Vec<String>| {
+                values
+                    .iter()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| offline::parse_fingerprint(v))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let options = offline::TrustOptions {
+                pins: fingerprints(pin)?,
+                accept_new: fingerprints(accept_new_key)?,
+                trust_on_first_use,
+            };
+            let sources = offline::Sources {
+                server: server.as_deref(),
+                trust_list: trust_list.as_deref(),
+                platform_keys: platform_keys.as_deref(),
+                cache: cache.as_deref(),
+            };
+            // A person at a terminal may confirm a first-use key; nobody else is asked.
+            let mut ask = |text: &str| {
+                use std::io::Write;
+                eprint!("{}", offline::terminal_safe_lines(text));
+                eprint!("Trust these platform keys? [y/N] ");
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).is_ok()
+                    && matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+            };
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+            let confirm: Option<offline::Confirm<'_>> =
+                if interactive { Some(&mut ask) } else { None };
+            let anchors = offline::load_trusted(sources, &options, now, confirm).await?;
             if offline::is_stale(&anchors.trust, now) {
                 eprintln!(
                     "congdanso: warning: the trust list is older than {} days; fetch a fresh one with --server to see recent revocations",
@@ -420,10 +474,7 @@ async fn client_tool(command: Command) -> Result<ExitCode, String> {
             }
             let report = offline::verify_package(&package, &anchors, now).await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-                );
+                println!("{}", offline::json_terminal_safe(&report)?);
             } else {
                 print!("{}", offline::describe(&report));
             }
@@ -473,10 +524,7 @@ async fn client_tool(command: Command) -> Result<ExitCode, String> {
                     "canonical": prepared.canonical,
                     "signature": prepared.signature,
                 });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
-                );
+                println!("{}", offline::json_terminal_safe(&out)?);
                 return Ok(ExitCode::SUCCESS);
             }
             let server = server.ok_or("--server (or CONGDANSO_SERVER) is required")?;
@@ -487,18 +535,18 @@ async fn client_tool(command: Command) -> Result<ExitCode, String> {
             };
             let prepared = client::prepare(&args, &issuer, now).await?;
             let (status, body) = client::send(&server, &token, &prepared, &args).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?
-            );
+            // The server's answer is printed terminal-safe, like everything from outside.
+            println!("{}", offline::json_terminal_safe(&body)?);
             if status == 201 {
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprintln!(
                     "congdanso: refused (HTTP {status}): {}",
-                    body.pointer("/error/code")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or("unknown")
+                    offline::terminal_safe(
+                        body.pointer("/error/code")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("unknown")
+                    )
                 );
                 Ok(ExitCode::from(1))
             }

@@ -109,8 +109,20 @@ where
     Ok(out)
 }
 
+/// The JSON document of an issue request. A member name twice in one object is refused
+/// (inside the payload `payload_duplicate_key`, elsewhere `request_malformed`), so no reader
+/// keeping the first value could see another document than the one checked.
 fn parse_request(bytes: &[u8]) -> Result<issuing::IssueRequest, AppError> {
-    serde_json::from_slice(bytes).map_err(|e| malformed(format!("document: {e}")))
+    use crate::verify::Problem;
+    let value = crate::verify::payload::from_slice_unique(bytes).map_err(|e| {
+        let refusal = e.refusal(Problem::PackageMalformed, "document");
+        if refusal.problem == Problem::PayloadDuplicateKey {
+            AppError::from(refusal)
+        } else {
+            malformed(refusal.to_string())
+        }
+    })?;
+    serde_json::from_value(value).map_err(|e| malformed(format!("document: {e}")))
 }
 
 fn issued_json(issued: &issuing::Issued) -> serde_json::Value {
@@ -196,13 +208,12 @@ pub async fn verify(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let read = package::read(body, state.config.max_upload_bytes)
-        .await
-        .map_err(issuing::problem_error)?;
+    // Reading stops at the end of the archive plus its record padding: a longer body is
+    // refused (`package_trailing_data`) without reading the rest.
+    let read = package::read(body, state.config.max_upload_bytes).await?;
     let trust = service::current_trust_list(&state).await?;
     let platform = service::current_platform_keys(&state).await?;
-    let outcome = crate::verify::check(&read.evidence(), &trust, Some(&platform));
-    let report = crate::verify::Report::new(&outcome, Some(&trust), state.clock.now());
+    let report = read.report(&trust, &platform, state.clock.now());
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(report))

@@ -84,7 +84,7 @@ pub async fn check_request(
     agency: &agency::Model,
     request: &IssueRequest,
 ) -> Result<Checked, AppError> {
-    let parsed = payload::parse(&request.payload).map_err(problem_error)?;
+    let parsed = payload::parse(&request.payload).map_err(AppError::from)?;
     if parsed.kind != Kind::Issued {
         return Err(invalid(
             "kind_not_allowed",

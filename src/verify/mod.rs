@@ -51,6 +51,10 @@ pub enum Problem {
     TrustListSignatureInvalid,
     #[error("the package is not a valid congdanso package")]
     PackageMalformed,
+    #[error("a member of the signed payload appears twice")]
+    PayloadDuplicateKey,
+    #[error("more than the end-of-archive marker and its record padding follows the last entry")]
+    PackageTrailingData,
 }
 
 impl Problem {
@@ -71,6 +75,8 @@ impl Problem {
             Self::TrustListMalformed => "trust_list_malformed",
             Self::TrustListSignatureInvalid => "trust_list_signature_invalid",
             Self::PackageMalformed => "package_malformed",
+            Self::PayloadDuplicateKey => "payload_duplicate_key",
+            Self::PackageTrailingData => "package_trailing_data",
         }
     }
 }

@@ -1357,11 +1357,15 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     let package = package_bytes(&t, id).await;
     std::fs::write(path("doc.congdanso.tar"), &package).unwrap();
     let cache = path("cache");
+    // The platform key is pinned by the fingerprint the platform publishes.
+    let pin = congdanso::verify::offline::fingerprint(&t.state.keys.signing.verifying_key());
     let (code, stdout, stderr) = run(cli().args([
         "verify",
         &path("doc.congdanso.tar"),
         "--server",
         &url,
+        "--pin",
+        &pin,
         "--cache-dir",
         &cache,
     ]));

@@ -16,3 +16,4 @@ mod process;
 mod staff;
 mod storage;
 mod vault;
+mod verify;
