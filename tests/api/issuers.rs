@@ -120,7 +120,7 @@ async fn operators_register_keys_and_the_signed_trust_list_shows_them() {
     assert_eq!(issuers.len(), 1);
     assert_eq!(issuers[0]["code"], "CA-DANANG");
     assert_eq!(issuers[0]["keys"].as_array().unwrap().len(), 2);
-    assert_eq!(list["trust_list"]["format"], "congdanso-trust-list/v1");
+    assert_eq!(list["trust_list"]["format"], "congdanso-trust-list/v2");
 
     // A tampered list no longer verifies.
     let mut tampered = list["trust_list"].clone();
