@@ -628,3 +628,73 @@ async fn the_demo_agencies_hold_realistic_authorities_and_the_demo_cccd_verifies
         .unwrap();
     assert!(status.outcome.is_ok(), "{:?}", status.outcome);
 }
+
+#[actix_web::test]
+async fn upgrading_keeps_existing_documents_verifying_and_new_ones_need_authority() {
+    use migration::{Migrator, MigratorTrait};
+    let t = spawn_app().await;
+    register_citizen_directly(&t, CITIZEN).await;
+    let police = make_issuer_for(&t, "CA-DANANG", 70, &["cccd"]).await;
+    let district = make_issuer_for(&t, "UBND-HAICHAU", 71, &["birth_certificate"]).await;
+    let start = congdanso::clock::Clock::now(&t.clock);
+    let (_, body) = issue(
+        &t,
+        &police,
+        &police.payload(&t, "cccd", cccd_fields(CITIZEN), None),
+    )
+    .await;
+    let first = id_of(&body);
+    t.clock.advance(chrono::Duration::minutes(10));
+    let (_, body) = issue(
+        &t,
+        &police,
+        &police.payload(&t, "cccd", cccd_fields(CITIZEN), None),
+    )
+    .await;
+    let second = id_of(&body);
+    t.clock.advance(chrono::Duration::minutes(10));
+    let payload = district.payload(&t, "birth_certificate", birth_fields("125/2026"), None);
+    let (_, body) = issue(&t, &district, &payload).await;
+    let birth = id_of(&body);
+
+    // As if these had been issued before this migration: roll it back and apply it again.
+    Migrator::down(&t.state.db, Some(1)).await.unwrap();
+    Migrator::up(&t.state.db, None).await.unwrap();
+
+    let spans = |agency: uuid::Uuid, doc_type: &'static str| {
+        let db = t.state.db.clone();
+        async move {
+            congdanso::issuers::repo::authorities_for(&db, agency, doc_type)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.valid_from, a.valid_until))
+                .collect::<Vec<_>>()
+        }
+    };
+    let minutes = |m| start + chrono::Duration::minutes(m);
+    assert_eq!(
+        spans(police.agency.id, "cccd").await,
+        [(minutes(0), Some(minutes(10)))]
+    );
+    assert_eq!(
+        spans(district.agency.id, "birth_certificate").await,
+        [(minutes(20), Some(minutes(20)))]
+    );
+    assert!(spans(police.agency.id, "passport").await.is_empty());
+    // Everything already in the vault still verifies, the replaced one too…
+    for id in [first, second, birth] {
+        let outcome = check_package(&t, &package_bytes(&t, id).await).await;
+        assert!(outcome.is_ok(), "{id}: {outcome:?}");
+    }
+    // …and nothing new is accepted until an operator registers the authority.
+    t.clock.advance(chrono::Duration::minutes(1));
+    let (status, body) = issue(
+        &t,
+        &police,
+        &police.payload(&t, "cccd", cccd_fields(CITIZEN), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "type_not_authorized");
+}

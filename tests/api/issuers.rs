@@ -215,6 +215,13 @@ async fn api_credentials_authenticate_an_agency_until_revoked() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = test::read_body_json(response).await;
     assert_eq!(body["agency"]["code"], "DEMO-HAICHAU");
+    let types: Vec<&str> = body["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["birth_certificate", "household_registration"]);
 
     for auth in [
         None,
