@@ -73,6 +73,18 @@ fn field_error(field: &'static str, code: &'static str, message: String) -> AppE
     }
 }
 
+/// The refusal of a type the agency holds no authority for (at `issued_at`, now, or when the
+/// upload completes).
+fn not_authorized(doc_type: DocumentType) -> AppError {
+    invalid(
+        Problem::TypeNotAuthorized.code(),
+        format!(
+            "this agency is not authorised to issue documents of type {:?} at issued_at and now",
+            doc_type.as_str()
+        ),
+    )
+}
+
 /// The error an API client gets for a verification problem.
 pub fn problem_error(problem: Problem) -> AppError {
     invalid(problem.code(), problem.to_string())
@@ -144,14 +156,7 @@ pub async fn check_request(
     )
     .await?
     {
-        return Err(invalid(
-            Problem::TypeNotAuthorized.code(),
-            format!(
-                "agency {} is not authorised to issue documents of type {:?} (checked now and at issued_at)",
-                agency.code,
-                doc_type.as_str()
-            ),
-        ));
+        return Err(not_authorized(doc_type));
     }
     let key = repo::find_key(&state.db, &p.key_id)
         .await?
@@ -357,6 +362,20 @@ async fn record(
     };
     let row = vault::document_row(state, owner, key, written, &new, "issued")?;
     let receipt = make_receipt(state, row.id, &checked.parsed)?;
+    // Verifiers check the authority at the receipt's time too: one that ended while the file
+    // streamed in must not leave a document that would never verify.
+    let accepted = payload::parse_time(&receipt.receipt.accepted_at)
+        .ok_or_else(|| AppError::internal("receipt time"))?;
+    if !service::authorized(
+        state,
+        checked.key.agency_id,
+        checked.doc_type.as_str(),
+        &[accepted],
+    )
+    .await?
+    {
+        return Err(not_authorized(checked.doc_type));
+    }
     let now = state.clock.now();
     let signature_row = document_signature::Model {
         document_id: row.id,

@@ -698,3 +698,31 @@ async fn upgrading_keeps_existing_documents_verifying_and_new_ones_need_authorit
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "type_not_authorized");
 }
+
+#[actix_web::test]
+async fn an_authority_that_ends_while_the_file_streams_in_leaves_nothing() {
+    use congdanso::issuers::issuing;
+    let t = spawn_app().await;
+    register_citizen_directly(&t, CITIZEN).await;
+    let police = make_issuer_for(&t, "CA-DANANG", 72, &[]).await;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23);
+    issuers::register_authority(&t.state, police.agency.id, "cccd", None, today, None)
+        .await
+        .unwrap();
+    let file = pdf("CCCD");
+    let payload = police.payload(&t, "cccd", cccd_fields(CITIZEN), Some(&file));
+    let request: issuing::IssueRequest = serde_json::from_value(police.signed(&payload)).unwrap();
+    // Checked at 08:00 (the authority holds until 23:59:59 today)…
+    let checked = issuing::check_request(&t.state, &police.agency, &request)
+        .await
+        .unwrap();
+    // …and the upload finishes after midnight.
+    t.clock.advance(chrono::Duration::hours(16));
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(file))]);
+    let error = issuing::issue(&t.state, checked, Some((body, "cccd.pdf".to_owned())))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "type_not_authorized");
+    assert_eq!(document_rows(&t).await, (0, 0));
+    assert_eq!(blob_count(&t).await, 0);
+}
