@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use congdanso::crypto::sign;
 use congdanso::verify::package::{self, FileEntry, Manifest, PackageWriter};
-use congdanso::verify::trust::{PlatformKey, TrustedIssuer, TrustedKey};
+use congdanso::verify::trust::{PlatformKey, TrustedAuthority, TrustedIssuer, TrustedKey};
 use congdanso::verify::{self, Evidence, PlatformKeys, Receipt, SignedReceipt, TrustList};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
         platform_key_id: platform_id.clone(),
     };
     let trust = TrustList {
-        format: "congdanso-trust-list/v1".into(),
+        format: congdanso::issuers::service::TRUST_LIST_FORMAT.into(),
         issued_at: "2026-11-23T08:00:00+00:00".into(),
         issuers: vec![TrustedIssuer {
             agency_id: "a".into(),
@@ -65,6 +65,11 @@ fn bench(c: &mut Criterion) {
                 valid_until: None,
                 status: "active".into(),
                 status_changed_at: None,
+            }],
+            authorities: vec![TrustedAuthority {
+                doc_type: "other".into(),
+                valid_from: "2026-01-01T00:00:00+00:00".into(),
+                valid_until: None,
             }],
         }],
     };

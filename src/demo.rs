@@ -1,8 +1,9 @@
 //! Demo data for trying the product on a laptop: an operator, an agency with an admin and a
 //! counter clerk, and a citizen, all with one known password. Each sets up TOTP at first login,
 //! like real accounts. The citizen's vault holds a CCCD issued and signed by a demo police
-//! department; the demo district has a counter key for certifying copies. Refused outside
-//! development.
+//! department; the demo district has a counter key for certifying copies. Each agency has the
+//! issuing authority it would have in life: the police department for CCCDs and passports, the
+//! district for birth certificates and residence records. Refused outside development.
 
 use zeroize::Zeroizing;
 
@@ -11,6 +12,34 @@ use crate::auth::Role;
 use crate::config::AppEnv;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::vault::model::DocumentType;
+
+/// Since when the demo agencies hold their authorities.
+const DEMO_AUTHORITY_FROM: Option<chrono::NaiveDate> = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
+
+/// Registers the authorities an agency lacks (safe to run at every start).
+async fn ensure_authorities(
+    state: &AppState,
+    agency_id: uuid::Uuid,
+    types: &[DocumentType],
+) -> Result<(), AppError> {
+    use crate::issuers::{repo as issuers_repo, service as issuers};
+    let held = issuers_repo::authorities_for_agency(&state.db, agency_id).await?;
+    for doc_type in types {
+        if !held.iter().any(|a| a.doc_type == doc_type.as_str()) {
+            issuers::register_authority(
+                state,
+                agency_id,
+                doc_type.as_str(),
+                DEMO_AUTHORITY_FROM,
+                None,
+                None,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
 
 /// The password every demo account gets (development only).
 pub const DEMO_PASSWORD: &str = "Demo-Cong-Dan-So-2026";
@@ -127,18 +156,38 @@ async fn seed_signed_documents(
     {
         certify::create_counter_key(state, district.id).await?;
     }
-    let police = match crate::agencies::repo::find_by_code(&state.db, "DEMO-CA-DANANG").await? {
-        Some(_) => return Ok(()),
-        None => {
-            crate::agencies::service::create_agency(
-                state,
-                "DEMO-CA-DANANG",
-                "Công an TP Đà Nẵng (demo)",
-                "department",
-            )
-            .await?
-        }
-    };
+    let (police, existed) =
+        match crate::agencies::repo::find_by_code(&state.db, "DEMO-CA-DANANG").await? {
+            Some(police) => (police, true),
+            None => (
+                crate::agencies::service::create_agency(
+                    state,
+                    "DEMO-CA-DANANG",
+                    "Công an TP Đà Nẵng (demo)",
+                    "department",
+                )
+                .await?,
+                false,
+            ),
+        };
+    ensure_authorities(
+        state,
+        police.id,
+        &[DocumentType::Cccd, DocumentType::Passport],
+    )
+    .await?;
+    ensure_authorities(
+        state,
+        district.id,
+        &[
+            DocumentType::BirthCertificate,
+            DocumentType::HouseholdRegistration,
+        ],
+    )
+    .await?;
+    if existed {
+        return Ok(());
+    }
     let seed = crate::keys::random_key().map_err(AppError::internal)?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());

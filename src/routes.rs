@@ -162,6 +162,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/admin/agencies/{id}/credentials/{credential}/revoke")
                 .route(web::post().to(issuers::operator_revoke_credential)),
         )
+        // Issuing authority and agency successions (operators)
+        .service(
+            web::resource("/admin/agencies/{id}/authorities")
+                .route(web::get().to(issuers::authorities))
+                .route(web::post().to(issuers::register_authority)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/authorities/{authority}/end")
+                .route(web::post().to(issuers::end_authority)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/successors")
+                .route(web::post().to(issuers::register_successor)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/successors/{succession}/remove")
+                .route(web::post().to(issuers::remove_successor)),
+        )
         .service(
             web::resource("/agency/credentials")
                 .route(web::get().to(issuers::admin_credentials))

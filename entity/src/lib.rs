@@ -3,11 +3,13 @@
 
 pub mod account;
 pub mod agency;
+pub mod agency_succession;
 pub mod api_credential;
 pub mod certification_request;
 pub mod document;
 pub mod document_signature;
 pub mod issuer_key;
+pub mod issuing_authority;
 pub mod platform_key;
 pub mod recovery_code;
 pub mod session;

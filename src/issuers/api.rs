@@ -61,7 +61,7 @@ pub async fn platform_keys(state: web::Data<AppState>) -> Result<HttpResponse, A
         .json(body))
 }
 
-/// `GET /api/v1/agency`: the calling agency and its keys.
+/// `GET /api/v1/agency`: the calling agency, its keys and the types it may issue.
 pub async fn whoami(
     state: web::Data<AppState>,
     client: AgencyClient,
@@ -80,9 +80,21 @@ pub async fn whoami(
             })
         })
         .collect();
+    let authorities: Vec<_> = repo::authorities_for_agency(&state.db, agency.id)
+        .await?
+        .iter()
+        .map(|a| {
+            json!({
+                "type": a.doc_type,
+                "valid_from": a.valid_from.to_rfc3339(),
+                "valid_until": a.valid_until.map(|t| t.to_rfc3339()),
+            })
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({
         "agency": { "id": agency.id.to_string(), "code": agency.code, "name": agency.name, "kind": agency.kind },
         "keys": keys,
+        "authorities": authorities,
     })))
 }
 

@@ -1,8 +1,9 @@
 //! Issuing: an agency pushes a signed document into a citizen's vault. The platform checks the
 //! payload against the catalogue, the key against the agency's timeline and the signature
-//! before anything is stored; the file's hash is checked as it streams in; the document, its
-//! signature record, the platform's receipt and the superseding of an older document of the same
-//! type and number are recorded in one transaction.
+//! before anything is stored, and that the agency is authorised to issue the type (now and at
+//! `issued_at`); the file's hash is checked as it streams in; the document, its signature
+//! record, the platform's receipt and the superseding of an older document of the same type and
+//! number (issued by the same agency or one it succeeds) are recorded in one transaction.
 
 use bytes::Bytes;
 use entity::{account, agency, document, document_signature, issuer_key};
@@ -72,6 +73,18 @@ fn field_error(field: &'static str, code: &'static str, message: String) -> AppE
     }
 }
 
+/// The refusal of a type the agency holds no authority for (at `issued_at`, now, or when the
+/// upload completes).
+fn not_authorized(doc_type: DocumentType) -> AppError {
+    invalid(
+        Problem::TypeNotAuthorized.code(),
+        format!(
+            "this agency is not authorised to issue documents of type {:?} at issued_at and now",
+            doc_type.as_str()
+        ),
+    )
+}
+
 /// The error an API client gets for a verification problem.
 pub fn problem_error(problem: Problem) -> AppError {
     invalid(problem.code(), problem.to_string())
@@ -131,6 +144,19 @@ pub async fn check_request(
     }
     if p.issuer_id != agency.code {
         return Err(problem_error(Problem::IssuerMismatch));
+    }
+    // The issuing authority, before anything else is looked at or read: at `issued_at` (what
+    // verifiers check against the trust list) and now (an ended authority brings nothing new,
+    // whatever date the payload claims).
+    if !service::authorized(
+        state,
+        agency.id,
+        doc_type.as_str(),
+        &[parsed.issued_at, now],
+    )
+    .await?
+    {
+        return Err(not_authorized(doc_type));
     }
     let key = repo::find_key(&state.db, &p.key_id)
         .await?
@@ -336,6 +362,20 @@ async fn record(
     };
     let row = vault::document_row(state, owner, key, written, &new, "issued")?;
     let receipt = make_receipt(state, row.id, &checked.parsed)?;
+    // Verifiers check the authority at the receipt's time too: one that ended while the file
+    // streamed in must not leave a document that would never verify.
+    let accepted = payload::parse_time(&receipt.receipt.accepted_at)
+        .ok_or_else(|| AppError::internal("receipt time"))?;
+    if !service::authorized(
+        state,
+        checked.key.agency_id,
+        checked.doc_type.as_str(),
+        &[accepted],
+    )
+    .await?
+    {
+        return Err(not_authorized(checked.doc_type));
+    }
     let now = state.clock.now();
     let signature_row = document_signature::Model {
         document_id: row.id,
@@ -353,12 +393,16 @@ async fn record(
         superseded_by: None,
         superseded_at: None,
     };
-    // Current documents of the same type and number are superseded (kept, marked).
+    // Current documents of the same type and number are superseded (kept, marked), but only
+    // those this agency issued or that an agency it succeeds issued: another agency's document
+    // stays current beside the new one (both show, each with its own issuer), so no agency
+    // can make a genuine document look replaced.
+    let replaceable = service::may_supersede(state, checked.key.agency_id).await?;
     let mut superseded = Vec::new();
     for current in
         crate::vault::repo::current_signed(&state.db, owner.id, &signature_row.doc_type).await?
     {
-        if current.kind != Kind::Issued.as_str() {
+        if current.kind != Kind::Issued.as_str() || !replaceable.contains(&current.agency_id) {
             continue;
         }
         let old = open_payload(key, &current)?;

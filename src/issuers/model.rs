@@ -117,10 +117,52 @@ impl KeyTimeline {
     }
 }
 
+/// One span during which an agency may issue one document type. Pure, so the issuing API and
+/// the offline verifier apply exactly the same rule ([`authorized_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthoritySpan {
+    pub valid_from: DateTime<Utc>,
+    /// Open-ended when `None`.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl AuthoritySpan {
+    /// Whether the span covers `at` (both ends included, like key validity).
+    pub fn covers(&self, at: DateTime<Utc>) -> bool {
+        at >= self.valid_from && self.valid_until.is_none_or(|until| at <= until)
+    }
+}
+
+/// Whether any of an agency's spans for a type covers `at`. An agency may hold several spans
+/// for one type (authority ended, then granted again).
+pub fn authorized_at(spans: &[AuthoritySpan], at: DateTime<Utc>) -> bool {
+    spans.iter().any(|span| span.covers(at))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authority_covers_its_span_only() {
+        let spans = [
+            AuthoritySpan {
+                valid_from: at("2026-01-01T00:00:00Z"),
+                valid_until: Some(at("2026-06-30T23:59:59Z")),
+            },
+            AuthoritySpan {
+                valid_from: at("2027-01-01T00:00:00Z"),
+                valid_until: None,
+            },
+        ];
+        assert!(!authorized_at(&spans, at("2025-12-31T23:59:59Z")));
+        assert!(authorized_at(&spans, at("2026-01-01T00:00:00Z")));
+        assert!(authorized_at(&spans, at("2026-06-30T23:59:59Z")));
+        assert!(!authorized_at(&spans, at("2026-07-01T00:00:00Z")));
+        assert!(authorized_at(&spans, at("2030-01-01T00:00:00Z")));
+        assert!(!authorized_at(&[], at("2026-03-01T00:00:00Z")));
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -402,3 +402,241 @@ pub async fn admin_revoke_credential(
     service::revoke_credential(&state, agency_id, path.into_inner()).await?;
     Ok(see_other("/agency/credentials"))
 }
+
+// ------------------------------------------------------------------ issuing authority
+
+/// An authority in the list.
+pub struct AuthorityView {
+    pub id: String,
+    pub type_key: String,
+    pub valid_from: String,
+    pub valid_until: String,
+    /// `authority.state.current`, `.upcoming` or `.ended`.
+    pub state_key: &'static str,
+    pub can_end: bool,
+}
+
+/// Another agency in a succession.
+pub struct SuccessionView {
+    pub id: String,
+    pub agency: String,
+}
+
+#[derive(Template)]
+#[template(path = "issuers/authorities.html")]
+struct AuthoritiesPage {
+    lang: Lang,
+    chrome: Chrome,
+    agency_name: String,
+    base: String,
+    authorities: Vec<AuthorityView>,
+    successors: Vec<SuccessionView>,
+    predecessors: Vec<SuccessionView>,
+    types: Vec<(&'static str, String)>,
+    form: FormState,
+    successor_form: FormState,
+}
+
+async fn authorities_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    operator: &OperatorSession,
+    agency_id: Uuid,
+    (form, successor_form): (FormState, FormState),
+) -> Page {
+    let agency = crate::agencies::service::get(state, agency_id).await?;
+    let now = state.clock.now();
+    let date = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let authorities = super::repo::authorities_for_agency(&state.db, agency_id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let ended = a.valid_until.is_some_and(|until| until <= now);
+            AuthorityView {
+                id: a.id.to_string(),
+                type_key: format!("doc_type.{}", a.doc_type),
+                valid_from: date(a.valid_from),
+                valid_until: a.valid_until.map(date).unwrap_or_default(),
+                state_key: if ended {
+                    "authority.state.ended"
+                } else if a.valid_from > now {
+                    "authority.state.upcoming"
+                } else {
+                    "authority.state.current"
+                },
+                can_end: !ended,
+            }
+        })
+        .collect();
+    let agencies = crate::agencies::repo::list(&state.db).await?;
+    let name_of = |id: Uuid| {
+        agencies
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| format!("{} ({})", a.name, a.code))
+            .unwrap_or_default()
+    };
+    let successions = super::repo::all_successions(&state.db).await?;
+    let successors = successions
+        .iter()
+        .filter(|s| s.predecessor_id == agency_id)
+        .map(|s| SuccessionView {
+            id: s.id.to_string(),
+            agency: name_of(s.successor_id),
+        })
+        .collect();
+    let predecessors = successions
+        .iter()
+        .filter(|s| s.successor_id == agency_id)
+        .map(|s| SuccessionView {
+            id: s.id.to_string(),
+            agency: name_of(s.predecessor_id),
+        })
+        .collect();
+    let status = if form.has_errors() {
+        form.status()
+    } else {
+        successor_form.status()
+    };
+    render(
+        status,
+        &AuthoritiesPage {
+            lang,
+            chrome: Chrome::new(req, Some(&operator.0))?,
+            agency_name: format!("{} ({})", agency.name, agency.code),
+            base: format!("/admin/agencies/{agency_id}"),
+            authorities,
+            successors,
+            predecessors,
+            types: crate::vault::model::DocumentType::ALL
+                .iter()
+                .map(|t| (t.as_str(), t.label_key()))
+                .collect(),
+            form,
+            successor_form,
+        },
+    )
+}
+
+/// `GET /admin/agencies/{id}/authorities`
+pub async fn authorities(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+) -> Page {
+    let forms = (FormState::new(), FormState::new());
+    authorities_page(&req, lang, &state, &operator, path.into_inner(), forms).await
+}
+
+#[derive(Deserialize)]
+pub struct AuthorityInput {
+    #[serde(default)]
+    doc_type: String,
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_until: String,
+}
+
+/// `POST /admin/agencies/{id}/authorities`
+pub async fn register_authority(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+    CsrfForm(input): CsrfForm<AuthorityInput>,
+) -> Page {
+    let agency_id = path.into_inner();
+    crate::agencies::service::get(&state, agency_id).await?;
+    let outcome = async {
+        let from = optional_date(&input.valid_from, "valid_from")?;
+        let until = optional_date(&input.valid_until, "valid_until")?;
+        service::register_authority(
+            &state,
+            agency_id,
+            &input.doc_type,
+            from,
+            until,
+            Some(operator.0.account.id),
+        )
+        .await
+    }
+    .await;
+    match outcome {
+        Ok(_) => Ok(see_other(&format!(
+            "/admin/agencies/{agency_id}/authorities"
+        ))),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("valid_from", &input.valid_from)
+                .with_value("valid_until", &input.valid_until)
+                .from_error(lang, error)?;
+            let forms = (form, FormState::new());
+            authorities_page(&req, lang, &state, &operator, agency_id, forms).await
+        }
+    }
+}
+
+/// `POST /admin/agencies/{id}/authorities/{authority}/end`
+pub async fn end_authority(
+    state: web::Data<AppState>,
+    _operator: OperatorSession,
+    path: web::Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let (agency_id, id) = path.into_inner();
+    service::end_authority(&state, agency_id, id).await?;
+    Ok(see_other(&format!(
+        "/admin/agencies/{agency_id}/authorities"
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct SuccessorInput {
+    #[serde(default)]
+    successor: String,
+}
+
+/// `POST /admin/agencies/{id}/successors`
+pub async fn register_successor(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+    CsrfForm(input): CsrfForm<SuccessorInput>,
+) -> Page {
+    let agency_id = path.into_inner();
+    crate::agencies::service::get(&state, agency_id).await?;
+    let registered_by = Some(operator.0.account.id);
+    match service::register_successor(&state, agency_id, &input.successor, registered_by).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/admin/agencies/{agency_id}/authorities"
+        ))),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("successor", &input.successor)
+                .from_error(lang, error)?;
+            let forms = (FormState::new(), form);
+            authorities_page(&req, lang, &state, &operator, agency_id, forms).await
+        }
+    }
+}
+
+/// `POST /admin/agencies/{id}/successors/{succession}/remove`
+pub async fn remove_successor(
+    state: web::Data<AppState>,
+    _operator: OperatorSession,
+    path: web::Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let (agency_id, id) = path.into_inner();
+    service::remove_successor(&state, agency_id, id).await?;
+    Ok(see_other(&format!(
+        "/admin/agencies/{agency_id}/authorities"
+    )))
+}

@@ -1,7 +1,8 @@
-//! Issuer keys and API credentials. Never sees actix types.
+//! Issuer keys, API credentials, issuing authorities and agency successions. Never sees actix
+//! types.
 
 use chrono::{DateTime, Utc};
-use entity::{api_credential, issuer_key};
+use entity::{agency_succession, api_credential, issuer_key, issuing_authority};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -178,4 +179,129 @@ pub async fn count_held_keys_wrapped_by(
         .filter(issuer_key::Column::MasterKeyId.eq(key_id))
         .count(db)
         .await
+}
+
+// ------------------------------------------------------------------ issuing authority
+
+pub async fn insert_authority(
+    db: &impl ConnectionTrait,
+    row: issuing_authority::Model,
+) -> Result<(), DbErr> {
+    row.into_active_model().reset_all().insert(db).await?;
+    Ok(())
+}
+
+/// Every authority of one agency, by type then start.
+pub async fn authorities_for_agency(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+) -> Result<Vec<issuing_authority::Model>, DbErr> {
+    issuing_authority::Entity::find()
+        .filter(issuing_authority::Column::AgencyId.eq(agency_id))
+        .order_by_asc(issuing_authority::Column::DocType)
+        .order_by_asc(issuing_authority::Column::ValidFrom)
+        .all(db)
+        .await
+}
+
+/// One agency's authorities for one type.
+pub async fn authorities_for(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    doc_type: &str,
+) -> Result<Vec<issuing_authority::Model>, DbErr> {
+    issuing_authority::Entity::find()
+        .filter(issuing_authority::Column::AgencyId.eq(agency_id))
+        .filter(issuing_authority::Column::DocType.eq(doc_type))
+        .all(db)
+        .await
+}
+
+pub async fn all_authorities(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<issuing_authority::Model>, DbErr> {
+    issuing_authority::Entity::find()
+        .order_by_asc(issuing_authority::Column::AgencyId)
+        .order_by_asc(issuing_authority::Column::DocType)
+        .order_by_asc(issuing_authority::Column::ValidFrom)
+        .all(db)
+        .await
+}
+
+pub async fn find_authority(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    id: Uuid,
+) -> Result<Option<issuing_authority::Model>, DbErr> {
+    issuing_authority::Entity::find_by_id(id)
+        .filter(issuing_authority::Column::AgencyId.eq(agency_id))
+        .one(db)
+        .await
+}
+
+/// Ends an authority at `at`, unless it already ends earlier (compare-and-set on the end).
+pub async fn end_authority(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = issuing_authority::Entity::update_many()
+        .col_expr(issuing_authority::Column::ValidUntil, Expr::value(at))
+        .filter(issuing_authority::Column::Id.eq(id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(issuing_authority::Column::ValidUntil.is_null())
+                .add(issuing_authority::Column::ValidUntil.gt(at)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Deletes an authority that has not begun by `now` (nothing can have been issued under it).
+pub async fn delete_future_authority(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = issuing_authority::Entity::delete_many()
+        .filter(issuing_authority::Column::Id.eq(id))
+        .filter(issuing_authority::Column::ValidFrom.gt(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+// ------------------------------------------------------------------ agency succession
+
+pub async fn insert_succession(
+    db: &impl ConnectionTrait,
+    row: agency_succession::Model,
+) -> Result<(), DbErr> {
+    row.into_active_model().reset_all().insert(db).await?;
+    Ok(())
+}
+
+/// Every succession (a small table: one row per merger or reorganisation).
+pub async fn all_successions(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<agency_succession::Model>, DbErr> {
+    agency_succession::Entity::find()
+        .order_by_asc(agency_succession::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// Deletes a succession of one predecessor; false when it is not theirs.
+pub async fn delete_succession(
+    db: &impl ConnectionTrait,
+    predecessor_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbErr> {
+    let result = agency_succession::Entity::delete_many()
+        .filter(agency_succession::Column::Id.eq(id))
+        .filter(agency_succession::Column::PredecessorId.eq(predecessor_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

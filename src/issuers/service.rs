@@ -1,15 +1,16 @@
-//! Issuer rules: registering and retiring keys, API credentials, the signed trust list.
+//! Issuer rules: registering and retiring keys, API credentials, issuing authorities and agency
+//! successions, the signed trust list.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{agency, api_credential, issuer_key};
+use entity::{agency, agency_succession, api_credential, issuer_key, issuing_authority};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::model::{KeyPurpose, KeyStatus, KeyTimeline};
+use super::model::{AuthoritySpan, KeyPurpose, KeyStatus, KeyTimeline};
 use super::repo;
 use crate::crypto::sign;
 use crate::error::AppError;
@@ -17,7 +18,9 @@ use crate::state::AppState;
 use crate::verify::{PlatformKeys, TrustList};
 
 /// Version tag of the trust list format (documented in docs/api.md).
-pub const TRUST_LIST_FORMAT: &str = "congdanso-trust-list/v1";
+/// v2 added each issuer's `authorities`; a v1 list (none) is refused, so a verifier never
+/// accepts a document without knowing whether its issuer was authorised for its type.
+pub const TRUST_LIST_FORMAT: &str = "congdanso-trust-list/v2";
 /// Prefix of agency API tokens, so a leaked one is recognisable by secret scanners.
 pub const TOKEN_PREFIX: &str = "cds_";
 
@@ -200,7 +203,16 @@ fn key_json(row: &issuer_key::Model) -> Value {
     })
 }
 
-/// The trust list: every agency with keys, each key with its validity and status, and the
+fn authority_json(row: &issuing_authority::Model) -> Value {
+    json!({
+        "type": row.doc_type,
+        "valid_from": row.valid_from.to_rfc3339(),
+        "valid_until": row.valid_until.map(|t| t.to_rfc3339()),
+    })
+}
+
+/// The trust list: every agency with keys, each key with its validity and status, each
+/// document type it may issue with the span of that authority, and the
 /// list's own issue time, signed by the platform key. Verifiers cache it and work offline.
 pub async fn trust_list(state: &AppState) -> Result<Value, AppError> {
     let list = trust_list_body(state).await?;
@@ -228,6 +240,7 @@ pub async fn current_platform_keys(state: &AppState) -> Result<PlatformKeys, App
 pub async fn trust_list_body(state: &AppState) -> Result<Value, AppError> {
     let agencies = crate::agencies::repo::list(&state.db).await?;
     let keys = repo::all_keys(&state.db).await?;
+    let authorities = repo::all_authorities(&state.db).await?;
     let issuers: Vec<Value> = agencies
         .iter()
         .filter_map(|a| {
@@ -236,8 +249,19 @@ pub async fn trust_list_body(state: &AppState) -> Result<Value, AppError> {
                 .filter(|k| k.agency_id == a.id)
                 .map(key_json)
                 .collect();
+            let authorities: Vec<Value> = authorities
+                .iter()
+                .filter(|r| r.agency_id == a.id)
+                .map(authority_json)
+                .collect();
             (!own.is_empty()).then(|| {
-                json!({ "agency_id": a.id.to_string(), "code": a.code, "name": a.name, "keys": own })
+                json!({
+                    "agency_id": a.id.to_string(),
+                    "code": a.code,
+                    "name": a.name,
+                    "keys": own,
+                    "authorities": authorities,
+                })
             })
         })
         .collect();
@@ -265,4 +289,162 @@ pub async fn platform_keys(state: &AppState) -> Result<Value, AppError> {
         })
         .collect();
     Ok(json!({ "algorithm": "Ed25519", "keys": keys }))
+}
+
+// ------------------------------------------------------------------ issuing authority
+
+/// The span of a stored authority.
+pub fn span(row: &issuing_authority::Model) -> AuthoritySpan {
+    AuthoritySpan {
+        valid_from: row.valid_from,
+        valid_until: row.valid_until,
+    }
+}
+
+/// Registers an agency's authority to issue a catalogue type, from `valid_from` (start of the
+/// day; default now) until `valid_until` (end of the day; default open-ended).
+pub async fn register_authority(
+    state: &AppState,
+    agency_id: Uuid,
+    doc_type: &str,
+    valid_from: Option<NaiveDate>,
+    valid_until: Option<NaiveDate>,
+    registered_by: Option<Uuid>,
+) -> Result<issuing_authority::Model, AppError> {
+    let doc_type = crate::vault::model::DocumentType::parse(doc_type.trim())
+        .ok_or_else(|| AppError::field("doc_type", "authority_type"))?;
+    // Whole seconds, like keys and payload times.
+    let now = chrono::SubsecRound::trunc_subsecs(state.clock.now(), 0);
+    let valid_from = valid_from
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .unwrap_or(now);
+    let valid_until = valid_until
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|d| d.and_utc());
+    if valid_until.is_some_and(|until| until <= valid_from) {
+        return Err(AppError::field("valid_until", "authority_validity_order"));
+    }
+    let row = issuing_authority::Model {
+        id: Uuid::now_v7(),
+        agency_id,
+        doc_type: doc_type.as_str().to_owned(),
+        valid_from,
+        valid_until,
+        created_at: now,
+        registered_by,
+    };
+    repo::insert_authority(&state.db, row.clone()).await?;
+    Ok(row)
+}
+
+/// Removes an authority from now on: what the agency issued under it before stays valid (the
+/// trust list keeps the span). One that has not begun yet is deleted outright.
+pub async fn end_authority(state: &AppState, agency_id: Uuid, id: Uuid) -> Result<(), AppError> {
+    let row = repo::find_authority(&state.db, agency_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let now = chrono::SubsecRound::trunc_subsecs(state.clock.now(), 0);
+    let done = if row.valid_from > now {
+        repo::delete_future_authority(&state.db, row.id, now).await?
+    } else {
+        repo::end_authority(&state.db, row.id, now).await?
+    };
+    if !done {
+        return Err(AppError::field("authority", "authority_already_ended"));
+    }
+    Ok(())
+}
+
+/// Whether an agency may issue `doc_type` at every one of `times`.
+pub async fn authorized(
+    state: &AppState,
+    agency_id: Uuid,
+    doc_type: &str,
+    times: &[DateTime<Utc>],
+) -> Result<bool, AppError> {
+    let spans: Vec<AuthoritySpan> = repo::authorities_for(&state.db, agency_id, doc_type)
+        .await?
+        .iter()
+        .map(span)
+        .collect();
+    Ok(times
+        .iter()
+        .all(|&at| super::model::authorized_at(&spans, at)))
+}
+
+/// Every agency `agency_id` succeeds, directly or through a chain of successions.
+fn predecessors_in(
+    successions: &[agency_succession::Model],
+    agency_id: Uuid,
+) -> std::collections::HashSet<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![agency_id];
+    while let Some(at) = todo.pop() {
+        for row in successions.iter().filter(|r| r.successor_id == at) {
+            if seen.insert(row.predecessor_id) {
+                todo.push(row.predecessor_id);
+            }
+        }
+    }
+    seen
+}
+
+/// The agencies whose documents `agency_id` may supersede: itself and every agency it succeeds,
+/// directly or through a chain of successions.
+pub async fn may_supersede(
+    state: &AppState,
+    agency_id: Uuid,
+) -> Result<std::collections::HashSet<Uuid>, AppError> {
+    let successions = repo::all_successions(&state.db).await?;
+    let mut out = predecessors_in(&successions, agency_id);
+    out.insert(agency_id);
+    Ok(out)
+}
+
+/// Registers the agency with code `successor_code` as `predecessor_id`'s successor.
+pub async fn register_successor(
+    state: &AppState,
+    predecessor_id: Uuid,
+    successor_code: &str,
+    registered_by: Option<Uuid>,
+) -> Result<agency_succession::Model, AppError> {
+    let successor = crate::agencies::repo::find_by_code(&state.db, successor_code.trim())
+        .await?
+        .ok_or_else(|| AppError::field("successor", "successor_unknown"))?;
+    if successor.id == predecessor_id {
+        return Err(AppError::field("successor", "successor_self"));
+    }
+    let successions = repo::all_successions(&state.db).await?;
+    if successions
+        .iter()
+        .any(|r| r.predecessor_id == predecessor_id && r.successor_id == successor.id)
+    {
+        return Err(AppError::field("successor", "successor_taken"));
+    }
+    // A loop would let each agency replace the other's documents: refused.
+    if predecessors_in(&successions, predecessor_id).contains(&successor.id) {
+        return Err(AppError::field("successor", "successor_cycle"));
+    }
+    let row = agency_succession::Model {
+        id: Uuid::now_v7(),
+        predecessor_id,
+        successor_id: successor.id,
+        created_at: state.clock.now(),
+        registered_by,
+    };
+    repo::insert_succession(&state.db, row.clone()).await?;
+    Ok(row)
+}
+
+pub async fn remove_successor(
+    state: &AppState,
+    predecessor_id: Uuid,
+    id: Uuid,
+) -> Result<(), AppError> {
+    if repo::delete_succession(&state.db, predecessor_id, id).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
 }

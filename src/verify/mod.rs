@@ -35,6 +35,8 @@ pub enum Problem {
     KeyPurpose,
     #[error("the key belongs to another issuer than the one named in the payload")]
     IssuerMismatch,
+    #[error("the issuer was not authorised to issue this type of document at that time")]
+    TypeNotAuthorized,
     #[error("the payload names a file but none was given")]
     FileMissing,
     #[error("a file was given but the payload names none")]
@@ -67,6 +69,7 @@ impl Problem {
             Self::Key(problem) => problem.code(),
             Self::KeyPurpose => "key_purpose",
             Self::IssuerMismatch => "issuer_mismatch",
+            Self::TypeNotAuthorized => "type_not_authorized",
             Self::FileMissing => "file_missing",
             Self::FileUnexpected => "file_unexpected",
             Self::FileHashMismatch => "file_hash_mismatch",
@@ -131,6 +134,16 @@ pub fn check(
     timeline
         .check_signed_at(parsed.issued_at)
         .map_err(Problem::Key)?;
+    // An issued document counts only if its issuer was authorised for its type when it was
+    // issued (certified copies are of any type: the certifying key is what counts for them).
+    let authorised_at = |at| {
+        if parsed.kind != Kind::Issued || issuer.authorized(&parsed.payload.doc_type, at)? {
+            Ok(())
+        } else {
+            Err(Problem::TypeNotAuthorized)
+        }
+    };
+    authorised_at(parsed.issued_at)?;
     let accepted_at = match (evidence.receipt, platform) {
         (None, Some(_)) => return Err(Problem::ReceiptMissing),
         (Some(receipt), Some(platform)) => {
@@ -139,6 +152,9 @@ pub fn check(
             if let Err(problem @ KeyProblem::Revoked) = timeline.check_signed_at(accepted) {
                 return Err(Problem::Key(problem));
             }
+            // Likewise an authority that had ended when the platform accepted the document
+            // (the platform refuses that; this catches an `issued_at` back-dated into it).
+            authorised_at(accepted)?;
             Some(accepted)
         }
         _ => None,
@@ -253,5 +269,178 @@ impl Report {
                 trust_list_issued_at,
             },
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use serde_json::json;
+
+    use super::trust::{PlatformKey, TrustedAuthority, TrustedIssuer, TrustedKey};
+    use super::*;
+
+    const ISSUED_AT: &str = "2026-11-23T08:00:00Z";
+
+    struct World {
+        payload: Value,
+        signature: String,
+        receipt: SignedReceipt,
+        platform: PlatformKeys,
+        agency_key: SigningKey,
+    }
+
+    /// A CCCD signed by an agency key, with the platform's receipt accepting it at `accepted`.
+    fn world(accepted: &str) -> World {
+        let agency_key = SigningKey::from_bytes(&[7; 32]);
+        let platform_key = SigningKey::from_bytes(&[8; 32]);
+        let platform_id = crate::keys::signing_key_id(&platform_key.verifying_key());
+        let payload = json!({
+            "version": 1, "kind": "issued", "type": "cccd",
+            "fields": { "number": "001099000001", "full_name": "Nguyễn Văn Thử" },
+            "citizen_national_id": "001099000001", "file_sha256": null,
+            "issued_at": ISSUED_AT, "valid_until": null,
+            "issuer_id": "UBND-HAICHAU",
+            "key_id": sign::key_id_for("ik", &agency_key.verifying_key()),
+        });
+        let signature = sign::sign_json(&agency_key, &payload).unwrap();
+        let receipt = Receipt {
+            version: 1,
+            kind: "receipt".into(),
+            document_id: "0193a000-0000-7000-8000-000000000000".into(),
+            payload_sha256: payload::parse(&payload).unwrap().digest_hex(),
+            accepted_at: accepted.into(),
+        };
+        let receipt = SignedReceipt {
+            signature: sign::sign_json(&platform_key, &serde_json::to_value(&receipt).unwrap())
+                .unwrap(),
+            receipt,
+            platform_key_id: platform_id.clone(),
+        };
+        let platform = PlatformKeys {
+            keys: vec![PlatformKey {
+                key_id: platform_id,
+                public_key: base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    platform_key.verifying_key().as_bytes(),
+                ),
+            }],
+        };
+        World {
+            payload,
+            signature,
+            receipt,
+            platform,
+            agency_key,
+        }
+    }
+
+    fn trust(world: &World, authorities: &[(&str, &str, Option<&str>)]) -> TrustList {
+        let key = world.agency_key.verifying_key();
+        TrustList {
+            format: crate::issuers::service::TRUST_LIST_FORMAT.into(),
+            issued_at: "2026-11-23T09:00:00+00:00".into(),
+            issuers: vec![TrustedIssuer {
+                agency_id: "a".into(),
+                code: "UBND-HAICHAU".into(),
+                name: "UBND quận Hải Châu".into(),
+                keys: vec![TrustedKey {
+                    key_id: sign::key_id_for("ik", &key),
+                    public_key: base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        key.as_bytes(),
+                    ),
+                    purpose: "issuing".into(),
+                    valid_from: "2026-01-01T00:00:00+00:00".into(),
+                    valid_until: None,
+                    status: "active".into(),
+                    status_changed_at: None,
+                }],
+                authorities: authorities
+                    .iter()
+                    .map(|(doc_type, from, until)| TrustedAuthority {
+                        doc_type: (*doc_type).into(),
+                        valid_from: (*from).into(),
+                        valid_until: until.map(Into::into),
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    fn outcome(world: &World, trust: &TrustList) -> Result<Verified, Problem> {
+        let evidence = Evidence {
+            payload: &world.payload,
+            signature: &world.signature,
+            receipt: Some(&world.receipt),
+            file_sha256: None,
+        };
+        check(&evidence, trust, Some(&world.platform))
+    }
+
+    #[test]
+    fn an_issuer_must_have_been_authorised_for_the_type_when_it_issued() {
+        let w = world("2026-11-23T08:00:01Z");
+        let from = "2026-01-01T00:00:00+00:00";
+        // Authorised for CCCDs: valid.
+        assert!(outcome(&w, &trust(&w, &[("cccd", from, None)])).is_ok());
+        // Authorised for birth certificates only, or for nothing: refused.
+        for list in [
+            trust(&w, &[("birth_certificate", from, None)]),
+            trust(&w, &[]),
+        ] {
+            assert_eq!(outcome(&w, &list).unwrap_err(), Problem::TypeNotAuthorized);
+        }
+        // An authority that ended before, or began after, the issue time: refused.
+        for span in [
+            ("cccd", from, Some("2026-11-23T07:59:59+00:00")),
+            ("cccd", "2026-11-23T08:00:01+00:00", None),
+        ] {
+            assert_eq!(
+                outcome(&w, &trust(&w, &[span])).unwrap_err(),
+                Problem::TypeNotAuthorized
+            );
+        }
+        assert_eq!(Problem::TypeNotAuthorized.code(), "type_not_authorized");
+    }
+
+    #[test]
+    fn an_issue_time_back_dated_into_an_ended_authority_is_caught_by_the_receipt() {
+        // The authority ended at 08:30; the document claims 08:00 but was accepted at 09:00.
+        let w = world("2026-11-23T09:00:00Z");
+        let list = trust(
+            &w,
+            &[(
+                "cccd",
+                "2026-01-01T00:00:00+00:00",
+                Some("2026-11-23T08:30:00+00:00"),
+            )],
+        );
+        assert_eq!(outcome(&w, &list).unwrap_err(), Problem::TypeNotAuthorized);
+        // Accepted in time, it verifies.
+        let w = world("2026-11-23T08:00:05Z");
+        let list = trust(
+            &w,
+            &[(
+                "cccd",
+                "2026-01-01T00:00:00+00:00",
+                Some("2026-11-23T08:30:00+00:00"),
+            )],
+        );
+        assert!(outcome(&w, &list).is_ok());
+    }
+
+    #[test]
+    fn a_version_1_trust_list_without_authorities_is_refused() {
+        let body = json!({
+            "format": "congdanso-trust-list/v1",
+            "issued_at": "2026-11-23T09:00:00+00:00",
+            "issuers": [{ "agency_id": "a", "code": "X", "name": "X", "keys": [] }],
+        });
+        assert_eq!(
+            TrustList::from_body(&body).unwrap_err(),
+            Problem::TrustListMalformed
+        );
     }
 }

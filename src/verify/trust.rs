@@ -1,5 +1,6 @@
 //! What a verifier trusts: the platform's public keys (the anchor, fetched once or pinned), the
-//! trust list they sign (every issuer key with its timeline), and the platform's acceptance
+//! trust list they sign (every issuer key with its timeline, and the document types each issuer
+//! may issue, with when), and the platform's acceptance
 //! receipts. Parsed from the JSON the server publishes; no database.
 
 use chrono::{DateTime, Utc};
@@ -9,7 +10,7 @@ use serde_json::Value;
 
 use super::Problem;
 use crate::crypto::sign;
-use crate::issuers::model::{KeyStatus, KeyTimeline};
+use crate::issuers::model::{AuthoritySpan, KeyStatus, KeyTimeline};
 
 /// `/.well-known/congdanso/platform-keys.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,12 +51,23 @@ pub struct TrustedKey {
     pub status_changed_at: Option<String>,
 }
 
+/// A document type an issuer may issue, and when (trust list v2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustedAuthority {
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    pub valid_from: String,
+    pub valid_until: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrustedIssuer {
     pub agency_id: String,
     pub code: String,
     pub name: String,
     pub keys: Vec<TrustedKey>,
+    /// Required: a list without it cannot say whether a document's type was authorised.
+    pub authorities: Vec<TrustedAuthority>,
 }
 
 /// The body of the trust list (what the platform signs).
@@ -89,6 +101,28 @@ impl TrustedKey {
             return Err(Problem::KeyUnknown);
         }
         Ok(key)
+    }
+}
+
+impl TrustedAuthority {
+    pub fn span(&self) -> Result<AuthoritySpan, Problem> {
+        Ok(AuthoritySpan {
+            valid_from: time(&self.valid_from)?,
+            valid_until: self.valid_until.as_deref().map(time).transpose()?,
+        })
+    }
+}
+
+impl TrustedIssuer {
+    /// Whether this issuer was authorised to issue `doc_type` at `at`.
+    pub fn authorized(&self, doc_type: &str, at: DateTime<Utc>) -> Result<bool, Problem> {
+        let spans = self
+            .authorities
+            .iter()
+            .filter(|a| a.doc_type == doc_type)
+            .map(TrustedAuthority::span)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::issuers::model::authorized_at(&spans, at))
     }
 }
 

@@ -823,10 +823,27 @@ async fn staff_pages_pass_wcag() {
     b.submit().await;
     assert!(b.path().await.starts_with("/admin/agencies/"));
     b.assert_accessible("admin-agency-en").await;
+    let agency_page = b.path().await;
     b.fill("login", "admin.haichau").await;
     b.fill("full_name", "Lê Thị Quản").await;
     b.submit().await;
     b.assert_accessible("created-en").await;
+    // The issuing authority page: empty, with an authority, and with a refused successor.
+    b.goto(&format!("{agency_page}/authorities")).await;
+    b.assert_accessible("authorities-en").await;
+    b.set_value("valid_until", "2030-12-31").await;
+    b.click_and_wait("form[action$='/authorities'] button[type=submit]")
+        .await;
+    assert!(b.path().await.ends_with("/authorities"));
+    b.fill("successor", "NO-SUCH-AGENCY").await;
+    b.click_and_wait("form[action$='/successors'] button[type=submit]")
+        .await;
+    assert!(
+        b.text_of("#f-successor-error")
+            .await
+            .contains("No agency has this code")
+    );
+    b.assert_accessible("authorities-error-en").await;
     b.goto("/account").await;
     b.assert_accessible("operator-account-en").await;
 

@@ -120,7 +120,7 @@ async fn operators_register_keys_and_the_signed_trust_list_shows_them() {
     assert_eq!(issuers.len(), 1);
     assert_eq!(issuers[0]["code"], "CA-DANANG");
     assert_eq!(issuers[0]["keys"].as_array().unwrap().len(), 2);
-    assert_eq!(list["trust_list"]["format"], "congdanso-trust-list/v1");
+    assert_eq!(list["trust_list"]["format"], "congdanso-trust-list/v2");
 
     // A tampered list no longer verifies.
     let mut tampered = list["trust_list"].clone();
@@ -215,6 +215,13 @@ async fn api_credentials_authenticate_an_agency_until_revoked() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = test::read_body_json(response).await;
     assert_eq!(body["agency"]["code"], "DEMO-HAICHAU");
+    let types: Vec<&str> = body["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["birth_certificate", "household_registration"]);
 
     for auth in [
         None,

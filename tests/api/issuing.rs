@@ -47,7 +47,34 @@ pub async fn register_citizen_directly(t: &TestApp, id: &str) {
     .unwrap();
 }
 
+/// An issuer authorised for every catalogue type (since 2000, so back-dated test payloads are
+/// judged by the rule they test, not by authority).
 pub async fn make_issuer(t: &TestApp, code: &str, seed: u8) -> Issuer {
+    let all: Vec<&str> = congdanso::vault::model::DocumentType::ALL
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
+    make_issuer_for(t, code, seed, &all).await
+}
+
+/// Registers the issuing authority of an agency for `types`, from 2000-01-01, open-ended.
+pub async fn authorise(t: &TestApp, agency: &agency::Model, types: &[&str]) {
+    for doc_type in types {
+        issuers::register_authority(
+            &t.state,
+            agency.id,
+            doc_type,
+            chrono::NaiveDate::from_ymd_opt(2000, 1, 1),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// An issuer authorised for `types` only.
+pub async fn make_issuer_for(t: &TestApp, code: &str, seed: u8, types: &[&str]) -> Issuer {
     let agency = congdanso::agencies::service::create_agency(
         &t.state,
         code,
@@ -56,6 +83,7 @@ pub async fn make_issuer(t: &TestApp, code: &str, seed: u8) -> Issuer {
     )
     .await
     .unwrap();
+    authorise(t, &agency, types).await;
     let key = SigningKey::from_bytes(&[seed; 32]);
     let row = add_key(t, &agency, &key, "issuing").await;
     let (_, token) = issuers::create_credential(&t.state, agency.id, "Hệ thống cấp")
@@ -224,7 +252,7 @@ pub async fn package_bytes(t: &TestApp, id: Uuid) -> Vec<u8> {
 }
 
 /// The published trust list and platform keys, checked as an outside verifier would.
-async fn published(t: &TestApp) -> (TrustList, PlatformKeys) {
+pub async fn published(t: &TestApp) -> (TrustList, PlatformKeys) {
     let keys = issuers::platform_keys(&t.state).await.unwrap();
     let platform = PlatformKeys::from_json(&keys).unwrap();
     let list = issuers::trust_list(&t.state).await.unwrap();
@@ -232,7 +260,7 @@ async fn published(t: &TestApp) -> (TrustList, PlatformKeys) {
 }
 
 /// Checks package bytes against the published lists.
-async fn check_package(t: &TestApp, bytes: &[u8]) -> Result<verify::Verified, verify::Problem> {
+pub async fn check_package(t: &TestApp, bytes: &[u8]) -> Result<verify::Verified, verify::Problem> {
     let (trust, platform) = published(t).await;
     let stream = futures_util::stream::iter(
         bytes
@@ -244,12 +272,12 @@ async fn check_package(t: &TestApp, bytes: &[u8]) -> Result<verify::Verified, ve
     verify::check(&read.evidence(), &trust, Some(&platform))
 }
 
-async fn blob_count(t: &TestApp) -> usize {
+pub async fn blob_count(t: &TestApp) -> usize {
     let prefix = congdanso::storage::BlobKey::parse("documents".to_owned()).unwrap();
     t.state.blobs.list(&prefix).collect::<Vec<_>>().await.len()
 }
 
-fn id_of(body: &Value) -> Uuid {
+pub fn id_of(body: &Value) -> Uuid {
     body["document"]["id"].as_str().unwrap().parse().unwrap()
 }
 
@@ -1230,6 +1258,7 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     )
     .await
     .unwrap();
+    authorise(&t, &agency, &["birth_certificate", "other"]).await;
     let (_, token) = issuers::create_credential(&t.state, agency.id, "Phần mềm hộ tịch")
         .await
         .unwrap();
