@@ -28,6 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/.well-known/congdanso/platform-keys.json")
                 .route(web::get().to(issuers_api::platform_keys)),
         )
+        // Access log: the signed tree head
+        .service(
+            web::resource("/.well-known/congdanso/log/checkpoint")
+                .route(web::get().to(crate::audit::api::checkpoint)),
+        )
         // Agency API
         .service(
             web::scope("/api/v1")

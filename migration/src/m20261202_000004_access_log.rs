@@ -117,9 +117,18 @@ impl MigrationTrait for Migration {
             .await?;
         // The citizen's newest-first pages, filtered by actor, by document or by period.
         for (name, column) in [
-            ("idx_access_log_entry_account_actor", AccessLogEntry::ActorId),
-            ("idx_access_log_entry_account_object", AccessLogEntry::ObjectId),
-            ("idx_access_log_entry_account_time", AccessLogEntry::OccurredAt),
+            (
+                "idx_access_log_entry_account_actor",
+                AccessLogEntry::ActorId,
+            ),
+            (
+                "idx_access_log_entry_account_object",
+                AccessLogEntry::ObjectId,
+            ),
+            (
+                "idx_access_log_entry_account_time",
+                AccessLogEntry::OccurredAt,
+            ),
         ] {
             manager
                 .create_index(

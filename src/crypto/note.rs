@@ -206,7 +206,12 @@ impl Checkpoint {
         if self.origin.is_empty() || self.origin.contains('\n') {
             return Err(NoteError::BadCheckpoint("origin"));
         }
-        let mut text = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root));
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        );
         for line in &self.extensions {
             if line.is_empty() || line.contains('\n') {
                 return Err(NoteError::BadCheckpoint("extension line"));
@@ -337,13 +342,19 @@ mod tests {
         assert!(sign("tab\there\n", "PeterNeumann", &key).is_err());
         assert!(sign(GO_TEXT, "two words", &key).is_err());
         assert!(sign(GO_TEXT, "a+b", &key).is_err());
-        assert!(parse_verifier_key("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").is_err());
+        assert!(
+            parse_verifier_key(
+                "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn checkpoint_text_follows_c2sp() {
         // The example of the C2SP tlog-checkpoint specification.
-        let text = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        let text =
+            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
         let checkpoint = Checkpoint::parse(text).unwrap();
         assert_eq!(checkpoint.origin, "example.com/behind-the-sofa");
         assert_eq!(checkpoint.size, 20_852_163);
