@@ -16,7 +16,7 @@
 //!             ‖ lp(purpose) ‖ lp(authorization) ‖ lp(outcome)
 //! content_hash = SHA-256("congdanso/v1/access-log/content" ‖ 0x00 ‖ salt[32] ‖ content)
 //! leaf data d  = "congdanso/v1/access-log/leaf" ‖ 0x00 ‖ account_id[16] ‖ u64 seq
-//!                ‖ prev_hash[32] ‖ content_hash[32]
+//!                ‖ u64 leaf_index ‖ prev_hash[32] ‖ content_hash[32]
 //! leaf_hash    = SHA-256(0x00 ‖ d)                   (RFC 9162 leaf)
 //! prev_hash    = leaf_hash of the citizen's entry seq-1; 32 zero bytes for seq 1
 //! ```
@@ -350,19 +350,38 @@ impl Content {
 }
 
 /// The leaf data `d` of one entry.
-pub fn leaf_data(account: Uuid, seq: u64, prev_hash: &Hash, content_hash: &Hash) -> Vec<u8> {
-    let mut d = Vec::with_capacity(LEAF_DOMAIN.len() + 16 + 8 + 64);
+pub fn leaf_data(
+    account: Uuid,
+    seq: u64,
+    leaf_index: u64,
+    prev_hash: &Hash,
+    content_hash: &Hash,
+) -> Vec<u8> {
+    let mut d = Vec::with_capacity(LEAF_DOMAIN.len() + 16 + 16 + 64);
     d.extend_from_slice(LEAF_DOMAIN);
     d.extend_from_slice(account.as_bytes());
     d.extend_from_slice(&seq.to_be_bytes());
+    d.extend_from_slice(&leaf_index.to_be_bytes());
     d.extend_from_slice(prev_hash);
     d.extend_from_slice(content_hash);
     d
 }
 
 /// The RFC 9162 leaf hash of one entry.
-pub fn entry_leaf_hash(account: Uuid, seq: u64, prev_hash: &Hash, content_hash: &Hash) -> Hash {
-    leaf_hash(&leaf_data(account, seq, prev_hash, content_hash))
+pub fn entry_leaf_hash(
+    account: Uuid,
+    seq: u64,
+    leaf_index: u64,
+    prev_hash: &Hash,
+    content_hash: &Hash,
+) -> Hash {
+    leaf_hash(&leaf_data(
+        account,
+        seq,
+        leaf_index,
+        prev_hash,
+        content_hash,
+    ))
 }
 
 /// A 32-byte value from stored bytes.

@@ -86,7 +86,8 @@ pub async fn append(
     let content_hash = content
         .hash(&salt)
         .ok_or_else(|| AppError::internal("entry too large to encode"))?;
-    let leaf_hash = entry_leaf_hash(account, seq_u64, &prev_hash, &content_hash);
+    let leaf_u64 = u64::try_from(size).map_err(|_| damaged("tree size"))?;
+    let leaf_hash = entry_leaf_hash(account, seq_u64, leaf_u64, &prev_hash, &content_hash);
     let id = Uuid::now_v7();
     repo::insert_entry(
         conn,
@@ -563,7 +564,8 @@ fn check_row(row: &access_log_entry::Model, prev: &Hash) -> Result<Hash, String>
         }
     }
     let seq = u64::try_from(row.seq).map_err(|_| "seq is negative")?;
-    if entry_leaf_hash(row.account_id, seq, &prev_hash, &content_hash) != leaf_hash {
+    let leaf_index = u64::try_from(row.leaf_index).map_err(|_| "leaf index is negative")?;
+    if entry_leaf_hash(row.account_id, seq, leaf_index, &prev_hash, &content_hash) != leaf_hash {
         return Err("leaf hash does not match the entry (edited or reordered)".to_owned());
     }
     Ok(leaf_hash)
