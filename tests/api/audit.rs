@@ -814,3 +814,79 @@ async fn the_citizens_page_is_newest_first_by_keyset_with_filters() {
         vec![4, 3]
     );
 }
+
+// ------------------------------------------------------------------ the command line
+
+#[actix_web::test]
+async fn congdanso_audit_verify_names_the_first_bad_entry_and_exits_1() {
+    let w = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &w.app.state.config.database_url)
+            .env("DATA_DIR", dir.path())
+            .env(
+                "BLOB_STORE_URL",
+                format!("file://{}/blobs", dir.path().display()),
+            )
+            .env("LOG_FILTER", "error")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let valid = run(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&valid.stdout).into_owned();
+    assert_eq!(valid.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("8 entries, 2 chains, tree of 8 leaves, 1 checkpoints"));
+
+    // The citizen's export, written by the command line, verifies with the published key.
+    let export_path = dir.path().join("export.json");
+    let written = run(&[
+        "audit",
+        "export",
+        "--account",
+        &w.a.to_string(),
+        "--out",
+        export_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        written.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let key = B64.encode(w.app.state.keys.signing.verifying_key().as_bytes());
+    let offline = run(&[
+        "audit",
+        "verify",
+        "--export",
+        export_path.to_str().unwrap(),
+        "--platform-key",
+        &key,
+    ]);
+    assert_eq!(
+        offline.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&offline.stdout)
+    );
+
+    let target = w.a_entries[1];
+    access_log_entry::Entity::update_many()
+        .col_expr(access_log_entry::Column::Outcome, Expr::value("denied"))
+        .filter(access_log_entry::Column::Id.eq(target.id))
+        .exec(&w.app.state.db)
+        .await
+        .unwrap();
+    let bad = run(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&bad.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&bad.stderr).into_owned();
+    assert_eq!(bad.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("first problem: entry {}", target.id)),
+        "{stderr}"
+    );
+    assert!(stdout.contains("salted hash"), "{stdout}");
+}
