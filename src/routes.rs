@@ -95,6 +95,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(vault::delete_account_form))
                 .route(web::post().to(vault::delete_account)),
         )
+        // The citizen's access log: who saw my data
+        .service(web::resource("/access-log").route(web::get().to(crate::audit::pages::access_log)))
         // Everyone's account page
         .service(web::resource("/account").route(web::get().to(account::account)))
         .service(web::resource("/account/password").route(web::post().to(account::change_password)))

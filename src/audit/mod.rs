@@ -15,6 +15,7 @@
 pub mod api;
 pub mod export;
 pub mod model;
+pub mod pages;
 pub mod repo;
 pub mod service;
 

@@ -790,3 +790,23 @@ pub async fn verify_database(db: &sea_orm::DatabaseConnection) -> Result<Report,
     txn.rollback().await?;
     report
 }
+
+/// The names of the agencies acting in `entries` (for the citizen's page).
+pub async fn agency_names(
+    conn: &impl ConnectionTrait,
+    entries: &[EntryView],
+) -> Result<HashMap<Uuid, String>, AppError> {
+    let mut names = HashMap::new();
+    for id in entries
+        .iter()
+        .filter_map(|e| e.actor.and_then(|a| a.agency()))
+    {
+        if names.contains_key(&id) {
+            continue;
+        }
+        if let Some(agency) = crate::agencies::repo::find_by_id(conn, id).await? {
+            names.insert(id, agency.name);
+        }
+    }
+    Ok(names)
+}

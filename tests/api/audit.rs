@@ -890,3 +890,73 @@ async fn congdanso_audit_verify_names_the_first_bad_entry_and_exits_1() {
     );
     assert!(stdout.contains("salted hash"), "{stdout}");
 }
+
+// ------------------------------------------------------------------ the page
+
+#[actix_web::test]
+async fn the_access_log_page_shows_the_citizen_who_saw_their_data_newest_first() {
+    use actix_web::http::StatusCode;
+    let app = spawn_app().await;
+    let service = actix_web::test::init_service(congdanso::startup::app(app.state.clone())).await;
+    let mut client = crate::helpers::Client::new(service);
+    // Not signed in: no page.
+    let anonymous = client.get("/access-log").await;
+    assert_ne!(anonymous.status, StatusCode::OK);
+
+    crate::accounts::register_citizen(&mut client, &app, "079090001234").await;
+    let account = entity::account::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let empty = client.get("/access-log").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("Ai đã xem dữ liệu của tôi"));
+    assert!(empty.body.contains("Chưa có ai xem dữ liệu của bạn."));
+    let home = client.get("/").await;
+    assert!(
+        home.body.contains(r#"href="/access-log""#),
+        "linked from home"
+    );
+
+    let (clerk, doc1, doc2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for n in 0..22u32 {
+        let doc = if n == 21 { doc2 } else { doc1 };
+        append(&app, &sample_entry(account, n, clerk, doc)).await;
+    }
+    // Someone else's log stays theirs.
+    append(&app, &sample_entry(citizen(), 77, clerk, doc1)).await;
+
+    let page = client.get("/access-log").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Đăng ký thường trú, lần 21"));
+    assert!(!page.body.contains("lần 77"));
+    assert!(!page.body.contains("lần 1<"), "only 20 on the first page");
+    let newest = page.body.find("lần 21").unwrap();
+    let older_entry = page.body.find("lần 20").unwrap();
+    assert!(newest < older_entry, "newest first");
+    let link = page
+        .body
+        .split(r#"href="/access-log?before="#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to older entries");
+    let older = client
+        .get(&format!(
+            "/access-log?before={}",
+            link.replace("&amp;", "&")
+        ))
+        .await;
+    assert!(older.body.contains("lần 0<") || older.body.contains("lần 0 "));
+    assert!(!older.body.contains("lần 21"));
+
+    let only_doc2 = client.get(&format!("/access-log?document={doc2}")).await;
+    assert!(only_doc2.body.contains("lần 21"));
+    assert!(!only_doc2.body.contains("lần 20"));
+    let bad = client.get("/access-log?from=yesterday").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    client.lang = Some("en");
+    let english = client.get("/access-log").await;
+    assert!(english.body.contains("Who saw my data"));
+}
