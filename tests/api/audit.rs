@@ -960,3 +960,38 @@ async fn the_access_log_page_shows_the_citizen_who_saw_their_data_newest_first()
     let english = client.get("/access-log").await;
     assert!(english.body.contains("Who saw my data"));
 }
+
+#[actix_web::test]
+async fn the_access_log_page_passes_wcag_and_fits_a_phone() {
+    let Some(b) =
+        crate::browser::Browser::start("the_access_log_page_passes_wcag_and_fits_a_phone", "vi")
+            .await
+    else {
+        return;
+    };
+    congdanso::demo::seed(&b.app.state).await.unwrap();
+    let login = congdanso::demo::DEMO_CITIZEN_ID;
+    b.goto("/login").await;
+    b.fill("login", login).await;
+    b.fill("password", congdanso::demo::DEMO_PASSWORD).await;
+    b.submit().await;
+    assert_eq!(b.path().await, "/enroll");
+    let account = congdanso::accounts::repo::find_by_login(&b.app.state.db, login)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = congdanso::accounts::service::totp_secret(&b.app.state, &account).unwrap();
+    let code = congdanso::accounts::totp::code_at(&secret, b.app.clock.now().timestamp() / 30);
+    b.fill("code", &code).await;
+    b.submit().await;
+    b.goto("/access-log").await;
+    b.assert_accessible("access-log-empty-vi").await;
+    let (clerk, doc) = (Uuid::now_v7(), Uuid::now_v7());
+    for n in 0..25u32 {
+        append(&b.app, &sample_entry(account.id, n, clerk, doc)).await;
+    }
+    b.goto("/access-log").await;
+    assert_eq!(b.path().await, "/access-log");
+    b.assert_accessible("access-log-vi").await;
+    b.finish().await;
+}
