@@ -11,6 +11,7 @@ rust_i18n::i18n!("web/locales", fallback = "vi");
 
 pub mod accounts;
 pub mod agencies;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -87,6 +87,47 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The tamper-evident access log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Without --export: check the whole stored log (every chain, the tree, the stored
+    /// checkpoints) and name the first bad entry. With --export: check a citizen's export
+    /// offline, with only the platform's public key. Exit status 0 = valid, 1 = not valid,
+    /// 2 = could not check.
+    Verify {
+        /// A citizen's export file (no server, no database needed).
+        #[arg(long)]
+        export: Option<std::path::PathBuf>,
+        /// The platform's Ed25519 public key (base64); may be repeated.
+        #[arg(long)]
+        platform_key: Vec<String>,
+        /// A platform keys file (`/.well-known/congdanso/platform-keys.json`) instead of the
+        /// one cached by `congdanso verify --server`.
+        #[arg(long)]
+        platform_keys: Option<std::path::PathBuf>,
+        /// Where `congdanso verify --server` cached the platform keys.
+        #[arg(long)]
+        cache_dir: Option<std::path::PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a citizen's access log with its proofs to a file (publishes a checkpoint first).
+    Export {
+        /// The citizen's account id.
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Publish a checkpoint of the log now, if it grew (the server does so every minute).
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -179,6 +220,25 @@ fn main() -> ExitCode {
     {
         return agency_keygen(out);
     }
+    if let Command::Audit {
+        command:
+            AuditCommand::Verify {
+                export: Some(export),
+                platform_key,
+                platform_keys,
+                cache_dir,
+                json,
+            },
+    } = &cli.command
+    {
+        return audit_verify_export(
+            export,
+            platform_key,
+            platform_keys.as_deref(),
+            cache_dir.as_deref(),
+            *json,
+        );
+    }
     if let Command::Agency {
         command: AgencyCommand::Issue { .. },
     }
@@ -229,6 +289,7 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::RetireMaster { id },
             } => retire_master(config, &id).await,
+            Command::Audit { command } => audit(config, command).await,
             Command::Keys {
                 command: KeysCommand::Generate,
             }
@@ -333,6 +394,172 @@ async fn retire_master(config: Config, id: &str) -> Result<(), String> {
         })?;
     println!("master key {id} retired");
     Ok(())
+}
+
+/// `audit verify` (server side), `audit export`, `audit checkpoint`.
+async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
+    use congdanso::audit::service;
+    let state = state_for_tools(config).await?;
+    match command {
+        AuditCommand::Verify { json, .. } => {
+            let report = service::verify_database(&state.db)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!(
+                    "{} entries, {} chains, tree of {} leaves, {} checkpoints",
+                    report.entries, report.chains, report.tree_size, report.checkpoints
+                );
+                for problem in &report.problems {
+                    println!("BAD {problem}");
+                }
+            }
+            match report.problems.first() {
+                None => {
+                    println!("access log valid");
+                    Ok(())
+                }
+                Some(first) => Err(format!("access log NOT valid: first problem: {first}")),
+            }
+        }
+        AuditCommand::Export { account, out } => {
+            let account = uuid::Uuid::parse_str(&account)
+                .map_err(|_| format!("--account: not an account id: {account}"))?;
+            service::publish_checkpoint(&state)
+                .await
+                .map_err(|e| e.to_string())?;
+            let export = service::export_for_citizen(&state.db, account)
+                .await
+                .map_err(|e| e.to_string())?;
+            let bytes = export.to_bytes().map_err(|e| e.to_string())?;
+            std::fs::write(&out, bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!(
+                "{} entries written to {}",
+                export.entries.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            match service::publish_checkpoint(&state)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(c) => println!("checkpoint of {} leaves published", c.tree_size),
+                None => println!("the log did not grow; no new checkpoint"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `audit verify --export`: offline, with only the platform's public key(s).
+fn audit_verify_export(
+    export: &std::path::Path,
+    platform_key: &[String],
+    platform_keys: Option<&std::path::Path>,
+    cache_dir: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
+    use congdanso::audit::export;
+    let keys = match audit_keys(platform_key, platform_keys, cache_dir) {
+        Ok(keys) => keys,
+        Err(message) => {
+            eprintln!("congdanso: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let bytes = match std::fs::read(export) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("congdanso: {}: {e}", export.display());
+            return ExitCode::from(2);
+        }
+    };
+    match export::verify(&bytes, &keys) {
+        Ok(verified) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": true, "result": verified })
+                );
+            } else {
+                println!(
+                    "access log export valid: {} entries ({} erased) of citizen {}, {} in the checkpoint of {} leaves, {} newer; consistent with the checkpoint of {} leaves",
+                    verified.entries,
+                    verified.erased,
+                    verified.account,
+                    verified.included,
+                    verified.latest_checkpoint,
+                    verified.pending,
+                    verified.first_checkpoint
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problem) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": false, "seq": problem.seq, "problem": problem.what })
+                );
+            } else {
+                println!("access log export NOT valid: {problem}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The platform keys an export is checked with: `--platform-key`, else a platform keys file,
+/// else the one cached by `congdanso verify --server`.
+fn audit_keys(
+    platform_key: &[String],
+    platform_keys: Option<&std::path::Path>,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
+    use congdanso::verify::offline;
+    if !platform_key.is_empty() {
+        return platform_key
+            .iter()
+            .map(|k| {
+                congdanso::crypto::sign::parse_public_key(k)
+                    .map_err(|_| format!("--platform-key: not a base64 Ed25519 key: {k}"))
+            })
+            .collect();
+    }
+    let path = match platform_keys {
+        Some(path) => path.to_owned(),
+        None => cache_dir
+            .map(std::path::Path::to_owned)
+            .or_else(offline::default_cache_dir)
+            .ok_or("no cache folder: pass --platform-key or --platform-keys")?
+            .join(offline::PLATFORM_KEYS_FILE),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e} (pass --platform-key, or fetch the keys once with `congdanso verify --server URL`)",
+            path.display()
+        )
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON ({e})", path.display()))?;
+    let keys = congdanso::verify::PlatformKeys::from_json(&value)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let keys: Vec<_> = keys
+        .keys
+        .iter()
+        .filter_map(|k| keys.key(&k.key_id))
+        .collect();
+    if keys.is_empty() {
+        return Err(format!("{}: no usable platform key", path.display()));
+    }
+    Ok(keys)
 }
 
 async fn sweep(config: Config) -> Result<(), String> {

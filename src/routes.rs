@@ -28,6 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/.well-known/congdanso/platform-keys.json")
                 .route(web::get().to(issuers_api::platform_keys)),
         )
+        // Access log: the signed tree head
+        .service(
+            web::resource("/.well-known/congdanso/log/checkpoint")
+                .route(web::get().to(crate::audit::api::checkpoint)),
+        )
         // Agency API
         .service(
             web::scope("/api/v1")
@@ -90,6 +95,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(vault::delete_account_form))
                 .route(web::post().to(vault::delete_account)),
         )
+        // The citizen's access log: who saw my data
+        .service(web::resource("/access-log").route(web::get().to(crate::audit::pages::access_log)))
         // Everyone's account page
         .service(web::resource("/account").route(web::get().to(account::account)))
         .service(web::resource("/account/password").route(web::post().to(account::change_password)))

@@ -180,6 +180,10 @@ impl Application {
         tasks.spawn("housekeeping", move |shutdown| {
             crate::housekeeping::run(housekeeping_state, shutdown)
         });
+        let publisher_state = state.clone();
+        tasks.spawn("access-log checkpoints", move |shutdown| {
+            crate::audit::service::run_publisher(publisher_state, shutdown)
+        });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || app(app_state.clone()))
             .shutdown_timeout(config.shutdown_timeout.as_secs())

@@ -1,6 +1,10 @@
 //! sea-orm entities, one module per table. Generated shape only: no behaviour lives here; the
 //! rules are in the feature services of the `congdanso` crate.
 
+pub mod access_log_chain;
+pub mod access_log_checkpoint;
+pub mod access_log_entry;
+pub mod access_log_tree;
 pub mod account;
 pub mod agency;
 pub mod agency_succession;

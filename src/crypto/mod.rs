@@ -14,6 +14,8 @@
 
 pub mod envelope;
 pub mod field;
+pub mod merkle;
+pub mod note;
 pub mod sign;
 pub mod stream;
 

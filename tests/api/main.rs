@@ -5,6 +5,7 @@
 
 mod accounts;
 mod authority;
+mod audit;
 pub mod browser;
 mod certify;
 mod errors;

@@ -1,0 +1,295 @@
+//! Access-log queries. Every function takes a connection or a transaction the caller opened;
+//! none begins one, so an entry joins the transaction of the action it records.
+
+use chrono::{DateTime, Utc};
+use entity::{access_log_chain, access_log_checkpoint, access_log_entry, access_log_tree};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::model::GENESIS;
+
+/// The id of the one tree-head row.
+const TREE_ROW: i32 = 1;
+
+/// Creates the citizen's chain head (seq 0) if it does not exist yet. Being a write, this is
+/// also what makes a SQLite transaction take the database's write lock before it reads the
+/// head, so concurrent appends queue instead of reading a head that is about to move.
+pub async fn ensure_chain_head(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    access_log_chain::Entity::insert_many([access_log_chain::ActiveModel {
+        account_id: Set(account),
+        seq: Set(0),
+        head_hash: Set(GENESIS.to_vec()),
+        updated_at: Set(now),
+    }])
+    .on_conflict_do_nothing_on([access_log_chain::Column::AccountId])
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// The citizen's chain head, locked until the transaction ends (`FOR UPDATE` on PostgreSQL;
+/// SQLite has one writer at a time already).
+pub async fn lock_chain_head(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+) -> Result<Option<access_log_chain::Model>, DbErr> {
+    access_log_chain::Entity::find_by_id(account)
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
+/// Moves the chain head from `old_seq` to `new_seq` only if it is still at `old_seq`.
+pub async fn advance_chain(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    old_seq: i64,
+    new_seq: i64,
+    head_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = access_log_chain::Entity::update_many()
+        .col_expr(access_log_chain::Column::Seq, Expr::value(new_seq))
+        .col_expr(
+            access_log_chain::Column::HeadHash,
+            Expr::value(head_hash.to_vec()),
+        )
+        .col_expr(access_log_chain::Column::UpdatedAt, Expr::value(now))
+        .filter(access_log_chain::Column::AccountId.eq(account))
+        .filter(access_log_chain::Column::Seq.eq(old_seq))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Creates the tree-head row (size 0) if it does not exist yet.
+pub async fn ensure_tree_head(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    access_log_tree::Entity::insert_many([access_log_tree::ActiveModel {
+        id: Set(TREE_ROW),
+        size: Set(0),
+    }])
+    .on_conflict_do_nothing_on([access_log_tree::Column::Id])
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// The tree size, locked until the transaction ends (PostgreSQL).
+pub async fn lock_tree_head(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+    Ok(access_log_tree::Entity::find_by_id(TREE_ROW)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .map(|t| t.size))
+}
+
+/// The tree size as committed (0 before the first entry).
+pub async fn tree_size(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    Ok(access_log_tree::Entity::find_by_id(TREE_ROW)
+        .one(db)
+        .await?
+        .map_or(0, |t| t.size))
+}
+
+/// Grows the tree from `old` to `old + 1` only if it is still `old`.
+pub async fn advance_tree(db: &impl ConnectionTrait, old: i64) -> Result<bool, DbErr> {
+    let result = access_log_tree::Entity::update_many()
+        .col_expr(access_log_tree::Column::Size, Expr::value(old + 1))
+        .filter(access_log_tree::Column::Id.eq(TREE_ROW))
+        .filter(access_log_tree::Column::Size.eq(old))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn insert_entry(
+    db: &impl ConnectionTrait,
+    entry: access_log_entry::Model,
+) -> Result<(), DbErr> {
+    access_log_entry::Entity::insert(access_log_entry::ActiveModel::from(entry))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Leaf hashes with `from <= leaf_index < to`, in leaf order.
+pub async fn leaf_hashes(
+    db: &impl ConnectionTrait,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Vec<u8>)>, DbErr> {
+    access_log_entry::Entity::find()
+        .select_only()
+        .column(access_log_entry::Column::LeafIndex)
+        .column(access_log_entry::Column::LeafHash)
+        .filter(access_log_entry::Column::LeafIndex.gte(from))
+        .filter(access_log_entry::Column::LeafIndex.lt(to))
+        .order_by_asc(access_log_entry::Column::LeafIndex)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Up to `limit` entries with `leaf_index > after`, in leaf order (for a full scan).
+pub async fn entries_after_leaf(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<access_log_entry::Model>, DbErr> {
+    access_log_entry::Entity::find()
+        .filter(access_log_entry::Column::LeafIndex.gt(after))
+        .order_by_asc(access_log_entry::Column::LeafIndex)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Every entry of one citizen, oldest first.
+pub async fn entries_of(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+) -> Result<Vec<access_log_entry::Model>, DbErr> {
+    access_log_entry::Entity::find()
+        .filter(access_log_entry::Column::AccountId.eq(account))
+        .order_by_asc(access_log_entry::Column::Seq)
+        .all(db)
+        .await
+}
+
+pub async fn chain_head(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+) -> Result<Option<access_log_chain::Model>, DbErr> {
+    access_log_chain::Entity::find_by_id(account).one(db).await
+}
+
+pub async fn chain_heads(db: &impl ConnectionTrait) -> Result<Vec<access_log_chain::Model>, DbErr> {
+    access_log_chain::Entity::find().all(db).await
+}
+
+pub async fn count_entries(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    access_log_entry::Entity::find().count(db).await
+}
+
+/// Filters of the citizen's page.
+#[derive(Debug, Clone, Default)]
+pub struct PageFilter {
+    pub actor_id: Option<String>,
+    pub object_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A newest-first page of the citizen's entries that are not erased, with `seq < before`.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    filter: &PageFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<access_log_entry::Model>, DbErr> {
+    use access_log_entry::Column as C;
+    let mut query = access_log_entry::Entity::find()
+        .filter(C::AccountId.eq(account))
+        .filter(C::Erased.eq(false));
+    if let Some(before) = before {
+        query = query.filter(C::Seq.lt(before));
+    }
+    if let Some(actor) = &filter.actor_id {
+        query = query.filter(C::ActorId.eq(actor.as_str()));
+    }
+    if let Some(object) = &filter.object_id {
+        query = query.filter(C::ObjectId.eq(object.as_str()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(C::OccurredAt.gte(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(C::OccurredAt.lt(until));
+    }
+    query.order_by_desc(C::Seq).limit(limit).all(db).await
+}
+
+/// Deletes the readable content and the salt of entries of `account` (all of them, or the one
+/// `only`), keeping hashes, chain and leaf. Returns how many were erased now.
+pub async fn erase(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    only: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use access_log_entry::Column as C;
+    let none = || Expr::value(Option::<String>::None);
+    let mut update = access_log_entry::Entity::update_many()
+        .col_expr(C::Salt, Expr::value(Option::<Vec<u8>>::None))
+        .col_expr(C::ActorKind, none())
+        .col_expr(C::ActorId, none())
+        .col_expr(C::ActorAgencyId, none())
+        .col_expr(C::Action, none())
+        .col_expr(C::ObjectType, none())
+        .col_expr(C::ObjectId, none())
+        .col_expr(C::Purpose, none())
+        .col_expr(C::Authorization, none())
+        .col_expr(C::Outcome, none())
+        .col_expr(C::Erased, Expr::value(true))
+        .col_expr(C::ErasedAt, Expr::value(now))
+        .filter(C::AccountId.eq(account))
+        .filter(C::Erased.eq(false));
+    if let Some(id) = only {
+        update = update.filter(C::Id.eq(id));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
+
+pub async fn latest_checkpoint(
+    db: &impl ConnectionTrait,
+) -> Result<Option<access_log_checkpoint::Model>, DbErr> {
+    access_log_checkpoint::Entity::find()
+        .order_by_desc(access_log_checkpoint::Column::TreeSize)
+        .one(db)
+        .await
+}
+
+/// The first checkpoint that includes leaf `leaf_index`.
+pub async fn first_checkpoint_covering(
+    db: &impl ConnectionTrait,
+    leaf_index: i64,
+) -> Result<Option<access_log_checkpoint::Model>, DbErr> {
+    access_log_checkpoint::Entity::find()
+        .filter(access_log_checkpoint::Column::TreeSize.gt(leaf_index))
+        .order_by_asc(access_log_checkpoint::Column::TreeSize)
+        .one(db)
+        .await
+}
+
+/// Every checkpoint, smallest tree first.
+pub async fn checkpoints(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<access_log_checkpoint::Model>, DbErr> {
+    access_log_checkpoint::Entity::find()
+        .order_by_asc(access_log_checkpoint::Column::TreeSize)
+        .all(db)
+        .await
+}
+
+/// Stores a checkpoint; another instance may have stored the same size first (no error).
+pub async fn insert_checkpoint(
+    db: &impl ConnectionTrait,
+    checkpoint: access_log_checkpoint::Model,
+) -> Result<(), DbErr> {
+    access_log_checkpoint::Entity::insert_many([access_log_checkpoint::ActiveModel::from(
+        checkpoint,
+    )])
+    .on_conflict_do_nothing_on([access_log_checkpoint::Column::TreeSize])
+    .exec(db)
+    .await?;
+    Ok(())
+}
