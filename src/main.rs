@@ -108,10 +108,10 @@ enum AuditCommand {
         #[arg(long)]
         platform_key: Vec<String>,
         /// A platform keys file (`/.well-known/congdanso/platform-keys.json`) instead of the
-        /// one cached by `congdanso verify --server`.
+        /// keys `congdanso verify` pinned.
         #[arg(long)]
         platform_keys: Option<std::path::PathBuf>,
-        /// Where `congdanso verify --server` cached the platform keys.
+        /// Where `congdanso verify` keeps the pinned platform keys.
         #[arg(long)]
         cache_dir: Option<std::path::PathBuf>,
         /// Print the result as JSON.
@@ -535,11 +535,21 @@ fn audit_keys(
     }
     let path = match platform_keys {
         Some(path) => path.to_owned(),
-        None => cache_dir
-            .map(std::path::Path::to_owned)
-            .or_else(offline::default_cache_dir)
-            .ok_or("no cache folder: pass --platform-key or --platform-keys")?
-            .join(offline::PLATFORM_KEYS_FILE),
+        None => {
+            // The keys `congdanso verify` pinned, never its unpinned download cache.
+            let cache = cache_dir
+                .map(std::path::Path::to_owned)
+                .or_else(offline::default_cache_dir)
+                .ok_or("no cache folder: pass --platform-key or --platform-keys")?;
+            let pinned = offline::pinned_keys(&cache)?;
+            if pinned.is_empty() {
+                return Err(format!(
+                    "no platform key pinned in {} (pass --platform-key, or pin one with `congdanso verify --server URL --pin FINGERPRINT`)",
+                    cache.display()
+                ));
+            }
+            return Ok(pinned);
+        }
     };
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(

@@ -189,6 +189,22 @@ fn load_pins(cache: &Path) -> Result<Vec<PinnedKey>, String> {
     Ok(file.keys)
 }
 
+/// The platform keys pinned in `cache` by earlier runs (none when nothing is pinned yet): the
+/// trust anchor other offline tools (`congdanso audit verify --export`) share with `verify`.
+pub fn pinned_keys(cache: &Path) -> Result<Vec<VerifyingKey>, String> {
+    load_pins(cache)?
+        .iter()
+        .map(|pin| {
+            sign::parse_public_key(&pin.public_key).map_err(|_| {
+                format!(
+                    "{}: a pinned key is not a key",
+                    cache.join(PIN_FILE).display()
+                )
+            })
+        })
+        .collect()
+}
+
 /// Writes then renames, so a failure never leaves half a file.
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

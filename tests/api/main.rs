@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
-mod authority;
 mod audit;
+mod authority;
 pub mod browser;
 mod certify;
 mod errors;
