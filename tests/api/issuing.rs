@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::verify::{cli, run};
 
 pub const CITIZEN: &str = "001099000123";
 
@@ -1212,14 +1213,6 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
     assert_eq!(report.certification_codes, 2, "{report:?}");
 }
 
-fn cli() -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
-}
-
 /// A Python that can run examples/python: `CDS_PYTHON`, else `python3`, if it has `cryptography`.
 fn python_with_cryptography() -> Option<String> {
     let python = std::env::var("CDS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
@@ -1228,15 +1221,6 @@ fn python_with_cryptography() -> Option<String> {
         .output()
         .is_ok_and(|o| o.status.success());
     ok.then_some(python)
-}
-
-fn run(command: &mut std::process::Command) -> (i32, String, String) {
-    let output = command.output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// The whole exchange with the real binaries: `agency keygen`, `agency issue` against a
@@ -1265,7 +1249,8 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
 
-    let (code, stdout, stderr) = run(cli().args(["agency", "keygen", "--out", &path("key.json")]));
+    let (code, stdout, stderr) =
+        run(cli().args(["agency", "keygen", "--out", &path("key.json")])).await;
     assert_eq!(code, 0, "{stderr}");
     let public_key = stdout
         .lines()
@@ -1302,12 +1287,13 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
         &path("trich-luc.pdf"),
     ];
     // Without a token the client says what is missing.
-    let (code, _, stderr) = run(cli().args(issue_args));
+    let (code, _, stderr) = run(cli().args(issue_args)).await;
     assert_eq!(code, 2);
     assert!(stderr.contains("CONGDANSO_TOKEN"), "{stderr}");
     let (code, stdout, stderr) = run(cli()
         .env("CONGDANSO_TOKEN", token.as_str())
-        .args(issue_args));
+        .args(issue_args))
+    .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(answer["document"]["sha256"], sha_hex(&file));
@@ -1327,7 +1313,8 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
         "birth_certificate",
         "--fields",
         &path("bad.json"),
-    ]));
+    ]))
+    .await;
     assert_eq!(code, 1);
     assert!(stderr.contains("field_missing"), "{stderr}");
 
@@ -1397,7 +1384,8 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
         &pin,
         "--cache-dir",
         &cache,
-    ]));
+    ]))
+    .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stdout.starts_with("VALID: issued by Sở Tư pháp Đà Nẵng"),
@@ -1413,7 +1401,8 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
         "--cache-dir",
         &cache,
         "--json",
-    ]));
+    ]))
+    .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["valid"], true);
@@ -1430,7 +1419,7 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
     tampered[at] ^= 1;
     std::fs::write(path("tampered.tar"), &tampered).unwrap();
     let (code, stdout, _) =
-        run(cli().args(["verify", &path("tampered.tar"), "--cache-dir", &cache]));
+        run(cli().args(["verify", &path("tampered.tar"), "--cache-dir", &cache])).await;
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("file_hash_mismatch"), "{stdout}");
     // No trust list at all: exit status 2 and a hint.
@@ -1439,7 +1428,8 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
         &path("doc.congdanso.tar"),
         "--cache-dir",
         &path("empty"),
-    ]));
+    ]))
+    .await;
     assert_eq!(code, 2);
     assert!(stderr.contains("--server"), "{stderr}");
 }

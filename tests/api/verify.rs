@@ -23,7 +23,7 @@ use crate::issuing::{
     CITIZEN, Issuer, cccd_fields, make_issuer, package_bytes, post_json, register_citizen_directly,
 };
 
-fn cli() -> std::process::Command {
+pub fn cli() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"));
     command
         .env_clear()
@@ -33,7 +33,7 @@ fn cli() -> std::process::Command {
 
 /// Runs the binary off the test's runtime, which keeps serving the database pool's tasks
 /// meanwhile (a blocked runtime would hold connections the server is waiting for).
-async fn run(command: &mut std::process::Command) -> (i32, String, String) {
+pub async fn run(command: &mut std::process::Command) -> (i32, String, String) {
     let mut command = std::mem::replace(command, std::process::Command::new("true"));
     let output = actix_web::rt::task::spawn_blocking(move || command.output())
         .await
