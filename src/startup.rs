@@ -15,7 +15,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::error;
 use crate::keys::Keyring;
-use crate::middleware::{error_pages, request_context, security_headers};
+use crate::middleware::{error_pages, head_as_get, request_context, security_headers};
 use crate::ops::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
@@ -94,6 +94,7 @@ pub fn app(
         .wrap(from_fn(error_pages))
         .wrap(security_headers(https))
         .wrap(Compress::default())
+        .wrap(from_fn(head_as_get))
         .wrap(from_fn(request_context))
 }
 

@@ -27,10 +27,10 @@ fn redirect_with_session(state: &AppState, location: &str, token: &str) -> Page 
     Ok(response)
 }
 
-/// Only local paths are followed after login, so the parameter cannot send people elsewhere.
+/// Only local paths are followed after login, so the parameter cannot send people elsewhere
+/// (see [`crate::site::safe_next`]).
 fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map(str::to_owned)
+    next.and_then(crate::site::safe_next)
 }
 
 fn secure(state: &AppState) -> bool {
@@ -177,6 +177,8 @@ pub async fn enroll(
     {
         Ok(codes) => {
             let new = session::promote(&state, &pending.session, Stage::Full, &client).await?;
+            // The page below is answered with the new session: its forms belong to it.
+            csrf::renew_for_session(&req, &new.token)?;
             let body = RecoveryCodesPage {
                 lang,
                 chrome: Chrome::new(&req, None)?,

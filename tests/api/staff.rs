@@ -260,6 +260,7 @@ async fn demo_data_is_refused_in_production() {
     let t = crate::helpers::spawn_app_with(&[
         ("APP_ENV", "production"),
         ("PUBLIC_URL", "https://congdanso.example"),
+        ("METRICS_TOKEN", "a-long-enough-metrics-token"),
         ("MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         (
             "SIGNING_KEY",
