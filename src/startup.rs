@@ -55,6 +55,19 @@ pub async fn build_state_with_keys(
     let db = crate::db::connect(&config.database_url, config.database_max_connections).await?;
     crate::db::migrate(&db).await?;
     crate::keys::repo::register(&db, &keys, clock.now()).await?;
+    // A retired master key wraps nothing live any more: an instance started with it would
+    // answer /readyz and then fail every login. Refuse, naming the key and the variable.
+    if let Some((id, retired_at)) = crate::keys::repo::retired_current_master(&db, &keys).await? {
+        return Err(crate::keys::KeyError::Invalid {
+            variable: "MASTER_KEY",
+            problem: format!(
+                "{id} was retired at {} (key rotation moved every data key to a newer master \
+                 key); set MASTER_KEY (or MASTER_KEY_FILE) to the current master key",
+                retired_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        }
+        .into());
+    }
     let blobs = BlobStore::open(&config.blob_store, &config.s3)?;
     tracing::info!(backend = blobs.backend().as_str(), "blob store ready");
     Ok(AppState {

@@ -11,6 +11,7 @@ mod helpers;
 mod issuers;
 mod issuing;
 mod migrations;
+mod ops;
 mod process;
 mod staff;
 mod storage;
