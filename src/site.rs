@@ -22,6 +22,19 @@ pub fn render(status: actix_web::http::StatusCode, template: &impl Template) -> 
         .body(body))
 }
 
+/// Adds `Retry-After` to a page refused for too many attempts (a form shown again with 429), as
+/// the JSON answers have it.
+pub fn with_retry_after(page: Page, retry_after: Option<std::time::Duration>) -> Page {
+    let mut response = page?;
+    if let Some(wait) = retry_after {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+    }
+    Ok(response)
+}
+
 /// A 303 redirect (after a form post, or to another page). Never fails: a location that cannot
 /// be a header value (control characters) is logged and replaced by the home page, so a bad
 /// target is a redirect home rather than a 500.

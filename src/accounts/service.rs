@@ -511,9 +511,12 @@ pub async fn verify_second_factor(
         Err(_) => {}
     }
 
-    if accept == Accept::TotpOrRecoveryCode
-        && let Some(normalized) = recovery::normalize(code)
-    {
+    if let Some(normalized) = recovery::normalize(code) {
+        // Shaped like a recovery code: say so when it cannot be used here, or was used already,
+        // rather than "wrong or expired" (which is about app codes).
+        if accept == Accept::TotpOnly {
+            return refuse_code(state, &keys, "recovery_code_not_accepted").await;
+        }
         for stored in repo::unused_recovery_codes(&state.db, account.id).await? {
             if recovery::matches(&normalized, &stored.code_hash)
                 && repo::use_recovery_code(&state.db, stored.id, now).await?
@@ -522,6 +525,10 @@ pub async fn verify_second_factor(
                 state.metrics.record_login("recovery_code_ok");
                 return Ok(SecondFactor::RecoveryCode);
             }
+        }
+        if repo::recovery_code_was_used(&state.db, account.id, &recovery::hash(&normalized)).await?
+        {
+            return refuse_code(state, &keys, "recovery_code_used").await;
         }
     }
     refuse_code(state, &keys, "code_invalid").await

@@ -276,3 +276,162 @@ async fn api_clients_are_told_about_bearer_tokens_not_logging_in() {
     assert!(message.contains("Authorization: Bearer"), "{message}");
     assert!(!message.contains("log in"), "{message}");
 }
+
+#[actix_web::test]
+async fn a_locked_form_says_how_many_seconds_and_sends_retry_after() {
+    let t = spawn_app().await;
+    let mut client = Client::new(test::init_service(app(t.state.clone())).await);
+    register_citizen(&mut client, &t, "079090001234").await;
+    client.post("/logout", &[]).await;
+    for _ in 0..5 {
+        client.get("/login").await;
+        client
+            .post(
+                "/login",
+                &[
+                    ("login", "079090001234"),
+                    ("password", "wrong-password-123"),
+                ],
+            )
+            .await;
+    }
+    for (lang, words) in [
+        ("en", "try again in 30 seconds"),
+        ("vi", "thử lại sau 30 giây"),
+    ] {
+        client.lang = Some(lang);
+        let reply = client
+            .post(
+                "/login",
+                &[("login", "079090001234"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(reply.headers.get("retry-after").unwrap(), "30");
+        assert!(reply.body.contains(words), "{lang}: {}", reply.body);
+        assert!(!reply.body.contains("1 phút") && !reply.body.contains("1 minutes"));
+    }
+
+    // Step-up guessing is locked the same way, and says so with a 429.
+    t.clock.advance(chrono::Duration::minutes(20));
+    client.lang = Some("en");
+    client.get("/login").await;
+    client
+        .post(
+            "/login",
+            &[("login", "079090001234"), ("password", PASSWORD)],
+        )
+        .await;
+    let code = code_for(&t, "079090001234", 0).await;
+    client.post("/login/verify", &[("code", &code)]).await;
+    for guess in ["111111", "222222", "333333", "444444", "555555"] {
+        let reply = client.post("/step-up", &[("code", guess)]).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let reply = client.post("/step-up", &[("code", "666666")]).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply.headers.get("retry-after").unwrap(), "30");
+    assert!(reply.body.contains("30 seconds"), "{}", reply.body);
+}
+
+#[actix_web::test]
+async fn step_up_says_it_takes_app_codes_only_and_recovery_codes_get_their_own_messages() {
+    let t = spawn_app().await;
+    let mut client = Client::new(test::init_service(app(t.state.clone())).await);
+    client.lang = Some("en");
+    let codes = register_citizen(&mut client, &t, "079090001234").await;
+
+    let page = client.get("/step-up?next=/account/recovery-codes").await;
+    assert!(
+        page.body.contains("Recovery codes are not accepted here"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("or a recovery code"), "{}", page.body);
+    let reply = client
+        .post(
+            "/step-up",
+            &[("code", &codes[0]), ("next", "/account/recovery-codes")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        reply.body.contains("A recovery code cannot confirm this"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        !reply.body.contains("wrong or has expired"),
+        "{}",
+        reply.body
+    );
+
+    // At login a recovery code works once; used again it is called used, not wrong.
+    client.post("/logout", &[]).await;
+    client.get("/login").await;
+    client
+        .post(
+            "/login",
+            &[("login", "079090001234"), ("password", PASSWORD)],
+        )
+        .await;
+    let reply = client.post("/login/verify", &[("code", &codes[0])]).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SEE_OTHER,
+        "not spent by the step-up refusal"
+    );
+    client.post("/logout", &[]).await;
+    client.get("/login").await;
+    client
+        .post(
+            "/login",
+            &[("login", "079090001234"), ("password", PASSWORD)],
+        )
+        .await;
+    let reply = client.post("/login/verify", &[("code", &codes[0])]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.body.contains("already been used"), "{}", reply.body);
+    assert!(
+        !reply.body.contains("wrong or has expired"),
+        "{}",
+        reply.body
+    );
+}
+
+#[actix_web::test]
+async fn a_recovery_code_sent_by_several_devices_at_once_logs_in_one() {
+    let t = spawn_app().await;
+    let mut first = Client::new(test::init_service(app(t.state.clone())).await);
+    let codes = register_citizen(&mut first, &t, "079090001234").await;
+    let mut devices = Vec::new();
+    for i in 0..4u16 {
+        let mut device = Client::new(test::init_service(app(t.state.clone())).await);
+        device.lang = Some("en");
+        device.peer = format!("198.51.100.{}:4000{i}", i + 1).parse().unwrap();
+        device.get("/login").await;
+        let reply = device
+            .post(
+                "/login",
+                &[("login", "079090001234"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(reply.location(), "/login/verify");
+        devices.push(device);
+    }
+    let code = codes[1].clone();
+    let fields = [("code", code.as_str())];
+    let replies = futures_util::future::join_all(
+        devices.iter_mut().map(|d| d.post("/login/verify", &fields)),
+    )
+    .await;
+    let in_count = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(in_count, 1, "a recovery code logs in once");
+    for reply in replies.iter().filter(|r| r.status != StatusCode::SEE_OTHER) {
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("already been used"), "{}", reply.body);
+    }
+}
