@@ -1067,7 +1067,9 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
     let reply = clerk.post(&review_path, &[("seen_original", "yes")]).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(reply.body.contains("no counter key"), "{}", reply.body);
-    // The operator creates one; the trust list publishes only its public half.
+    // The operator creates one (after a fresh code); the trust list publishes only its public
+    // half.
+    crate::staff::step_up(&mut operator, &t, "demo.operator").await;
     let reply = operator
         .post(&format!("/admin/agencies/{}/keys/counter", agency.id), &[])
         .await;

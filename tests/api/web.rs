@@ -435,3 +435,207 @@ async fn a_recovery_code_sent_by_several_devices_at_once_logs_in_one() {
         assert!(reply.body.contains("already been used"), "{}", reply.body);
     }
 }
+
+/// What an agency holds that staff actions could change: key statuses, credentials (revoked or
+/// not) and accounts.
+async fn agency_snapshot(
+    t: &TestApp,
+    agency: uuid::Uuid,
+) -> (Vec<(String, String)>, Vec<bool>, usize) {
+    let keys = congdanso::issuers::repo::keys_for_agency(&t.state.db, agency)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.key_id, k.status))
+        .collect();
+    let credentials = congdanso::issuers::repo::credentials_for_agency(&t.state.db, agency)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.revoked_at.is_some())
+        .collect();
+    let accounts = congdanso::accounts::repo::list_for_agency(&t.state.db, agency)
+        .await
+        .unwrap()
+        .len();
+    (keys, credentials, accounts)
+}
+
+/// A form post: path, fields, and the page step-up should send the person back to.
+type Post<'a> = (String, Vec<(&'a str, &'a str)>, String);
+
+#[actix_web::test]
+async fn operator_and_agency_admin_actions_need_a_fresh_step_up() {
+    use base64::Engine;
+    use congdanso::auth::Role;
+    let t = spawn_app().await;
+    let agency = congdanso::agencies::service::create_agency(
+        &t.state,
+        "CA-DANANG",
+        "Công an TP Đà Nẵng",
+        "department",
+    )
+    .await
+    .unwrap();
+    let public = |seed: u8| {
+        base64::engine::general_purpose::STANDARD.encode(
+            ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .as_bytes(),
+        )
+    };
+    let key = congdanso::issuers::service::register_key(
+        &t.state,
+        agency.id,
+        &public(1),
+        "issuing",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let (credential, _) =
+        congdanso::issuers::service::create_credential(&t.state, agency.id, "Một cửa")
+            .await
+            .unwrap();
+    let (_, operator_password) = congdanso::accounts::service::create_staff_account(
+        &t.state,
+        Role::Operator,
+        "van.hanh",
+        "Trần Văn Hành",
+        None,
+    )
+    .await
+    .unwrap();
+    let (_, admin_password) = congdanso::accounts::service::create_staff_account(
+        &t.state,
+        Role::AgencyAdmin,
+        "admin.danang",
+        "Lê Thị Quản",
+        Some(agency.id),
+    )
+    .await
+    .unwrap();
+    let mut operator = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::staff::first_staff_login(&mut operator, &t, "van.hanh", &operator_password).await;
+    let mut admin = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::staff::first_staff_login(&mut admin, &t, "admin.danang", &admin_password).await;
+    let before = agency_snapshot(&t, agency.id).await;
+
+    let a = format!("/admin/agencies/{}", agency.id);
+    let new_key = public(2);
+    let operator_posts: Vec<Post> = vec![
+        (
+            format!("{a}/keys"),
+            vec![("public_key", new_key.as_str()), ("purpose", "issuing")],
+            format!("{a}/keys"),
+        ),
+        (format!("{a}/keys/counter"), vec![], format!("{a}/keys")),
+        (
+            format!("{a}/keys/{}/retire", key.key_id),
+            vec![],
+            format!("{a}/keys"),
+        ),
+        (
+            format!("{a}/keys/{}/revoke", key.key_id),
+            vec![],
+            format!("{a}/keys"),
+        ),
+        (
+            format!("{a}/credentials"),
+            vec![("name", "Cổng dịch vụ công")],
+            format!("{a}/credentials"),
+        ),
+        (
+            format!("{a}/credentials/{}/revoke", credential.id),
+            vec![],
+            format!("{a}/credentials"),
+        ),
+        (
+            format!("{a}/admins"),
+            vec![("login", "admin.hai"), ("full_name", "Phạm Văn Hai")],
+            a.clone(),
+        ),
+    ];
+    let admin_posts: Vec<Post> = vec![
+        (
+            "/agency/credentials".into(),
+            vec![("name", "Cổng dịch vụ công")],
+            "/agency/credentials".into(),
+        ),
+        (
+            format!("/agency/credentials/{}/revoke", credential.id),
+            vec![],
+            "/agency/credentials".into(),
+        ),
+        (
+            "/agency/staff".into(),
+            vec![
+                ("login", "admin.ba"),
+                ("full_name", "Võ Thị Ba"),
+                ("role", "agency_admin"),
+            ],
+            "/agency".into(),
+        ),
+    ];
+    let expect_step_up = |reply: &crate::helpers::Reply, path: &str, back: &str| {
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "{path}: {}",
+            reply.body
+        );
+        let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        assert_eq!(reply.location(), format!("/step-up?next={next}"), "{path}");
+    };
+    for (path, fields, back) in &operator_posts {
+        let reply = operator.post(path, fields).await;
+        expect_step_up(&reply, path, back);
+    }
+    for (path, fields, back) in &admin_posts {
+        let reply = admin.post(path, fields).await;
+        expect_step_up(&reply, path, back);
+    }
+    assert_eq!(
+        agency_snapshot(&t, agency.id).await,
+        before,
+        "nothing changed"
+    );
+    assert!(
+        !congdanso::accounts::repo::login_exists(&t.state.db, "admin.hai")
+            .await
+            .unwrap()
+    );
+
+    // After a fresh code the same actions go through, back on the page they came from.
+    let page = operator.get(&format!("/step-up?next={a}/keys")).await;
+    assert!(
+        page.body.contains(&format!(r#"value="{a}/keys""#)),
+        "{}",
+        page.body
+    );
+    crate::staff::step_up(&mut operator, &t, "van.hanh").await;
+    let reply = operator
+        .post(&operator_posts[0].0, &operator_posts[0].1)
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), format!("{a}/keys"));
+    crate::staff::step_up(&mut admin, &t, "admin.danang").await;
+    let reply = admin.post(&admin_posts[0].0, &admin_posts[0].1).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let (keys, credentials, _) = agency_snapshot(&t, agency.id).await;
+    assert_eq!(keys.len(), before.0.len() + 1);
+    assert_eq!(credentials.len(), before.1.len() + 1);
+
+    // The step-up lasts minutes, not the whole session.
+    t.clock.advance(chrono::Duration::minutes(6));
+    let reply = operator
+        .post(&operator_posts[6].0, &operator_posts[6].1)
+        .await;
+    expect_step_up(&reply, &operator_posts[6].0, &operator_posts[6].2);
+    assert!(
+        !congdanso::accounts::repo::login_exists(&t.state.db, "admin.hai")
+            .await
+            .unwrap()
+    );
+}
