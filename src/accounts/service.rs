@@ -191,6 +191,12 @@ pub async fn register(
     let birth_date = BirthDate::parse(&input.birth_date, today)
         .map_err(|p| problems.push(field_error(p)))
         .ok();
+    // The number's century and year digits must agree with the date of birth.
+    if let (Some(id), Some(date)) = (&national_id, &birth_date)
+        && let Err(p) = id.matches_birth_date(date.date())
+    {
+        problems.push(field_error(p));
+    }
     let phone = PhoneNumber::parse(&input.phone)
         .map_err(|p| problems.push(field_error(p)))
         .ok();
@@ -627,7 +633,7 @@ pub async fn change_password(
 
 /// A masked national ID for display and for the authenticator label (never the full number).
 pub fn masked_login(account: &account::Model) -> String {
-    match NationalId::parse(&account.login) {
+    match NationalId::parse_stored(&account.login) {
         Ok(id) => id.masked(),
         Err(_) => account.login.clone(),
     }

@@ -36,7 +36,7 @@ pub async fn register_citizen_directly(t: &TestApp, id: &str) {
         congdanso::accounts::service::RegistrationInput {
             national_id: id.into(),
             full_name: "Nguyễn Văn Thử".into(),
-            birth_date: "1990-01-15".into(),
+            birth_date: crate::accounts::birth_date_for(id).into(),
             phone: "0905000123".into(),
             email: String::new(),
             password: zeroize::Zeroizing::new(crate::accounts::PASSWORD.into()),

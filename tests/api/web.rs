@@ -639,3 +639,42 @@ async fn operator_and_agency_admin_actions_need_a_fresh_step_up() {
             .unwrap()
     );
 }
+
+#[actix_web::test]
+async fn registration_checks_the_structure_of_the_national_id() {
+    let t = spawn_app().await;
+    let mut client = Client::new(test::init_service(app(t.state.clone())).await);
+    client.lang = Some("en");
+    client.get("/register").await;
+    for (id, birth, message) in [
+        ("000000000000", "1990-05-17", "code of the province"),
+        ("097090001234", "1990-05-17", "code of the province"),
+        ("079290001234", "1990-05-17", "century of birth"),
+        ("079090001234", "2009-05-17", "century of birth"),
+        (
+            "079091001234",
+            "1990-05-17",
+            "last two digits of the birth year",
+        ),
+    ] {
+        let mut fields = crate::accounts::registration(id, PASSWORD);
+        fields[2] = ("birth_date", birth);
+        let reply = client.post("/register", &fields).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{id}");
+        assert!(reply.body.contains(message), "{id}: {}", reply.body);
+        assert!(reply.body.contains(r#"id="f-national_id-error""#), "{id}");
+        assert!(
+            !congdanso::accounts::repo::login_exists(&t.state.db, id)
+                .await
+                .unwrap()
+        );
+    }
+    // A woman born in 2003 (century digit 3) registers.
+    let reply = client
+        .post(
+            "/register",
+            &crate::accounts::registration("001303004567", PASSWORD),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+}
