@@ -50,7 +50,8 @@ async fn keys_page(
     form: FormState,
 ) -> Page {
     let agency = crate::agencies::service::get(state, agency_id).await?;
-    let date = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+    // A key is valid from an instant, not a day: show the time and its zone.
+    let date = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let keys = super::repo::keys_for_agency(&state.db, agency_id)
         .await?
         .into_iter()

@@ -678,3 +678,48 @@ async fn registration_checks_the_structure_of_the_national_id() {
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
 }
+
+#[actix_web::test]
+async fn the_keys_page_shows_when_a_key_is_valid_from_to_the_second_with_its_zone() {
+    use base64::Engine;
+    use congdanso::auth::Role;
+    let t = spawn_app().await;
+    let agency = congdanso::agencies::service::create_agency(
+        &t.state,
+        "CA-DANANG",
+        "Công an TP Đà Nẵng",
+        "department",
+    )
+    .await
+    .unwrap();
+    t.clock
+        .advance(chrono::Duration::seconds(4 * 3600 + 5 * 60 + 7));
+    let public = base64::engine::general_purpose::STANDARD.encode(
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32])
+            .verifying_key()
+            .as_bytes(),
+    );
+    congdanso::issuers::service::register_key(&t.state, agency.id, &public, "issuing", None, None)
+        .await
+        .unwrap();
+    let (_, password) = congdanso::accounts::service::create_staff_account(
+        &t.state,
+        Role::Operator,
+        "van.hanh",
+        "Trần Văn Hành",
+        None,
+    )
+    .await
+    .unwrap();
+    let mut operator = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::staff::first_staff_login(&mut operator, &t, "van.hanh", &password).await;
+    let page = operator
+        .get(&format!("/admin/agencies/{}/keys", agency.id))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("2026-11-23 12:05:07 UTC"),
+        "{}",
+        page.body
+    );
+}
