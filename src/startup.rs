@@ -54,7 +54,6 @@ pub async fn build_state_with_keys(
     tracing::info!(database = %config.database_url_for_logs(), "opening database");
     let db = crate::db::connect(&config.database_url, config.database_max_connections).await?;
     crate::db::migrate(&db).await?;
-    crate::keys::repo::register(&db, &keys, clock.now()).await?;
     // A retired master key wraps nothing live any more: an instance started with it would
     // answer /readyz and then fail every login. Refuse, naming the key and the variable.
     if let Some((id, retired_at)) = crate::keys::repo::retired_current_master(&db, &keys).await? {
@@ -68,6 +67,7 @@ pub async fn build_state_with_keys(
         }
         .into());
     }
+    crate::keys::repo::register(&db, &keys, clock.now()).await?;
     let blobs = BlobStore::open(&config.blob_store, &config.s3)?;
     tracing::info!(backend = blobs.backend().as_str(), "blob store ready");
     Ok(AppState {

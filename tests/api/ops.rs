@@ -96,3 +96,26 @@ async fn a_retired_master_key_cannot_start_and_a_missing_one_fails_readiness() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["checks"]["master_keys"].get("missing").is_none());
 }
+
+// A plain test (`test` here is actix's macro): it runs the real binary.
+#[::core::prelude::v1::test]
+fn production_refuses_to_start_with_public_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .arg("serve")
+        .env("DATA_DIR", dir.path())
+        .env("APP_ENV", "production")
+        .env("PUBLIC_URL", "https://congdanso.example")
+        .env("MASTER_KEY", key)
+        .env("SIGNING_KEY", key)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("METRICS_TOKEN"), "{stderr}");
+}
