@@ -167,7 +167,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Worker threads for the HTTP server; 0 means one per core.
     pub http_workers: usize,
-    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`; required in production.
     pub metrics_token: Option<Secret>,
     /// A session unused this long ends.
     pub session_idle: Duration,
@@ -359,6 +359,15 @@ impl Config {
             return Err(ConfigError::new(
                 "METRICS_TOKEN",
                 "must be at least 16 characters",
+            ));
+        }
+        // Metrics name routes, error rates and timings: not for the public in production.
+        if app_env == AppEnv::Production && metrics_token.is_none() {
+            return Err(ConfigError::new(
+                "METRICS_TOKEN",
+                "required when APP_ENV=production, so /metrics is not public; \
+                 set at least 16 random characters (e.g. `openssl rand -hex 32`) \
+                 and give the same token to the scraper as a bearer token",
             ));
         }
 
@@ -601,14 +610,30 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.variable, "PUBLIC_URL");
-        let ok = Config::from_vars(&vars(&[
+        let err = Config::from_vars(&vars(&[
             ("APP_ENV", "production"),
             ("MASTER_KEY", "x"),
             ("SIGNING_KEY", "y"),
             ("PUBLIC_URL", "https://congdanso.example"),
         ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "METRICS_TOKEN", "/metrics must not be public");
+        let ok = Config::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            ("MASTER_KEY", "x"),
+            ("SIGNING_KEY", "y"),
+            ("PUBLIC_URL", "https://congdanso.example"),
+            ("METRICS_TOKEN", "a-long-enough-metrics-token"),
+        ]))
         .unwrap();
         assert!(ok.cookies_secure());
+        // Development stays easy: no token, public metrics.
+        assert!(
+            Config::from_vars(&vars(&[]))
+                .unwrap()
+                .metrics_token
+                .is_none()
+        );
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub async fn seed(state: &AppState) -> Result<Vec<DemoAccount>, AppError> {
             service::RegistrationInput {
                 national_id: DEMO_CITIZEN_ID.into(),
                 full_name: "Nguyễn Văn Thử".into(),
-                birth_date: "1990-01-15".into(),
+                birth_date: "1999-01-15".into(),
                 phone: "0905000001".into(),
                 email: String::new(),
                 password: Zeroizing::new(DEMO_PASSWORD.into()),
@@ -199,7 +199,7 @@ async fn seed_signed_documents(
         "fields": {
             "number": DEMO_CITIZEN_ID,
             "full_name": "Nguyễn Văn Thử",
-            "date_of_birth": "1990-01-15",
+            "date_of_birth": "1999-01-15",
             "sex": "Nam",
             "nationality": "Việt Nam",
             "place_of_origin": "Hải Châu, Đà Nẵng",

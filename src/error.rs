@@ -146,6 +146,10 @@ impl AppError {
                 )
             }
             Self::Unavailable(_) => "a dependency is unavailable; retry later".to_owned(),
+            // API clients authenticate with a token, not by logging in on a page.
+            Self::Unauthenticated => {
+                "a valid bearer token is required: send `Authorization: Bearer <token>`".to_owned()
+            }
             Self::Internal(_) => "internal error".to_owned(),
             other => Lang::En.t(other.message_key()).into_owned(),
         }

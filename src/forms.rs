@@ -24,11 +24,26 @@ pub struct FormState {
     values: HashMap<String, String>,
     /// A problem with the form as a whole (wrong password, too many attempts).
     pub banner: Option<String>,
+    /// When the form was refused for too many attempts: how long until the next may be tried
+    /// (sent as `Retry-After` by [`crate::site::with_retry_after`]).
+    retry_after: Option<std::time::Duration>,
 }
 
 /// The translation key of a field problem code.
 pub fn problem_key(code: &str) -> String {
     format!("field_error.{code}")
+}
+
+/// "Try again in …": seconds under two minutes (a 30 s lock is not "1 minute"), else minutes.
+pub fn rate_limited_message(lang: Lang, retry_after: std::time::Duration) -> String {
+    let seconds = retry_after.as_secs().max(1);
+    if seconds < 120 {
+        lang.t("field_error.rate_limited_seconds")
+            .replace("%{seconds}", &seconds.to_string())
+    } else {
+        lang.t("field_error.rate_limited")
+            .replace("%{minutes}", &seconds.div_ceil(60).to_string())
+    }
 }
 
 impl FormState {
@@ -60,15 +75,17 @@ impl FormState {
                 Ok(self)
             }
             AppError::RateLimited { retry_after } => {
-                let minutes = retry_after.as_secs().div_ceil(60).max(1);
-                self.banner = Some(
-                    lang.t("field_error.rate_limited")
-                        .replace("%{minutes}", &minutes.to_string()),
-                );
+                self.banner = Some(rate_limited_message(lang, *retry_after));
+                self.retry_after = Some(*retry_after);
                 Ok(self)
             }
             _ => Err(error),
         }
+    }
+
+    /// How long until another attempt may be made, when the form was refused for too many.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// 200 for a fresh form, 422 for one shown again with problems.
@@ -113,5 +130,39 @@ impl FormState {
             ids.push(format!("f-{field}-error"));
         }
         ids.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_are_told_in_seconds_under_two_minutes() {
+        for (secs, vi, en) in [
+            (30, "30 giây", "30 seconds"),
+            (90, "90 giây", "90 seconds"),
+            (120, "2 phút", "2 minutes"),
+            (900, "15 phút", "15 minutes"),
+        ] {
+            let d = Duration::from_secs(secs);
+            assert!(rate_limited_message(Lang::Vi, d).contains(vi), "{secs}");
+            assert!(rate_limited_message(Lang::En, d).contains(en), "{secs}");
+        }
+    }
+
+    #[test]
+    fn a_rate_limited_form_remembers_the_wait() {
+        let form = FormState::new()
+            .from_error(
+                Lang::En,
+                AppError::RateLimited {
+                    retry_after: Duration::from_secs(30),
+                },
+            )
+            .unwrap();
+        assert_eq!(form.retry_after(), Some(Duration::from_secs(30)));
+        assert!(form.banner.unwrap().contains("30 seconds"));
     }
 }

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tracing::Instrument;
@@ -123,6 +123,44 @@ pub async fn request_context(
         )
     });
     Ok(response)
+}
+
+/// Answers `HEAD` exactly like `GET`, without the body (download managers and link checkers ask
+/// with `HEAD`; actix's `web::get()` routes do not match it). The request is routed as a `GET`;
+/// the answer keeps every header and the body's size, so `Content-Length` is what the `GET` would
+/// send, but the body is dropped unread (a download's stream is never decrypted). Placed inside
+/// `request_context`, so logs and metrics still say `HEAD`.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let head = req.method() == Method::HEAD;
+    if head {
+        req.head_mut().method = Method::GET;
+    }
+    let response = next.call(req).await?;
+    if !head {
+        return Ok(response.map_into_boxed_body());
+    }
+    Ok(response.map_body(|_, body| BoxBody::new(HeadBody(body.size()))))
+}
+
+/// The body of a `HEAD` answer: the size of the body a `GET` would get, and no bytes.
+struct HeadBody(BodySize);
+
+impl MessageBody for HeadBody {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        self.0
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
 }
 
 /// Gives every error the same shape: JSON on machine paths, a readable page in the user's

@@ -1,6 +1,6 @@
 //! The public pages every visitor sees (home, language switch, static assets) and the error page.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -22,11 +22,93 @@ pub fn render(status: actix_web::http::StatusCode, template: &impl Template) -> 
         .body(body))
 }
 
-/// A 303 redirect (after a form post, or to another page).
+/// Adds `Retry-After` to a page refused for too many attempts (a form shown again with 429), as
+/// the JSON answers have it.
+pub fn with_retry_after(page: Page, retry_after: Option<std::time::Duration>) -> Page {
+    let mut response = page?;
+    if let Some(wait) = retry_after {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+    }
+    Ok(response)
+}
+
+/// A 303 redirect (after a form post, or to another page). Never fails: a location that cannot
+/// be a header value (control characters) is logged and replaced by the home page, so a bad
+/// target is a redirect home rather than a 500.
 pub fn see_other(location: &str) -> HttpResponse {
+    let value = HeaderValue::from_str(location)
+        .ok()
+        .filter(|_| location.is_ascii() && !location.is_empty())
+        .unwrap_or_else(|| {
+            tracing::warn!("redirect target is not a valid header value; sent home instead");
+            HeaderValue::from_static("/")
+        });
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_owned()))
+        .insert_header((header::LOCATION, value))
         .finish()
+}
+
+/// The place on this site to return to, from a `next` parameter or any other target that came
+/// from the request; `None` when `raw` is not plainly a path here.
+///
+/// Browsers are lenient with a `Location`: they drop tabs and newlines anywhere, read `\` as
+/// `/`, and a leading `//` names another host, so `/\t/evil.example` is `//evil.example`. We
+/// therefore refuse control characters, whitespace and backslashes outright (also once
+/// percent-decoded, so an encoded form cannot slip them past a later decoder), refuse anything
+/// not starting with exactly one `/`, then resolve the rest the way a browser would (the WHATWG
+/// parser of the `url` crate) against a placeholder origin and keep it only if it stayed there.
+/// What comes back is that resolved path, query and fragment: plain ASCII, safe for a header.
+pub fn safe_next(raw: &str) -> Option<String> {
+    const PLACEHOLDER: &str = "http://congdanso.invalid/";
+    fn suspicious(text: &str) -> bool {
+        text.chars().any(|c| c.is_control() || c == '\\')
+            || !text.starts_with('/')
+            || text.starts_with("//")
+    }
+    if raw.is_empty() || raw.len() > 2048 || suspicious(raw) || raw.chars().any(char::is_whitespace)
+    {
+        return None;
+    }
+    let decoded = percent_decoded(raw)?;
+    if suspicious(&decoded) {
+        return None;
+    }
+    let base = url::Url::parse(PLACEHOLDER).ok()?;
+    let resolved = base.join(raw).ok()?;
+    if resolved.origin() != base.origin()
+        || !resolved.username().is_empty()
+        || resolved.password().is_some()
+    {
+        return None;
+    }
+    let local = &resolved[url::Position::BeforePath..];
+    (local.starts_with('/') && !local.starts_with("//")).then(|| local.to_owned())
+}
+
+/// `text` with `%XX` escapes decoded once; `None` when the result is not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Who is signed in, for the page header.
@@ -131,8 +213,8 @@ pub async fn switch_language(
     let next = query
         .next
         .as_deref()
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or("/");
+        .and_then(safe_next)
+        .unwrap_or_else(|| "/".to_owned());
     let secure = req
         .app_data::<web::Data<crate::state::AppState>>()
         .is_some_and(|s| s.config.cookies_secure());
@@ -143,10 +225,9 @@ pub async fn switch_language(
         .http_only(true)
         .secure(secure)
         .finish();
-    Ok(HttpResponse::SeeOther()
-        .cookie(cookie)
-        .insert_header((header::LOCATION, next.to_owned()))
-        .finish())
+    let mut response = see_other(&next);
+    response.add_cookie(&cookie).map_err(AppError::internal)?;
+    Ok(response)
 }
 
 /// The stylesheet, compiled into the binary so it runs from any directory.
@@ -168,4 +249,80 @@ pub fn render_error_page(lang: Lang, error: &AppError, request_id: Option<&str>)
         request_id,
     };
     page.render().unwrap_or_else(|_| error.user_message(lang))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_next_keeps_local_paths() {
+        for (raw, expected) in [
+            ("/", "/"),
+            ("/account", "/account"),
+            ("/documents?page=2#top", "/documents?page=2#top"),
+            ("/documents/a/../b", "/documents/b"),
+            ("/tài-liệu", "/t%C3%A0i-li%E1%BB%87u"),
+            ("/a%20b", "/a%20b"),
+        ] {
+            assert_eq!(safe_next(raw).as_deref(), Some(expected), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn safe_next_refuses_every_way_out_of_the_site() {
+        for raw in [
+            "",
+            "account",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example/phish",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/ /evil.example",
+            "/\u{7f}",
+            "/\u{0}",
+            "/\u{a0}/evil.example",
+            "/\u{2028}/evil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%0d%0a/evil.example",
+            "/%0D%0ASet-Cookie:x=y",
+            "/%7f",
+            "/%5c/evil.example",
+            "/%5C%5Cevil.example",
+            "/%2f/evil.example",
+            "/%2F%2Fevil.example",
+            "/%ff",
+            "http://evil.example",
+            "https:evil.example",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(raw), None, "{raw:?}");
+        }
+        // `/@evil.example` is a path on this site (no host can follow a single slash).
+        let at = "/@evil.example";
+        assert_eq!(safe_next(at).as_deref(), Some(at));
+    }
+
+    #[test]
+    fn see_other_never_fails() {
+        for location in ["/a\nb", "/\u{7f}", "/é", ""] {
+            let response = see_other(location);
+            assert_eq!(response.status(), actix_web::http::StatusCode::SEE_OTHER);
+            assert_eq!(response.headers().get(header::LOCATION).unwrap(), "/");
+        }
+        assert_eq!(
+            see_other("/account")
+                .headers()
+                .get(header::LOCATION)
+                .unwrap(),
+            "/account"
+        );
+    }
 }

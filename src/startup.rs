@@ -15,7 +15,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::error;
 use crate::keys::Keyring;
-use crate::middleware::{error_pages, request_context, security_headers};
+use crate::middleware::{error_pages, head_as_get, request_context, security_headers};
 use crate::ops::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
@@ -54,6 +54,19 @@ pub async fn build_state_with_keys(
     tracing::info!(database = %config.database_url_for_logs(), "opening database");
     let db = crate::db::connect(&config.database_url, config.database_max_connections).await?;
     crate::db::migrate(&db).await?;
+    // A retired master key wraps nothing live any more: an instance started with it would
+    // answer /readyz and then fail every login. Refuse, naming the key and the variable.
+    if let Some((id, retired_at)) = crate::keys::repo::retired_current_master(&db, &keys).await? {
+        return Err(crate::keys::KeyError::Invalid {
+            variable: "MASTER_KEY",
+            problem: format!(
+                "{id} was retired at {} (key rotation moved every data key to a newer master \
+                 key); set MASTER_KEY (or MASTER_KEY_FILE) to the current master key",
+                retired_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        }
+        .into());
+    }
     crate::keys::repo::register(&db, &keys, clock.now()).await?;
     let blobs = BlobStore::open(&config.blob_store, &config.s3)?;
     tracing::info!(backend = blobs.backend().as_str(), "blob store ready");
@@ -94,6 +107,7 @@ pub fn app(
         .wrap(from_fn(error_pages))
         .wrap(security_headers(https))
         .wrap(Compress::default())
+        .wrap(from_fn(head_as_get))
         .wrap(from_fn(request_context))
 }
 

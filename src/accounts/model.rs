@@ -35,7 +35,86 @@ fn ascii_tail(s: &str, n: usize) -> &str {
 
 // ---------------------------------------------------------------------------------------------
 
-/// A citizen identity card number (CCCD): exactly 12 ASCII digits.
+/// The 63 province codes a CCCD may start with: Appendix 1 ("Danh mục mã tỉnh, thành phố trực
+/// thuộc Trung ương nơi công dân đăng ký khai sinh") of Circular 07/2016/TT-BCA of 1 February 2016
+/// of the Ministry of Public Security, in force for every card issued so far. A number keeps its
+/// code for life, so the 2025 merger of provinces (Resolution 202/2025/QH15) does not invalidate
+/// any of these; whether numbers issued after it use new codes we could not confirm, so only these
+/// 63 are accepted (if new codes appear, add them here). Citizens whose birth was registered
+/// abroad get a country code instead, which this list does not include yet.
+pub const PROVINCE_CODES: [&str; 63] = [
+    "001", // Hà Nội
+    "002", // Hà Giang
+    "004", // Cao Bằng
+    "006", // Bắc Kạn
+    "008", // Tuyên Quang
+    "010", // Lào Cai
+    "011", // Điện Biên
+    "012", // Lai Châu
+    "014", // Sơn La
+    "015", // Yên Bái
+    "017", // Hòa Bình
+    "019", // Thái Nguyên
+    "020", // Lạng Sơn
+    "022", // Quảng Ninh
+    "024", // Bắc Giang
+    "025", // Phú Thọ
+    "026", // Vĩnh Phúc
+    "027", // Bắc Ninh
+    "030", // Hải Dương
+    "031", // Hải Phòng
+    "033", // Hưng Yên
+    "034", // Thái Bình
+    "035", // Hà Nam
+    "036", // Nam Định
+    "037", // Ninh Bình
+    "038", // Thanh Hóa
+    "040", // Nghệ An
+    "042", // Hà Tĩnh
+    "044", // Quảng Bình
+    "045", // Quảng Trị
+    "046", // Thừa Thiên Huế
+    "048", // Đà Nẵng
+    "049", // Quảng Nam
+    "051", // Quảng Ngãi
+    "052", // Bình Định
+    "054", // Phú Yên
+    "056", // Khánh Hòa
+    "058", // Ninh Thuận
+    "060", // Bình Thuận
+    "062", // Kon Tum
+    "064", // Gia Lai
+    "066", // Đắk Lắk
+    "067", // Đắk Nông
+    "068", // Lâm Đồng
+    "070", // Bình Phước
+    "072", // Tây Ninh
+    "074", // Bình Dương
+    "075", // Đồng Nai
+    "077", // Bà Rịa - Vũng Tàu
+    "079", // Hồ Chí Minh
+    "080", // Long An
+    "082", // Tiền Giang
+    "083", // Bến Tre
+    "084", // Trà Vinh
+    "086", // Vĩnh Long
+    "087", // Đồng Tháp
+    "089", // An Giang
+    "091", // Kiên Giang
+    "092", // Cần Thơ
+    "093", // Hậu Giang
+    "094", // Sóc Trăng
+    "095", // Bạc Liêu
+    "096", // Cà Mau
+];
+
+/// A citizen identity card number (CCCD): 12 ASCII digits with the structure of Article 7 of
+/// Circular 07/2016/TT-BCA: `PPP` the province where the birth was registered (one of
+/// [`PROVINCE_CODES`]), `C` the century of birth and sex (0/1 → 1900s male/female, 2/3 → 2000s,
+/// 4/5 → 2100s, …), `YY` the last two digits of the birth year, then six random digits.
+/// [`parse`](Self::parse) checks what the number alone can tell (province);
+/// [`matches_birth_date`](Self::matches_birth_date) checks century and year against a date of
+/// birth. Sex is not collected at registration, so the parity of `C` is not checked.
 ///
 /// It is the citizen's login and a sensitive identifier, so `Debug` shows only the last three
 /// digits (it ends up in logs via `tracing` fields) and there is deliberately no `Display`:
@@ -59,7 +138,41 @@ impl NationalId {
         if digits.len() != 12 {
             return Err(FieldProblem::new(Self::FIELD, "national_id_length"));
         }
+        if !PROVINCE_CODES.contains(&&digits[..3]) {
+            return Err(FieldProblem::new(Self::FIELD, "national_id_province"));
+        }
         Ok(Self(digits))
+    }
+
+    /// Only the shape (12 digits), for numbers already stored: an account registered before the
+    /// structure was checked still gets its number masked on screen.
+    pub fn parse_stored(input: &str) -> Result<Self, FieldProblem> {
+        let digits: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FieldProblem::new(Self::FIELD, "national_id_length"));
+        }
+        Ok(Self(digits))
+    }
+
+    /// The first year of the century the 4th digit names (1900 for 0 and 1, 2000 for 2 and 3…).
+    fn century_start(&self) -> i32 {
+        let digit = i32::from(self.0.as_bytes()[3] - b'0');
+        1900 + 100 * (digit / 2)
+    }
+
+    /// The number's century digit and birth-year digits agree with `birth_date`.
+    pub fn matches_birth_date(&self, birth_date: NaiveDate) -> Result<(), FieldProblem> {
+        let year = birth_date.year();
+        let start = self.century_start();
+        if !(start..start + 100).contains(&year) {
+            return Err(FieldProblem::new(Self::FIELD, "national_id_birth_century"));
+        }
+        let yy =
+            i32::from(self.0.as_bytes()[4] - b'0') * 10 + i32::from(self.0.as_bytes()[5] - b'0');
+        if year - start != yy {
+            return Err(FieldProblem::new(Self::FIELD, "national_id_birth_year"));
+        }
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -444,6 +557,66 @@ mod tests {
             code(NationalId::parse("0010990123456")),
             "national_id_length"
         );
+    }
+
+    #[test]
+    fn national_id_needs_a_real_province_code() {
+        for bad in [
+            "000000000000",
+            "003099012345",
+            "097099012345",
+            "999099012345",
+            "480123456789",
+        ] {
+            assert_eq!(
+                code(NationalId::parse(bad)),
+                "national_id_province",
+                "{bad}"
+            );
+        }
+        let mut codes = PROVINCE_CODES.to_vec();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), 63);
+        for province in PROVINCE_CODES {
+            assert!(NationalId::parse(&format!("{province}090001234")).is_ok());
+        }
+        // Stored numbers are only checked for shape.
+        assert!(NationalId::parse_stored("000000000000").is_ok());
+    }
+
+    #[test]
+    fn national_id_century_and_year_must_match_the_birth_date() {
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        for (id, birth) in [
+            ("079090001234", "1990-05-17"), // male, 1900s
+            ("079190001234", "1990-05-17"), // female, 1900s
+            ("001200000001", "2000-01-01"), // male, 2000s
+            ("001312000001", "2012-12-31"), // female, 2000s
+            ("001099000001", "1999-01-15"),
+        ] {
+            assert_eq!(
+                NationalId::parse(id)
+                    .unwrap()
+                    .matches_birth_date(date(birth)),
+                Ok(()),
+                "{id}"
+            );
+        }
+        for (id, birth, problem) in [
+            ("079290001234", "1990-05-17", "national_id_birth_century"),
+            ("079390001234", "1990-05-17", "national_id_birth_century"),
+            ("079090001234", "2090-05-17", "national_id_birth_century"),
+            ("079490001234", "1990-05-17", "national_id_birth_century"),
+            ("079091001234", "1990-05-17", "national_id_birth_year"),
+            ("001099000001", "1990-01-15", "national_id_birth_year"),
+            ("001200000001", "2001-01-01", "national_id_birth_year"),
+        ] {
+            let got = NationalId::parse(id)
+                .unwrap()
+                .matches_birth_date(date(birth));
+            assert_eq!(got.unwrap_err().code, problem, "{id} {birth}");
+        }
     }
 
     #[test]

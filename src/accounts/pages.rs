@@ -15,7 +15,7 @@ use crate::auth::{AnySession, PendingSession};
 use crate::error::AppError;
 use crate::forms::{Empty, FormState};
 use crate::i18n::Lang;
-use crate::site::{Chrome, Page, render as html, see_other};
+use crate::site::{Chrome, Page, render as html, see_other, with_retry_after};
 use crate::state::AppState;
 
 /// Redirects with the cookie of a session just started or promoted.
@@ -27,10 +27,10 @@ fn redirect_with_session(state: &AppState, location: &str, token: &str) -> Page 
     Ok(response)
 }
 
-/// Only local paths are followed after login, so the parameter cannot send people elsewhere.
+/// Only local paths are followed after login, so the parameter cannot send people elsewhere
+/// (see [`crate::site::safe_next`]).
 fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map(str::to_owned)
+    next.and_then(crate::site::safe_next)
 }
 
 fn secure(state: &AppState) -> bool {
@@ -177,6 +177,8 @@ pub async fn enroll(
     {
         Ok(codes) => {
             let new = session::promote(&state, &pending.session, Stage::Full, &client).await?;
+            // The page below is answered with the new session: its forms belong to it.
+            csrf::renew_for_session(&req, &new.token)?;
             let body = RecoveryCodesPage {
                 lang,
                 chrome: Chrome::new(&req, None)?,
@@ -227,15 +229,19 @@ fn login_page(req: &HttpRequest, lang: Lang, form: FormState, staff: bool, next:
     } else {
         form.status()
     };
-    html(
-        status,
-        &LoginPage {
-            lang,
-            chrome: Chrome::new(req, None)?,
-            form,
-            staff,
-            next,
-        },
+    let retry_after = form.retry_after();
+    with_retry_after(
+        html(
+            status,
+            &LoginPage {
+                lang,
+                chrome: Chrome::new(req, None)?,
+                form,
+                staff,
+                next,
+            },
+        ),
+        retry_after,
     )
 }
 
@@ -378,6 +384,7 @@ pub async fn verify(
         Err(error) => {
             let limited = matches!(error, AppError::RateLimited { .. });
             let form = FormState::new().from_error(lang, error)?;
+            let retry_after = form.retry_after();
             let page = VerifyPage {
                 lang,
                 chrome: Chrome::new(&req, None)?,
@@ -386,13 +393,16 @@ pub async fn verify(
                 heading_key: "verify.title".to_owned(),
                 next: next.unwrap_or_default(),
             };
-            html(
-                if limited {
-                    StatusCode::TOO_MANY_REQUESTS
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                },
-                &page,
+            with_retry_after(
+                html(
+                    if limited {
+                        StatusCode::TOO_MANY_REQUESTS
+                    } else {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    },
+                    &page,
+                ),
+                retry_after,
             )
         }
     }
@@ -446,7 +456,8 @@ pub async fn step_up(
 ) -> Page {
     let client = ClientInfo::of(&req);
     let next = safe_next(input.next.as_deref()).unwrap_or_else(|| "/account".to_owned());
-    // Only a TOTP code unlocks sensitive actions; a recovery code is for getting in.
+    // Only a TOTP code unlocks sensitive actions; a recovery code is for getting in (the form
+    // says so, and a recovery code typed here is told so, not "wrong or expired").
     let outcome = service::verify_second_factor(
         &state,
         &current.account,
@@ -462,16 +473,25 @@ pub async fn step_up(
         }
         Err(error) => {
             let form = FormState::new().from_error(lang, error)?;
-            html(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &VerifyPage {
-                    lang,
-                    chrome: Chrome::new(&req, Some(&current.0))?,
-                    form,
-                    action: "/step-up".to_owned(),
-                    heading_key: "step_up.title".to_owned(),
-                    next,
-                },
+            let retry_after = form.retry_after();
+            let status = if retry_after.is_some() {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            with_retry_after(
+                html(
+                    status,
+                    &VerifyPage {
+                        lang,
+                        chrome: Chrome::new(&req, Some(&current.0))?,
+                        form,
+                        action: "/step-up".to_owned(),
+                        heading_key: "step_up.title".to_owned(),
+                        next,
+                    },
+                ),
+                retry_after,
             )
         }
     }

@@ -139,6 +139,21 @@ pub async fn unused_recovery_codes(
         .await
 }
 
+/// True when the account has a recovery code with this hash that was already used.
+pub async fn recovery_code_was_used(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    code_hash: &str,
+) -> Result<bool, DbErr> {
+    let used = recovery_code::Entity::find()
+        .filter(recovery_code::Column::AccountId.eq(account_id))
+        .filter(recovery_code::Column::CodeHash.eq(code_hash))
+        .filter(recovery_code::Column::UsedAt.is_not_null())
+        .count(db)
+        .await?;
+    Ok(used > 0)
+}
+
 /// Marks a recovery code used, only if it still was unused. False when someone else used it
 /// first.
 pub async fn use_recovery_code(

@@ -191,6 +191,12 @@ pub async fn register(
     let birth_date = BirthDate::parse(&input.birth_date, today)
         .map_err(|p| problems.push(field_error(p)))
         .ok();
+    // The number's century and year digits must agree with the date of birth.
+    if let (Some(id), Some(date)) = (&national_id, &birth_date)
+        && let Err(p) = id.matches_birth_date(date.date())
+    {
+        problems.push(field_error(p));
+    }
     let phone = PhoneNumber::parse(&input.phone)
         .map_err(|p| problems.push(field_error(p)))
         .ok();
@@ -511,9 +517,12 @@ pub async fn verify_second_factor(
         Err(_) => {}
     }
 
-    if accept == Accept::TotpOrRecoveryCode
-        && let Some(normalized) = recovery::normalize(code)
-    {
+    if let Some(normalized) = recovery::normalize(code) {
+        // Shaped like a recovery code: say so when it cannot be used here, or was used already,
+        // rather than "wrong or expired" (which is about app codes).
+        if accept == Accept::TotpOnly {
+            return refuse_code(state, &keys, "recovery_code_not_accepted").await;
+        }
         for stored in repo::unused_recovery_codes(&state.db, account.id).await? {
             if recovery::matches(&normalized, &stored.code_hash)
                 && repo::use_recovery_code(&state.db, stored.id, now).await?
@@ -522,6 +531,10 @@ pub async fn verify_second_factor(
                 state.metrics.record_login("recovery_code_ok");
                 return Ok(SecondFactor::RecoveryCode);
             }
+        }
+        if repo::recovery_code_was_used(&state.db, account.id, &recovery::hash(&normalized)).await?
+        {
+            return refuse_code(state, &keys, "recovery_code_used").await;
         }
     }
     refuse_code(state, &keys, "code_invalid").await
@@ -620,7 +633,7 @@ pub async fn change_password(
 
 /// A masked national ID for display and for the authenticator label (never the full number).
 pub fn masked_login(account: &account::Model) -> String {
-    match NationalId::parse(&account.login) {
+    match NationalId::parse_stored(&account.login) {
         Ok(id) => id.masked(),
         Err(_) => account.login.clone(),
     }

@@ -160,6 +160,10 @@ pub async fn create_staff(
     admin: AgencyAdminSession,
     CsrfForm(input): CsrfForm<NewPersonInput>,
 ) -> Page {
+    if let Some(step_up) = crate::auth::session::step_up_redirect(&state, &admin.session, "/agency")
+    {
+        return Ok(step_up);
+    }
     // An agency admin can only add people to their own agency, as staff or fellow admins.
     let role = match input.role.as_str() {
         "agency_admin" => Role::AgencyAdmin,
@@ -345,6 +349,13 @@ pub async fn create_agency_admin(
     CsrfForm(input): CsrfForm<NewPersonInput>,
 ) -> Page {
     let agency_id = path.into_inner();
+    if let Some(step_up) = crate::auth::session::step_up_redirect(
+        &state,
+        &operator.session,
+        &format!("/admin/agencies/{agency_id}"),
+    ) {
+        return Ok(step_up);
+    }
     service::get(&state, agency_id).await?;
     match accounts::create_staff_account(
         &state,

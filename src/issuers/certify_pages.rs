@@ -274,11 +274,18 @@ pub async fn certify(
 /// `POST /admin/agencies/{id}/keys/counter`: the operator creates a platform-held counter key.
 pub async fn create_counter_key(
     state: web::Data<AppState>,
-    _operator: OperatorSession,
+    operator: OperatorSession,
     path: web::Path<Uuid>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
     let agency_id = path.into_inner();
+    if let Some(step_up) = crate::auth::session::step_up_redirect(
+        &state,
+        &operator.session,
+        &format!("/admin/agencies/{agency_id}/keys"),
+    ) {
+        return Ok(step_up);
+    }
     crate::agencies::service::get(&state, agency_id).await?;
     certify::create_counter_key(&state, agency_id).await?;
     Ok(see_other(&format!("/admin/agencies/{agency_id}/keys")))

@@ -50,7 +50,8 @@ async fn keys_page(
     form: FormState,
 ) -> Page {
     let agency = crate::agencies::service::get(state, agency_id).await?;
-    let date = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+    // A key is valid from an instant, not a day: show the time and its zone.
+    let date = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let keys = super::repo::keys_for_agency(&state.db, agency_id)
         .await?
         .into_iter()
@@ -130,6 +131,13 @@ pub async fn register_key(
     CsrfForm(input): CsrfForm<KeyInput>,
 ) -> Page {
     let agency_id = path.into_inner();
+    if let Some(step_up) = crate::auth::session::step_up_redirect(
+        &state,
+        &operator.session,
+        &format!("/admin/agencies/{agency_id}/keys"),
+    ) {
+        return Ok(step_up);
+    }
     crate::agencies::service::get(&state, agency_id).await?;
     let outcome = async {
         let from = optional_date(&input.valid_from, "valid_from")?;
@@ -160,22 +168,36 @@ pub async fn register_key(
 
 pub async fn retire_key(
     state: web::Data<AppState>,
-    _operator: OperatorSession,
+    operator: OperatorSession,
     path: web::Path<(Uuid, String)>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
     let (agency_id, key_id) = path.into_inner();
+    if let Some(step_up) = crate::auth::session::step_up_redirect(
+        &state,
+        &operator.session,
+        &format!("/admin/agencies/{agency_id}/keys"),
+    ) {
+        return Ok(step_up);
+    }
     service::retire_key(&state, agency_id, &key_id).await?;
     Ok(see_other(&format!("/admin/agencies/{agency_id}/keys")))
 }
 
 pub async fn revoke_key(
     state: web::Data<AppState>,
-    _operator: OperatorSession,
+    operator: OperatorSession,
     path: web::Path<(Uuid, String)>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
     let (agency_id, key_id) = path.into_inner();
+    if let Some(step_up) = crate::auth::session::step_up_redirect(
+        &state,
+        &operator.session,
+        &format!("/admin/agencies/{agency_id}/keys"),
+    ) {
+        return Ok(step_up);
+    }
     service::revoke_key(&state, agency_id, &key_id, None).await?;
     Ok(see_other(&format!("/admin/agencies/{agency_id}/keys")))
 }
@@ -344,8 +366,12 @@ pub async fn operator_create_credential(
     CsrfForm(input): CsrfForm<CredentialInput>,
 ) -> Page {
     let agency_id = path.into_inner();
-    crate::agencies::service::get(&state, agency_id).await?;
     let base = format!("/admin/agencies/{agency_id}/credentials");
+    if let Some(step_up) = crate::auth::session::step_up_redirect(&state, &operator.session, &base)
+    {
+        return Ok(step_up);
+    }
+    crate::agencies::service::get(&state, agency_id).await?;
     create(
         &req,
         lang,
@@ -364,6 +390,11 @@ pub async fn admin_create_credential(
     admin: AgencyAdminSession,
     CsrfForm(input): CsrfForm<CredentialInput>,
 ) -> Page {
+    if let Some(step_up) =
+        crate::auth::session::step_up_redirect(&state, &admin.session, "/agency/credentials")
+    {
+        return Ok(step_up);
+    }
     let agency_id = own_agency(&admin)?;
     create(
         &req,
@@ -381,11 +412,18 @@ pub async fn admin_create_credential(
 
 pub async fn operator_revoke_credential(
     state: web::Data<AppState>,
-    _operator: OperatorSession,
+    operator: OperatorSession,
     path: web::Path<(Uuid, Uuid)>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
     let (agency_id, id) = path.into_inner();
+    if let Some(step_up) = crate::auth::session::step_up_redirect(
+        &state,
+        &operator.session,
+        &format!("/admin/agencies/{agency_id}/credentials"),
+    ) {
+        return Ok(step_up);
+    }
     service::revoke_credential(&state, agency_id, id).await?;
     Ok(see_other(&format!(
         "/admin/agencies/{agency_id}/credentials"
@@ -398,6 +436,11 @@ pub async fn admin_revoke_credential(
     path: web::Path<Uuid>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
+    if let Some(step_up) =
+        crate::auth::session::step_up_redirect(&state, &admin.session, "/agency/credentials")
+    {
+        return Ok(step_up);
+    }
     let agency_id = own_agency(&admin)?;
     service::revoke_credential(&state, agency_id, path.into_inner()).await?;
     Ok(see_other("/agency/credentials"))

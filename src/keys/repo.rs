@@ -71,3 +71,64 @@ pub async fn retire(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Master keys recorded for this deployment that still wrap live data (a citizen's data key or
+/// a counter key the platform holds) but that `keys` does not hold: with one of these missing,
+/// the people whose keys it wraps cannot log in. Cheap enough for every readiness probe: the
+/// platform-key table has a handful of rows, and each key not held costs one indexed
+/// `LIMIT 1` look-up per table (none at all in the normal case, where every recorded key that
+/// is not retired is held). Every instance records its keys at start-up, so any key that can
+/// have wrapped data is in the table.
+pub async fn unheld_master_keys_in_use(
+    db: &impl ConnectionTrait,
+    keys: &Keyring,
+) -> Result<Vec<String>, DbErr> {
+    use entity::{account, issuer_key};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let recorded: Vec<String> = platform_key::Entity::find()
+        .select_only()
+        .column(platform_key::Column::Id)
+        .filter(platform_key::Column::Kind.eq("master"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut missing = Vec::new();
+    for id in recorded {
+        if keys.master_by_id(&id).is_some() {
+            continue;
+        }
+        let account: Option<uuid::Uuid> = account::Entity::find()
+            .select_only()
+            .column(account::Column::Id)
+            .filter(account::Column::MasterKeyId.eq(id.as_str()))
+            .into_tuple()
+            .one(db)
+            .await?;
+        let held: Option<uuid::Uuid> = if account.is_none() {
+            issuer_key::Entity::find()
+                .select_only()
+                .column(issuer_key::Column::Id)
+                .filter(issuer_key::Column::MasterKeyId.eq(id.as_str()))
+                .into_tuple()
+                .one(db)
+                .await?
+        } else {
+            None
+        };
+        if account.is_some() || held.is_some() {
+            missing.push(id);
+        }
+    }
+    Ok(missing)
+}
+
+/// When the master key `keys` would wrap new data with was retired by rotation, the id and time.
+pub async fn retired_current_master(
+    db: &impl ConnectionTrait,
+    keys: &Keyring,
+) -> Result<Option<(String, DateTime<Utc>)>, DbErr> {
+    let row = platform_key::Entity::find_by_id(keys.master.id().as_str().to_owned())
+        .one(db)
+        .await?;
+    Ok(row.and_then(|r| r.retired_at.map(|at| (r.id, at))))
+}

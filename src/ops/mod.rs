@@ -30,6 +30,17 @@ pub struct Readiness {
 pub struct ReadinessChecks {
     pub database: DependencyStatus,
     pub blob_store: DependencyStatus,
+    pub master_keys: MasterKeyStatus,
+}
+
+/// Whether this instance holds every master key that wraps live data.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct MasterKeyStatus {
+    pub status: &'static str,
+    /// Ids of master keys that wrap data but are not configured here (`MASTER_KEY`,
+    /// `MASTER_KEY_PREVIOUS`): the accounts they wrap cannot log in until they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// Alive: the process answers. Never touches a dependency, so a slow database does not get
@@ -38,8 +49,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready: the database and the blob store both answer. 503 when either is down, so a load
-/// balancer stops sending traffic here.
+/// Ready: the database and the blob store both answer, and this instance holds every master key
+/// that wraps live data. 503 otherwise, so a load balancer stops sending traffic here (an
+/// instance missing a key would fail the logins of everyone that key wraps).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let readiness = check_readiness(&state).await;
     let status = if readiness.status == "ok" {
@@ -78,7 +90,31 @@ pub async fn check_readiness(state: &AppState) -> Readiness {
             }
         }
     };
-    let (database_ok, blobs_ok) = futures_util::join!(database, blobs);
+    let master_keys = async {
+        let check = crate::keys::repo::unheld_master_keys_in_use(&state.db, &state.keys);
+        match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+            Ok(Ok(missing)) => {
+                if !missing.is_empty() {
+                    tracing::error!(
+                        missing = %missing.join(", "),
+                        "readiness: master keys that wrap live data are not configured \
+                         (MASTER_KEY / MASTER_KEY_PREVIOUS)"
+                    );
+                }
+                Some(missing)
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "readiness: master key check failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("readiness: master key check timed out");
+                None
+            }
+        }
+    };
+    let (database_ok, blobs_ok, missing_keys) = futures_util::join!(database, blobs, master_keys);
+    let keys_ok = missing_keys.as_ref().is_some_and(Vec::is_empty);
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let database_backend = match state.db.get_database_backend() {
         sea_orm::DatabaseBackend::Postgres => "postgres",
@@ -86,7 +122,7 @@ pub async fn check_readiness(state: &AppState) -> Readiness {
         _ => "other",
     };
     Readiness {
-        status: word(database_ok && blobs_ok),
+        status: word(database_ok && blobs_ok && keys_ok),
         checks: ReadinessChecks {
             database: DependencyStatus {
                 status: word(database_ok),
@@ -95,6 +131,14 @@ pub async fn check_readiness(state: &AppState) -> Readiness {
             blob_store: DependencyStatus {
                 status: word(blobs_ok),
                 backend: state.blobs.backend().as_str(),
+            },
+            master_keys: MasterKeyStatus {
+                status: match &missing_keys {
+                    Some(missing) if missing.is_empty() => "ok",
+                    Some(_) => "missing",
+                    None => "unavailable",
+                },
+                missing: missing_keys.unwrap_or_default(),
             },
         },
     }

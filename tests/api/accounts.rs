@@ -22,11 +22,23 @@ pub async fn code_for(t: &TestApp, login: &str, steps: i64) -> String {
     totp::code_at(&secret, step)
 }
 
+/// A date of birth that agrees with a CCCD's century and year digits (17 May of that year);
+/// 1990 for anything that is not 12 digits (tests of malformed numbers).
+pub fn birth_date_for(national_id: &str) -> &'static str {
+    let digits = national_id.as_bytes();
+    if digits.len() != 12 || !digits.iter().all(u8::is_ascii_digit) {
+        return "1990-05-17";
+    }
+    let century = 1900 + 100 * i32::from((digits[3] - b'0') / 2);
+    let year = century + i32::from(digits[4] - b'0') * 10 + i32::from(digits[5] - b'0');
+    Box::leak(format!("{year}-05-17").into_boxed_str())
+}
+
 pub fn registration<'a>(national_id: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("national_id", national_id),
         ("full_name", "Nguyễn Thị Minh Khai"),
-        ("birth_date", "1990-05-17"),
+        ("birth_date", birth_date_for(national_id)),
         ("phone", "0905 123 456"),
         ("email", ""),
         ("password", password),

@@ -218,14 +218,39 @@ where
         }
     }
 
+    /// The CSRF token a page shown now would put in its forms (bound to the session cookie).
+    pub fn form_token(&self) -> String {
+        let secret = self
+            .cookies
+            .get(congdanso::auth::csrf::CSRF_COOKIE)
+            .or_else(|| self.cookies.get(congdanso::auth::csrf::CSRF_COOKIE_SECURE));
+        match secret {
+            Some(secret) => congdanso::auth::csrf::form_token(
+                secret,
+                self.cookies.get("cds_session").map(String::as_str),
+            ),
+            None => String::new(),
+        }
+    }
+
     pub async fn get(&mut self, path: &str) -> Reply {
         self.send(actix_web::test::TestRequest::get().uri(path))
             .await
     }
 
+    /// A `HEAD` request (link checkers, download managers).
+    pub async fn head(&mut self, path: &str) -> Reply {
+        self.send(
+            actix_web::test::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(path),
+        )
+        .await
+    }
+
     /// Posts a form with the CSRF token from the cookie (as the page's hidden field would).
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let token = self.cookies.get("cds_csrf").cloned().unwrap_or_default();
+        let token = self.form_token();
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
         all.extend_from_slice(fields);
         self.post_raw(path, &all).await
@@ -263,7 +288,7 @@ where
         fields: &[(&str, &str)],
         file: Option<(&str, &[u8])>,
     ) -> Reply {
-        let token = self.cookies.get("cds_csrf").cloned().unwrap_or_default();
+        let token = self.form_token();
         let boundary = "----cdsTestBoundary7MA4YWxkTrZu0gW";
         let mut body: Vec<u8> = Vec::new();
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];

@@ -32,6 +32,7 @@ async fn operators_register_keys_and_the_signed_trust_list_shows_them() {
     let mut operator = Client::new(test::init_service(app(t.state.clone())).await);
     operator.lang = Some("en");
     first_staff_login(&mut operator, &t, "van.hanh", &initial).await;
+    crate::staff::step_up(&mut operator, &t, "van.hanh").await;
     let reply = operator
         .post(
             "/admin/agencies",
@@ -173,6 +174,7 @@ async fn api_credentials_authenticate_an_agency_until_revoked() {
     congdanso::demo::seed(&t.state).await.unwrap();
     let mut admin = Client::new(test::init_service(app(t.state.clone())).await);
     first_staff_login(&mut admin, &t, "demo.admin", congdanso::demo::DEMO_PASSWORD).await;
+    crate::staff::step_up(&mut admin, &t, "demo.admin").await;
     let reply = admin
         .post("/agency/credentials", &[("name", "Hệ thống một cửa")])
         .await;

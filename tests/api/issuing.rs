@@ -37,7 +37,7 @@ pub async fn register_citizen_directly(t: &TestApp, id: &str) {
         congdanso::accounts::service::RegistrationInput {
             national_id: id.into(),
             full_name: "Nguyễn Văn Thử".into(),
-            birth_date: "1990-01-15".into(),
+            birth_date: crate::accounts::birth_date_for(id).into(),
             phone: "0905000123".into(),
             email: String::new(),
             password: zeroize::Zeroizing::new(crate::accounts::PASSWORD.into()),
@@ -1096,7 +1096,9 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
     let reply = clerk.post(&review_path, &[("seen_original", "yes")]).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(reply.body.contains("no counter key"), "{}", reply.body);
-    // The operator creates one; the trust list publishes only its public half.
+    // The operator creates one (after a fresh code); the trust list publishes only its public
+    // half.
+    crate::staff::step_up(&mut operator, &t, "demo.operator").await;
     let reply = operator
         .post(&format!("/admin/agencies/{}/keys/counter", agency.id), &[])
         .await;

@@ -39,6 +39,22 @@ pub async fn first_staff_login<S, B>(
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
+/// Confirms a fresh TOTP code (step-up), as operators and agency admins must before they change
+/// keys, credentials or accounts.
+pub async fn step_up<S, B>(client: &mut Client<S>, t: &TestApp, login: &str)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let code = code_for(t, login, 1).await;
+    let reply = client.post("/step-up", &[("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+}
+
 pub fn initial_password_in(html: &str) -> String {
     html.split(r#"<code id="initial-password">"#)
         .nth(1)
@@ -59,6 +75,7 @@ async fn operator_agency_admin_and_counter_staff_each_do_their_part() {
     // The operator registers an agency and its admin.
     let mut operator = Client::new(test::init_service(app(t.state.clone())).await);
     first_staff_login(&mut operator, &t, "van.hanh", &initial).await;
+    step_up(&mut operator, &t, "van.hanh").await;
     assert_eq!(operator.get("/admin").await.status, StatusCode::OK);
     let reply = operator
         .post(
@@ -95,6 +112,7 @@ async fn operator_agency_admin_and_counter_staff_each_do_their_part() {
     // The agency admin adds a counter clerk to their own agency.
     let mut admin = Client::new(test::init_service(app(t.state.clone())).await);
     first_staff_login(&mut admin, &t, "admin.haichau", &admin_password).await;
+    step_up(&mut admin, &t, "admin.haichau").await;
     let page = admin.get("/agency").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("UBND quận Hải Châu"));
@@ -260,6 +278,7 @@ async fn demo_data_is_refused_in_production() {
     let t = crate::helpers::spawn_app_with(&[
         ("APP_ENV", "production"),
         ("PUBLIC_URL", "https://congdanso.example"),
+        ("METRICS_TOKEN", "a-long-enough-metrics-token"),
         ("MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         (
             "SIGNING_KEY",
