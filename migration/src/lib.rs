@@ -8,6 +8,7 @@ mod m20261123_000002_accounts;
 mod m20261123_000003_vault;
 mod m20261123_000004_issuers;
 mod m20261123_000005_signed_documents;
+mod m20261202_000003_vault_usage;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_vault::Migration),
             Box::new(m20261123_000004_issuers::Migration),
             Box::new(m20261123_000005_signed_documents::Migration),
+            Box::new(m20261202_000003_vault_usage::Migration),
         ]
     }
 }

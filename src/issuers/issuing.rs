@@ -267,7 +267,8 @@ where
         (Some((body, name)), Some(_)) => {
             let rules = ContentRules {
                 limit,
-                quota_left: None,
+                quota: None,
+                expected_size: None,
                 content_type: None,
             };
             (
@@ -278,7 +279,8 @@ where
         (None, None) => {
             let rules = ContentRules {
                 limit,
-                quota_left: None,
+                quota: None,
+                expected_size: None,
                 content_type: Some(PAYLOAD_CONTENT_TYPE),
             };
             let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
@@ -293,7 +295,7 @@ where
     if let Some(signed) = &signed_hash
         && !bool::from(signed.as_bytes().ct_eq(written.sha256.as_bytes()))
     {
-        vault::discard(state, written).await;
+        vault::discard(state, owner, written).await;
         return Err(problem_error(Problem::FileHashMismatch));
     }
     let outcome = record(state, &checked, &key, &written, file_name).await;
@@ -303,7 +305,7 @@ where
             Ok(issued)
         }
         Err(error) => {
-            vault::discard(state, written).await;
+            vault::discard(state, owner, written).await;
             Err(error)
         }
     }

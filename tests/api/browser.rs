@@ -758,9 +758,17 @@ async fn a_citizen_registers_enrols_totp_logs_out_and_in_again_in_a_phone_browse
         .await
         .unwrap();
     b.submit().await;
-    assert_eq!(b.path().await, "/documents");
+    // The upload lands on the new document's page, then the list shows it.
+    assert!(b.path().await.starts_with("/documents/0"));
+    assert!(b.text_of(".notice").await.contains("Đã tải lên"));
+    b.goto("/documents").await;
     assert!(b.text_of(".documents").await.contains("Giấy khai sinh"));
     b.assert_accessible("documents-vi").await;
+    // The filters are plain GET fields: they work without JavaScript.
+    b.goto("/documents?type=birth_certificate&source=self")
+        .await;
+    assert!(b.text_of(".documents").await.contains("Giấy khai sinh"));
+    b.assert_accessible("documents-filtered-vi").await;
     b.click_and_wait(".documents a").await;
     assert!(b.path().await.starts_with("/documents/"));
     b.assert_accessible("document-vi").await;
@@ -888,6 +896,7 @@ async fn staff_pages_pass_wcag() {
                     title: "Bằng tốt nghiệp".into(),
                     file_name: "bang.png".into(),
                 },
+                None,
                 futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(png))]),
             )
             .await
