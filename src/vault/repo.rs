@@ -85,8 +85,19 @@ pub async fn reserve<C: ConnectionTrait + TransactionTrait>(
 }
 
 /// Takes the reservation off an upload row (compare-and-set, so two callers never both
-/// release it) and returns how many bytes it held.
+/// release it) and returns how many bytes it held. Starts with a write that locks the row: on
+/// PostgreSQL a second caller waits for the first; on SQLite the transaction holds the write
+/// lock before it reads, so it never has to upgrade a stale read snapshot (which fails with
+/// `SQLITE_BUSY_SNAPSHOT` instead of waiting).
 async fn take_reservation(db: &impl ConnectionTrait, upload_id: Uuid) -> Result<i64, DbErr> {
+    upload::Entity::update_many()
+        .col_expr(
+            upload::Column::ReservedBytes,
+            Expr::col(upload::Column::ReservedBytes),
+        )
+        .filter(upload::Column::Id.eq(upload_id))
+        .exec(db)
+        .await?;
     let Some(row) = upload::Entity::find_by_id(upload_id).one(db).await? else {
         return Ok(0);
     };

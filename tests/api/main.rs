@@ -15,3 +15,4 @@ mod process;
 mod staff;
 mod storage;
 mod vault;
+mod vault_scale;
