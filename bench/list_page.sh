@@ -35,6 +35,7 @@ export RUST_LOG=warn
 
 big="$("$TARGET/release/examples/seed_vault" 079090001234 "$DOCUMENTS" | sed -n 's/^token=//p')"
 small="$("$TARGET/release/examples/seed_vault" 079090005678 10 | sed -n 's/^token=//p')"
+full="$("$TARGET/release/examples/seed_vault" 079090009999 25 | sed -n 's/^token=//p')"
 
 "$TARGET/release/congdanso" serve 2>"$DIR/server.log" &
 SERVER_PID=$!
@@ -49,8 +50,13 @@ gz() { curl -fs -H "Cookie: cds_session=$1" -H 'Accept-Encoding: gzip' "http://1
 
 echo
 echo "machine: $(nproc) vCPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+if command -v sqlite3 >/dev/null; then
+  echo "query plan of the first page:"
+  sqlite3 "$DIR/congdanso.db" "EXPLAIN QUERY PLAN SELECT id FROM document WHERE owner_id = (SELECT owner_id FROM document LIMIT 1) AND NOT EXISTS (SELECT 1 FROM document_signature s JOIN document newer ON newer.id = s.superseded_by WHERE s.document_id = document.id) ORDER BY created_at DESC, id DESC LIMIT 26"
+fi
 for run in "$DOCUMENTS documents, first page|$big|/documents" \
            "$DOCUMENTS documents, a later page|$big|$later" \
+           "25 documents (one full page)|$full|/documents" \
            "10 documents|$small|/documents"; do
   IFS='|' read -r what token path <<<"$run"
   echo
