@@ -375,7 +375,7 @@ async fn the_list_pages_newest_first_with_cursors_and_filters() {
 }
 
 #[actix_web::test]
-async fn a_download_costs_two_queries_and_no_stat() {
+async fn a_download_costs_two_queries_and_trusts_the_rows_length() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let t = spawn_app().await;
