@@ -17,9 +17,10 @@ use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as StorePath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayloadMut};
 use tokio::io::AsyncWriteExt;
 
 use crate::config::{BlobStoreConfig, S3Settings};
@@ -115,15 +116,115 @@ impl BlobBackend {
 /// A blob being written: buffers at most one part plus the parts in flight. Call
 /// [`finish`](Self::finish) to complete it or [`abort`](Self::abort) to leave nothing behind.
 pub struct BlobWriter {
-    inner: BufWriter,
+    inner: WriterInner,
     key: BlobKey,
     written: u64,
+}
+
+enum WriterInner {
+    /// Local disk and memory: object_store's buffered writer.
+    Buffered(BufWriter),
+    /// S3: the multipart API driven here, so the upload id is known (and can be recorded for
+    /// the sweep to abort after a crash).
+    Multipart(MultipartWriter),
+}
+
+type PartFuture = futures_util::future::BoxFuture<'static, Result<(usize, PartId), StorageError>>;
+
+struct MultipartWriter {
+    target: Arc<MultipartTarget>,
+    /// The store as the rest of the code sees it (prefix applied), for blobs of one part.
+    store: Arc<dyn ObjectStore>,
+    key_path: StorePath,
+    buffer: PutPayloadMut,
+    id: Option<MultipartId>,
+    next_part: usize,
+    in_flight: futures_util::stream::FuturesUnordered<PartFuture>,
+    done: Vec<(usize, PartId)>,
+}
+
+impl MultipartWriter {
+    async fn put(&mut self, bytes: Bytes) -> Result<(), StorageError> {
+        self.buffer.push(bytes);
+        if self.buffer.content_length() >= PART_SIZE {
+            self.send_part().await?;
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self) -> Result<(), StorageError> {
+        let path = self.target.path(&self.key_path);
+        let id = match &self.id {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.target.store.create_multipart(&path).await?;
+                self.id = Some(id.clone());
+                id
+            }
+        };
+        while self.in_flight.len() >= PART_CONCURRENCY {
+            self.collect_one().await?;
+        }
+        let payload = std::mem::take(&mut self.buffer).freeze();
+        let store = self.target.store.clone();
+        let index = self.next_part;
+        self.next_part += 1;
+        self.in_flight.push(Box::pin(async move {
+            let part = store.put_part(&path, &id, index, payload).await?;
+            Ok((index, part))
+        }));
+        Ok(())
+    }
+
+    async fn collect_one(&mut self) -> Result<(), StorageError> {
+        if let Some(result) = self.in_flight.next().await {
+            self.done.push(result?);
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), StorageError> {
+        let Some(id) = self.id.clone() else {
+            let payload = std::mem::take(&mut self.buffer).freeze();
+            self.store.put(&self.key_path, payload).await?;
+            return Ok(());
+        };
+        if !self.buffer.is_empty() {
+            self.send_part().await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.collect_one().await?;
+        }
+        self.done.sort_by_key(|(index, _)| *index);
+        let parts = std::mem::take(&mut self.done)
+            .into_iter()
+            .map(|(_, part)| part)
+            .collect();
+        let path = self.target.path(&self.key_path);
+        self.target
+            .store
+            .complete_multipart(&path, &id, parts)
+            .await?;
+        Ok(())
+    }
+
+    async fn abort(&mut self) -> Result<(), StorageError> {
+        self.in_flight = futures_util::stream::FuturesUnordered::new();
+        if let Some(id) = self.id.take() {
+            let path = self.target.path(&self.key_path);
+            self.target.store.abort_multipart(&path, &id).await?;
+        }
+        Ok(())
+    }
 }
 
 impl BlobWriter {
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError> {
         self.written += bytes.len() as u64;
-        self.inner.put(bytes).await.map_err(StorageError::from)
+        match &mut self.inner {
+            WriterInner::Buffered(inner) => inner.put(bytes).await.map_err(StorageError::from),
+            WriterInner::Multipart(inner) => inner.put(bytes).await,
+        }
     }
 
     /// Bytes written so far.
@@ -131,22 +232,61 @@ impl BlobWriter {
         self.written
     }
 
+    /// The store's multipart upload id, once the blob spans more than one part on S3.
+    pub fn multipart_id(&self) -> Option<&str> {
+        match &self.inner {
+            WriterInner::Multipart(inner) => inner.id.as_deref(),
+            WriterInner::Buffered(_) => None,
+        }
+    }
+
     /// Completes the blob; on failure the partial upload is aborted.
     pub async fn finish(mut self) -> Result<u64, StorageError> {
-        match self.inner.shutdown().await {
+        let outcome = match &mut self.inner {
+            WriterInner::Buffered(inner) => inner
+                .shutdown()
+                .await
+                .map_err(|e| StorageError::Backend(e.to_string())),
+            WriterInner::Multipart(inner) => inner.finish().await,
+        };
+        match outcome {
             Ok(()) => Ok(self.written),
             Err(error) => {
                 self.abort().await;
-                Err(StorageError::Backend(error.to_string()))
+                Err(error)
             }
         }
     }
 
     /// Abandons the blob (best effort; a leftover is removed by the sweep).
     pub async fn abort(mut self) {
-        if let Err(error) = self.inner.abort().await {
+        let outcome = match &mut self.inner {
+            WriterInner::Buffered(inner) => inner.abort().await.map_err(StorageError::from),
+            WriterInner::Multipart(inner) => inner.abort().await,
+        };
+        if let Err(error) = outcome {
             tracing::warn!(blob = %self.key, %error, "aborting a blob upload failed");
         }
+    }
+}
+
+/// The multipart API of an S3 store, with the prefix the rest of the store is seen under.
+struct MultipartTarget {
+    store: Arc<dyn MultipartStore>,
+    prefix: StorePath,
+}
+
+impl std::fmt::Debug for MultipartTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultipartTarget")
+            .field("prefix", &self.prefix.as_ref())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MultipartTarget {
+    fn path(&self, key_path: &StorePath) -> StorePath {
+        self.prefix.parts().chain(key_path.parts()).collect()
     }
 }
 
@@ -162,6 +302,7 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     backend: BlobBackend,
     local_root: Option<PathBuf>,
+    multipart: Option<Arc<MultipartTarget>>,
 }
 
 impl BlobStore {
@@ -182,6 +323,7 @@ impl BlobStore {
                     store: Arc::new(store),
                     backend: BlobBackend::Local,
                     local_root: Some(root),
+                    multipart: None,
                 })
             }
             BlobStoreConfig::Memory => Ok(Self::memory()),
@@ -200,11 +342,17 @@ impl BlobStore {
                 if let Some(secret) = &s3.secret_access_key {
                     builder = builder.with_secret_access_key(secret.expose());
                 }
-                let s3_store = builder
-                    .build()
-                    .map_err(|e| StorageError::Config(e.to_string()))?;
+                let s3_store = Arc::new(
+                    builder
+                        .build()
+                        .map_err(|e| StorageError::Config(e.to_string()))?,
+                );
+                let multipart = Arc::new(MultipartTarget {
+                    store: s3_store.clone(),
+                    prefix: StorePath::from(prefix.as_str()),
+                });
                 let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                    Arc::new(s3_store)
+                    s3_store
                 } else {
                     Arc::new(PrefixStore::new(s3_store, prefix.as_str()))
                 };
@@ -212,6 +360,7 @@ impl BlobStore {
                     store,
                     backend: BlobBackend::S3,
                     local_root: None,
+                    multipart: Some(multipart),
                 })
             }
         }
@@ -223,6 +372,7 @@ impl BlobStore {
             store: Arc::new(InMemory::new()),
             backend: BlobBackend::Memory,
             local_root: None,
+            multipart: None,
         }
     }
 
@@ -232,9 +382,24 @@ impl BlobStore {
 
     /// Starts writing a blob piece by piece with bounded memory (see [`BlobWriter`]).
     pub fn writer(&self, key: &BlobKey) -> BlobWriter {
+        let inner = match &self.multipart {
+            Some(target) => WriterInner::Multipart(MultipartWriter {
+                target: target.clone(),
+                store: self.store.clone(),
+                key_path: key.path(),
+                buffer: PutPayloadMut::new(),
+                id: None,
+                next_part: 0,
+                in_flight: futures_util::stream::FuturesUnordered::new(),
+                done: Vec::new(),
+            }),
+            None => WriterInner::Buffered(
+                BufWriter::with_capacity(self.store.clone(), key.path(), PART_SIZE)
+                    .with_max_concurrency(PART_CONCURRENCY),
+            ),
+        };
         BlobWriter {
-            inner: BufWriter::with_capacity(self.store.clone(), key.path(), PART_SIZE)
-                .with_max_concurrency(PART_CONCURRENCY),
+            inner,
             key: key.clone(),
             written: 0,
         }
@@ -300,6 +465,64 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Removes what an interrupted multipart write of `key` left behind (a crash mid-upload):
+    /// on local disk the staging files `<key>#<n>` object_store writes a multipart upload into
+    /// (they are invisible to [`list`](Self::list) and never cleaned up by object_store after a
+    /// crash); on S3 the multipart upload `multipart_id`, when the writer recorded one. Returns
+    /// how many leftovers were removed.
+    pub async fn remove_leftovers(
+        &self,
+        key: &BlobKey,
+        multipart_id: Option<&str>,
+    ) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        if let Some(root) = &self.local_root {
+            let path = root.join(key.as_str());
+            let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+                return Ok(0);
+            };
+            let Some(name) = name.to_str() else {
+                return Ok(0);
+            };
+            let mut entries = match tokio::fs::read_dir(folder).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(StorageError::Backend(format!("{}: {e}", folder.display()))),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| StorageError::Backend(e.to_string()))?
+            {
+                let file = entry.file_name();
+                let is_staging = file
+                    .to_str()
+                    .and_then(|f| f.strip_prefix(name))
+                    .and_then(|rest| rest.strip_prefix('#'))
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                if is_staging {
+                    match tokio::fs::remove_file(entry.path()).await {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StorageError::Backend(e.to_string())),
+                    }
+                }
+            }
+        }
+        if let (Some(id), Some(multipart)) = (multipart_id, &self.multipart) {
+            match multipart
+                .store
+                .abort_multipart(&multipart.path(&key.path()), &id.to_owned())
+                .await
+            {
+                Ok(()) => removed += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(removed)
     }
 
     /// Lists the keys under a prefix (used by maintenance sweeps).

@@ -19,3 +19,4 @@ pub mod recovery_code;
 pub mod session;
 pub mod throttle;
 pub mod upload;
+pub mod vault_usage;

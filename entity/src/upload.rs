@@ -10,6 +10,11 @@ pub struct Model {
     pub owner_id: Uuid,
     pub blob_key: String,
     pub started_at: DateTimeUtc,
+    /// Quota bytes this upload holds until it is recorded or given up.
+    pub reserved_bytes: i64,
+    /// The blob store's multipart upload id once the upload spans several parts (S3), so the
+    /// sweep can abort what a crash left.
+    pub multipart_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261123_000003_vault;
 mod m20261123_000004_issuers;
 mod m20261123_000005_signed_documents;
 mod m20261202_000001_issuing_authority;
+mod m20261202_000003_vault_usage;
 mod m20261202_000004_access_log;
 mod m20261202_000006_certification_claim;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_issuers::Migration),
             Box::new(m20261123_000005_signed_documents::Migration),
             Box::new(m20261202_000001_issuing_authority::Migration),
+            Box::new(m20261202_000003_vault_usage::Migration),
             Box::new(m20261202_000004_access_log::Migration),
             Box::new(m20261202_000006_certification_claim::Migration),
         ]

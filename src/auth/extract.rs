@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use entity::{account, session};
 
 use super::Role;
-use super::session::{SESSION_COOKIE, Stage, load};
+use super::session::{SESSION_COOKIE, Stage, load_with_account};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -37,8 +37,7 @@ async fn load_for_request(req: &HttpRequest) -> Result<LoadedSession, AppError> 
     let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let mut loaded = LoadedSession(None);
     if let Some(token) = token
-        && let Some(row) = load(&state, &token).await?
-        && let Some(account) = crate::accounts::repo::find_by_id(&state.db, row.account_id).await?
+        && let Some((row, account)) = load_with_account(&state, &token).await?
         && account.status != "disabled"
         && let (Some(role), Some(stage)) = (Role::parse(&account.role), Stage::parse(&row.stage))
     {

@@ -6,7 +6,7 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -39,6 +39,26 @@ pub async fn find_live_by_token_hash(
         .filter(session::Column::EndedAt.is_null())
         .one(db)
         .await
+}
+
+/// The live session with this token hash and its account, in one query (every request that
+/// carries a session cookie asks for both).
+pub async fn find_live_with_account(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<(session::Model, entity::account::Model)>, DbErr> {
+    let to_account: sea_orm::RelationDef = session::Entity::belongs_to(entity::account::Entity)
+        .from(session::Column::AccountId)
+        .to(entity::account::Column::Id)
+        .into();
+    let found = session::Entity::find()
+        .join(sea_orm::JoinType::InnerJoin, to_account)
+        .select_also(entity::account::Entity)
+        .filter(session::Column::TokenHash.eq(token_hash))
+        .filter(session::Column::EndedAt.is_null())
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(session, account)| account.map(|account| (session, account))))
 }
 
 pub async fn touch(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {

@@ -137,16 +137,44 @@ pub async fn load(state: &AppState, token: &str) -> Result<Option<session::Model
     let Some(row) = repo::find_live_by_token_hash(&state.db, &hash_token(token)).await? else {
         return Ok(None);
     };
+    if !still_live(state, &row).await? {
+        return Ok(None);
+    }
+    Ok(Some(row))
+}
+
+/// The live session behind a cookie token with its account, read in one query (the extractors
+/// use this: one round trip per request instead of two). Same timeouts as [`load`].
+pub async fn load_with_account(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(session::Model, entity::account::Model)>, AppError> {
+    if token.is_empty() || token.len() > 64 {
+        return Ok(None);
+    }
+    let Some((row, account)) = repo::find_live_with_account(&state.db, &hash_token(token)).await?
+    else {
+        return Ok(None);
+    };
+    if !still_live(state, &row).await? {
+        return Ok(None);
+    }
+    Ok(Some((row, account)))
+}
+
+/// Applies the idle and absolute timeouts (ending a timed-out session on the spot) and notes
+/// activity at most every [`TOUCH_EVERY_SECS`].
+async fn still_live(state: &AppState, row: &session::Model) -> Result<bool, AppError> {
     let now = state.clock.now();
     let idle = chrono::Duration::from_std(state.config.session_idle).map_err(AppError::internal)?;
     if now >= row.expires_at || now >= row.last_seen_at + idle {
         repo::end(&state.db, row.id, now).await?;
-        return Ok(None);
+        return Ok(false);
     }
     if (now - row.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
         repo::touch(&state.db, row.id, now).await?;
     }
-    Ok(Some(row))
+    Ok(true)
 }
 
 /// True while a recent second-factor code unlocks sensitive actions.

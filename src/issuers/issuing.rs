@@ -293,7 +293,8 @@ where
         (Some((body, name)), Some(_)) => {
             let rules = ContentRules {
                 limit,
-                quota_left: None,
+                quota: None,
+                expected_size: None,
                 content_type: None,
             };
             (
@@ -304,7 +305,8 @@ where
         (None, None) => {
             let rules = ContentRules {
                 limit,
-                quota_left: None,
+                quota: None,
+                expected_size: None,
                 content_type: Some(PAYLOAD_CONTENT_TYPE),
             };
             let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
@@ -319,7 +321,7 @@ where
     if let Some(signed) = &signed_hash
         && !bool::from(signed.as_bytes().ct_eq(written.sha256.as_bytes()))
     {
-        vault::discard(state, written).await;
+        vault::discard(state, owner, written).await;
         return Err(problem_error(Problem::FileHashMismatch));
     }
     let outcome = record(state, &checked, &key, &written, file_name).await;
@@ -329,7 +331,7 @@ where
             Ok(issued)
         }
         Err(error) => {
-            vault::discard(state, written).await;
+            vault::discard(state, owner, written).await;
             Err(error)
         }
     }

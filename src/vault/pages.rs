@@ -9,7 +9,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::model::{self, DocumentType};
+use super::model::{self, DocumentSource, DocumentType, Position};
+use super::repo;
 use super::service::{self, NewDocument, Purpose};
 use crate::auth::csrf::{self, CsrfForm};
 use crate::auth::{CitizenSession, session};
@@ -57,6 +58,10 @@ struct ListPage {
     documents: Vec<DocumentRow>,
     form: FormState,
     types: Vec<(&'static str, String)>,
+    sources: Vec<(&'static str, String)>,
+    filter: ListFilter,
+    older: Option<String>,
+    newer: Option<String>,
     used: String,
     quota: String,
     used_percent: u64,
@@ -64,16 +69,66 @@ struct ListPage {
     notice: Option<String>,
 }
 
+/// The list's filters as the page shows them (empty: any).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub doc_type: String,
+    pub source: String,
+}
+
+impl ListFilter {
+    /// `type=..&source=..&` for links that keep the filters.
+    fn query_prefix(&self) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        if !self.doc_type.is_empty() {
+            out.append_pair("type", &self.doc_type);
+        }
+        if !self.source.is_empty() {
+            out.append_pair("source", &self.source);
+        }
+        let mut query = out.finish();
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query
+    }
+}
+
 async fn list_page(
     req: &HttpRequest,
     lang: Lang,
     state: &AppState,
     citizen: &CitizenSession,
+    query: &ListQuery,
     form: FormState,
     notice: Option<String>,
 ) -> Page {
-    let documents = service::list(state, &citizen.account)
-        .await?
+    let doc_type = query.doc_type.as_deref().and_then(DocumentType::parse);
+    let source = query.source.as_deref().and_then(DocumentSource::parse);
+    // A cursor that is not one gives the first page (it can only name a place in the
+    // citizen's own list anyway).
+    let from = match (query.after.as_deref(), query.before.as_deref()) {
+        (Some(after), _) => Position::from_cursor(after).map(repo::Direction::Older),
+        (None, Some(before)) => Position::from_cursor(before).map(repo::Direction::Newer),
+        (None, None) => None,
+    };
+    let page = service::page(
+        state,
+        &citizen.account,
+        &repo::PageQuery {
+            doc_type: doc_type.map(|t| t.as_str().to_owned()),
+            source: source.map(|s| s.as_str().to_owned()),
+            from,
+        },
+    )
+    .await?;
+    let filter = ListFilter {
+        doc_type: doc_type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        source: source.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+    };
+    let prefix = filter.query_prefix();
+    let documents = page
+        .rows
         .into_iter()
         .map(|(row, title)| DocumentRow {
             id: row.id.to_string(),
@@ -90,6 +145,10 @@ async fn list_page(
         .iter()
         .map(|t| (t.as_str(), t.label_key()))
         .collect();
+    let sources = DocumentSource::ALL
+        .iter()
+        .map(|s| (s.as_str(), s.label_key()))
+        .collect();
     render(
         form.status(),
         &ListPage {
@@ -98,6 +157,14 @@ async fn list_page(
             documents,
             form,
             types,
+            sources,
+            older: page
+                .older
+                .map(|p| format!("/documents?{prefix}after={}", p.cursor())),
+            newer: page
+                .newer
+                .map(|p| format!("/documents?{prefix}before={}", p.cursor())),
+            filter,
             used: human_size(used),
             quota: human_size(quota),
             used_percent: (used.saturating_mul(100) / quota.max(1)).min(100),
@@ -107,9 +174,16 @@ async fn list_page(
     )
 }
 
-#[derive(Deserialize)]
-pub struct DoneQuery {
+/// `GET /documents`: filters and the page position are plain GET fields, so the list works
+/// without JavaScript.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
     done: Option<String>,
+    #[serde(rename = "type")]
+    doc_type: Option<String>,
+    source: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
 }
 
 pub async fn list(
@@ -117,14 +191,22 @@ pub async fn list(
     lang: Lang,
     state: web::Data<AppState>,
     citizen: CitizenSession,
-    query: web::Query<DoneQuery>,
+    query: web::Query<ListQuery>,
 ) -> Page {
     let notice = match query.done.as_deref() {
-        Some("uploaded") => Some(lang.t("vault.uploaded").into_owned()),
         Some("deleted") => Some(lang.t("vault.deleted").into_owned()),
         _ => None,
     };
-    list_page(&req, lang, &state, &citizen, FormState::new(), notice).await
+    list_page(
+        &req,
+        lang,
+        &state,
+        &citizen,
+        &query,
+        FormState::new(),
+        notice,
+    )
+    .await
 }
 
 /// Reads a small text part of a multipart form (at most `limit` bytes).
@@ -153,7 +235,7 @@ pub async fn upload(
     let mut token = String::new();
     let mut doc_type = String::new();
     let mut title = String::new();
-    let mut outcome: Option<Result<(), AppError>> = None;
+    let mut outcome: Option<Result<Uuid, AppError>> = None;
     while let Some(part) = payload.next().await {
         let mut field = part.map_err(|e| AppError::invalid("malformed_form", e.to_string()))?;
         match field.name().unwrap_or_default() {
@@ -164,18 +246,25 @@ pub async fn upload(
                 if !csrf::verify(&req, &token) {
                     return Err(AppError::CsrfRejected);
                 }
+                // Cleaned by the service (last path component, no hidden controls).
                 let file_name = field
                     .content_disposition()
                     .and_then(|cd| cd.get_filename())
                     .unwrap_or("")
                     .chars()
-                    .take(255)
+                    .take(1024)
                     .collect::<String>();
                 let result = async {
                     let doc_type = DocumentType::parse(&doc_type)
                         .ok_or_else(|| AppError::field("doc_type", "doc_type_required"))?;
                     let title = service::clean_title(&title)?;
                     let body = (&mut field).map_err(|e| e.to_string());
+                    // The request's length bounds the file's: reserved up front.
+                    let expected = req
+                        .headers()
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
                     service::store_document(
                         &state,
                         &citizen.account,
@@ -184,10 +273,11 @@ pub async fn upload(
                             title,
                             file_name,
                         },
+                        expected,
                         body,
                     )
                     .await
-                    .map(|_| ())
+                    .map(|row| row.id)
                 }
                 .await;
                 outcome = Some(result);
@@ -203,12 +293,14 @@ pub async fn upload(
     }
     let result = outcome.unwrap_or_else(|| Err(AppError::field("file", "file_required")));
     match result {
-        Ok(()) => Ok(see_other("/documents?done=uploaded")),
+        // To the new document's page, so a client learns its id from `Location`.
+        Ok(id) => Ok(see_other(&format!("/documents/{id}?done=uploaded"))),
         Err(error) => {
             let form = FormState::new()
                 .with_value("title", &title)
                 .from_error(lang, error)?;
-            list_page(&req, lang, &state, &citizen, form, None).await
+            let query = ListQuery::default();
+            list_page(&req, lang, &state, &citizen, &query, form, None).await
         }
     }
 }
@@ -230,6 +322,7 @@ struct DetailPage {
     signature: Option<SignatureView>,
     history: Vec<(String, String)>,
     can_certify: bool,
+    notice: Option<String>,
 }
 
 /// The signature part of a document page.
@@ -306,6 +399,7 @@ async fn detail_page(
     citizen: &CitizenSession,
     id: Uuid,
     form: FormState,
+    notice: Option<String>,
 ) -> Page {
     let doc = service::open_document(state, &citizen.account, id, Purpose::OwnerView).await?;
     let signature = crate::issuers::verification::status(state, &doc)
@@ -334,8 +428,14 @@ async fn detail_page(
             signature,
             history,
             can_certify,
+            notice,
         },
     )
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
 }
 
 pub async fn detail(
@@ -344,7 +444,12 @@ pub async fn detail(
     state: web::Data<AppState>,
     citizen: CitizenSession,
     path: web::Path<Uuid>,
+    query: web::Query<DoneQuery>,
 ) -> Page {
+    let notice = match query.done.as_deref() {
+        Some("uploaded") => Some(lang.t("vault.uploaded").into_owned()),
+        _ => None,
+    };
     detail_page(
         &req,
         lang,
@@ -352,6 +457,7 @@ pub async fn detail(
         &citizen,
         path.into_inner(),
         FormState::new(),
+        notice,
     )
     .await
 }
@@ -431,10 +537,14 @@ pub async fn download(
     )
     .await?;
     let len = doc.size();
-    let title = doc.title()?;
+    // Only the file name is opened; the title only when there is no file name.
     let name = match doc.file_name()? {
         n if !n.is_empty() => n,
-        _ => format!("{title}.{}", model::extension(&doc.row.content_type)),
+        _ => format!(
+            "{}.{}",
+            doc.title()?,
+            model::extension(&doc.row.content_type)
+        ),
     };
     let content_type = doc.row.content_type.clone();
     let range_header = req
@@ -489,7 +599,7 @@ pub async fn rename(
             let form = FormState::new()
                 .with_value("title", &input.title)
                 .from_error(lang, error)?;
-            detail_page(&req, lang, &state, &citizen, id, form).await
+            detail_page(&req, lang, &state, &citizen, id, form, None).await
         }
     }
 }
@@ -590,7 +700,7 @@ mod tests {
 struct DeleteAccountPage {
     lang: Lang,
     chrome: Chrome,
-    documents: usize,
+    documents: u64,
     done: bool,
 }
 
@@ -604,9 +714,7 @@ pub async fn delete_account_form(
     if let Some(redirect) = session::step_up_redirect(&state, &citizen.session, "/account/delete") {
         return Ok(redirect);
     }
-    let documents = super::repo::list_for_owner(&state.db, citizen.account.id)
-        .await?
-        .len();
+    let documents = repo::count_for_owner(&state.db, citizen.account.id).await?;
     render(
         StatusCode::OK,
         &DeleteAccountPage {

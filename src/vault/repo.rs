@@ -1,13 +1,173 @@
 //! Document and upload rows. Never sees actix types.
 
 use chrono::{DateTime, Utc};
-use entity::{certification_request, document, document_signature, upload};
-use sea_orm::sea_query::Expr;
+use entity::{certification_request, document, document_signature, upload, vault_usage};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
+
+pub use super::model::Position;
+
+/// Makes sure the owner has a usage counter row (created at the first upload).
+pub async fn ensure_usage(db: &impl ConnectionTrait, owner_id: Uuid) -> Result<(), DbErr> {
+    vault_usage::Entity::insert(vault_usage::ActiveModel {
+        account_id: Set(owner_id),
+        used_bytes: Set(0),
+        reserved_bytes: Set(0),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Bytes an owner's documents hold and bytes reserved by uploads in flight: one row by key.
+pub async fn usage(db: &impl ConnectionTrait, owner_id: Uuid) -> Result<(u64, u64), DbErr> {
+    let row = vault_usage::Entity::find_by_id(owner_id).one(db).await?;
+    Ok(row.map_or((0, 0), |r| {
+        (
+            u64::try_from(r.used_bytes).unwrap_or(0),
+            u64::try_from(r.reserved_bytes).unwrap_or(0),
+        )
+    }))
+}
+
+/// Reserves `bytes` of the owner's quota for an upload, only if stored plus reserved bytes stay
+/// within `quota` — one conditional update, so parallel uploads cannot together pass the quota
+/// (the row is locked by the first writer; the next one re-checks the condition against the
+/// updated row). False when there is no room.
+pub async fn reserve<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    upload_id: Uuid,
+    owner_id: Uuid,
+    bytes: u64,
+    quota: u64,
+) -> Result<bool, DbErr> {
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    let quota = i64::try_from(quota).unwrap_or(i64::MAX);
+    let txn = db.begin().await?;
+    let reserved = vault_usage::Entity::update_many()
+        .col_expr(
+            vault_usage::Column::ReservedBytes,
+            Expr::col(vault_usage::Column::ReservedBytes).add(bytes),
+        )
+        .filter(vault_usage::Column::AccountId.eq(owner_id))
+        .filter(
+            Expr::col(vault_usage::Column::UsedBytes)
+                .add(Expr::col(vault_usage::Column::ReservedBytes))
+                .add(bytes)
+                .lte(quota),
+        )
+        .exec(&txn)
+        .await?;
+    if reserved.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let noted = upload::Entity::update_many()
+        .col_expr(
+            upload::Column::ReservedBytes,
+            Expr::col(upload::Column::ReservedBytes).add(bytes),
+        )
+        .filter(upload::Column::Id.eq(upload_id))
+        .exec(&txn)
+        .await?;
+    if noted.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Takes the reservation off an upload row (compare-and-set, so two callers never both
+/// release it) and returns how many bytes it held. Starts with a write that locks the row: on
+/// PostgreSQL a second caller waits for the first; on SQLite the transaction holds the write
+/// lock before it reads, so it never has to upgrade a stale read snapshot (which fails with
+/// `SQLITE_BUSY_SNAPSHOT` instead of waiting).
+async fn take_reservation(db: &impl ConnectionTrait, upload_id: Uuid) -> Result<i64, DbErr> {
+    upload::Entity::update_many()
+        .col_expr(
+            upload::Column::ReservedBytes,
+            Expr::col(upload::Column::ReservedBytes),
+        )
+        .filter(upload::Column::Id.eq(upload_id))
+        .exec(db)
+        .await?;
+    let Some(row) = upload::Entity::find_by_id(upload_id).one(db).await? else {
+        return Ok(0);
+    };
+    if row.reserved_bytes == 0 {
+        return Ok(0);
+    }
+    let taken = upload::Entity::update_many()
+        .col_expr(upload::Column::ReservedBytes, Expr::value(0i64))
+        .filter(upload::Column::Id.eq(upload_id))
+        .filter(upload::Column::ReservedBytes.eq(row.reserved_bytes))
+        .exec(db)
+        .await?;
+    Ok(if taken.rows_affected == 1 {
+        row.reserved_bytes
+    } else {
+        0
+    })
+}
+
+/// Changes an owner's counters by `used` and `reserved` bytes (either may be negative).
+async fn adjust_usage(
+    db: &impl ConnectionTrait,
+    owner_id: Uuid,
+    used: i64,
+    reserved: i64,
+) -> Result<(), DbErr> {
+    if used == 0 && reserved == 0 {
+        return Ok(());
+    }
+    vault_usage::Entity::update_many()
+        .col_expr(
+            vault_usage::Column::UsedBytes,
+            Expr::col(vault_usage::Column::UsedBytes).add(used),
+        )
+        .col_expr(
+            vault_usage::Column::ReservedBytes,
+            Expr::col(vault_usage::Column::ReservedBytes).add(reserved),
+        )
+        .filter(vault_usage::Column::AccountId.eq(owner_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Gives back an upload's reserved quota (the upload failed or was abandoned); the upload row
+/// stays until its blob is gone.
+pub async fn release_reservation<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    upload_id: Uuid,
+    owner_id: Uuid,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    let held = take_reservation(&txn, upload_id).await?;
+    adjust_usage(&txn, owner_id, 0, -held).await?;
+    txn.commit().await
+}
+
+/// Notes the store's multipart upload id on an upload row (for the sweep to abort it).
+pub async fn note_multipart(
+    db: &impl ConnectionTrait,
+    upload_id: Uuid,
+    multipart_id: &str,
+) -> Result<(), DbErr> {
+    upload::Entity::update_many()
+        .col_expr(upload::Column::MultipartId, Expr::value(multipart_id))
+        .filter(upload::Column::Id.eq(upload_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
 
 pub async fn start_upload(db: &impl ConnectionTrait, row: upload::Model) -> Result<(), DbErr> {
     row.into_active_model().reset_all().insert(db).await?;
@@ -19,15 +179,26 @@ pub async fn abandon_upload(db: &impl ConnectionTrait, id: Uuid) -> Result<(), D
     Ok(())
 }
 
-/// Records a finished document and forgets its upload row, in one transaction.
+/// Records a finished document and forgets its upload row, in one transaction, settling the
+/// owner's usage: the document's size is counted as stored and the upload's reservation given
+/// back.
 pub async fn complete_upload<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     row: document::Model,
 ) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    upload::Entity::delete_by_id(row.id).exec(&txn).await?;
+    settle_upload(&txn, &row).await?;
     row.into_active_model().reset_all().insert(&txn).await?;
     txn.commit().await
+}
+
+/// Inside the transaction that records `row`: forgets its upload row and moves its bytes from
+/// reserved to stored.
+async fn settle_upload(db: &impl ConnectionTrait, row: &document::Model) -> Result<(), DbErr> {
+    let held = take_reservation(db, row.id).await?;
+    upload::Entity::delete_by_id(row.id).exec(db).await?;
+    ensure_usage(db, row.owner_id).await?;
+    adjust_usage(db, row.owner_id, row.size_bytes, -held).await
 }
 
 /// Uploads started before `cutoff` that never completed.
@@ -57,21 +228,6 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<document
     document::Entity::find_by_id(id).one(db).await
 }
 
-/// Bytes a citizen stores (plaintext sizes of their documents).
-pub async fn usage(db: &impl ConnectionTrait, owner_id: Uuid) -> Result<u64, DbErr> {
-    let sizes: Vec<i64> = document::Entity::find()
-        .select_only()
-        .column(document::Column::SizeBytes)
-        .filter(document::Column::OwnerId.eq(owner_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(sizes
-        .into_iter()
-        .map(|s| u64::try_from(s).unwrap_or(0))
-        .sum())
-}
-
 pub async fn rename(
     db: &impl ConnectionTrait,
     id: Uuid,
@@ -89,13 +245,113 @@ pub async fn rename(
     Ok(result.rows_affected == 1)
 }
 
-pub async fn delete(db: &impl ConnectionTrait, id: Uuid, owner_id: Uuid) -> Result<bool, DbErr> {
+/// Deletes a document row and takes its size off the owner's usage, in one transaction.
+pub async fn delete<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    row: &document::Model,
+) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
     let result = document::Entity::delete_many()
-        .filter(document::Column::Id.eq(id))
-        .filter(document::Column::OwnerId.eq(owner_id))
-        .exec(db)
+        .filter(document::Column::Id.eq(row.id))
+        .filter(document::Column::OwnerId.eq(row.owner_id))
+        .exec(&txn)
         .await?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    adjust_usage(&txn, row.owner_id, -row.size_bytes, 0).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// How many documents an owner has.
+pub async fn count_for_owner(db: &impl ConnectionTrait, owner_id: Uuid) -> Result<u64, DbErr> {
+    document::Entity::find()
+        .filter(document::Column::OwnerId.eq(owner_id))
+        .count(db)
+        .await
+}
+
+/// Which way a page goes from a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Documents older than the position (the next page, newest first).
+    Older(Position),
+    /// Documents newer than the position (the previous page).
+    Newer(Position),
+}
+
+/// What the list asks for.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    pub doc_type: Option<String>,
+    pub source: Option<String>,
+    pub from: Option<Direction>,
+}
+
+/// One page of an owner's listed documents, newest first: at most `limit` rows, and whether
+/// more lie beyond the page in the direction asked. A document replaced by a newer one of the
+/// same type and number is left out (it shows in the newer one's history) unless the newer one
+/// was deleted. Keyset paging on `idx_document_owner_created`: the cost does not grow with the
+/// vault.
+pub async fn page_for_owner(
+    db: &impl ConnectionTrait,
+    owner_id: Uuid,
+    query: &PageQuery,
+    limit: u64,
+) -> Result<(Vec<document::Model>, bool), DbErr> {
+    let mut select = document::Entity::find()
+        .filter(document::Column::OwnerId.eq(owner_id))
+        .filter(Expr::cust(
+            "NOT EXISTS (SELECT 1 FROM document_signature s \
+             JOIN document newer ON newer.id = s.superseded_by \
+             WHERE s.document_id = document.id)",
+        ));
+    if let Some(doc_type) = &query.doc_type {
+        select = select.filter(document::Column::DocType.eq(doc_type.as_str()));
+    }
+    if let Some(source) = &query.source {
+        select = select.filter(document::Column::Source.eq(source.as_str()));
+    }
+    let newer = matches!(query.from, Some(Direction::Newer(_)));
+    select = match query.from {
+        Some(Direction::Older(at)) => select.filter(
+            Condition::any()
+                .add(document::Column::CreatedAt.lt(at.created_at))
+                .add(
+                    Condition::all()
+                        .add(document::Column::CreatedAt.eq(at.created_at))
+                        .add(document::Column::Id.lt(at.id)),
+                ),
+        ),
+        Some(Direction::Newer(at)) => select.filter(
+            Condition::any()
+                .add(document::Column::CreatedAt.gt(at.created_at))
+                .add(
+                    Condition::all()
+                        .add(document::Column::CreatedAt.eq(at.created_at))
+                        .add(document::Column::Id.gt(at.id)),
+                ),
+        ),
+        None => select,
+    };
+    select = if newer {
+        select
+            .order_by_asc(document::Column::CreatedAt)
+            .order_by_asc(document::Column::Id)
+    } else {
+        select
+            .order_by_desc(document::Column::CreatedAt)
+            .order_by_desc(document::Column::Id)
+    };
+    let mut rows = select.limit(limit + 1).all(db).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if newer {
+        rows.reverse();
+    }
+    Ok((rows, more))
 }
 
 /// Deletes an account (its documents, sessions and recovery codes cascade) and records its
@@ -133,7 +389,7 @@ pub async fn complete_signed_upload<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    upload::Entity::delete_by_id(row.id).exec(&txn).await?;
+    settle_upload(&txn, &row).await?;
     let new_id = row.id;
     row.into_active_model().reset_all().insert(&txn).await?;
     signature

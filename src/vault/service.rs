@@ -48,23 +48,43 @@ pub struct NewDocument {
     pub file_name: String,
 }
 
+/// Characters that change how text around them is shown without being visible themselves:
+/// control characters (NUL included) and the bidirectional embeddings, overrides, isolates and
+/// marks (U+202A-202E, U+2066-2069, U+200E/F). `invoice\u{202E}fdp.exe` would show as
+/// `invoiceexe.pdf`.
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
 /// A file name as sent by a client, made safe to show and to offer on download: the last path
-/// component, control characters removed, at most 255 characters.
+/// component, hidden control characters removed, at most 255 characters; `.` and `..` become
+/// empty (the download then falls back to the title).
 pub fn clean_file_name(raw: &str) -> String {
-    raw.rsplit(['/', '\\'])
+    let name = raw
+        .rsplit(['/', '\\'])
         .next()
         .unwrap_or_default()
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !is_hidden_control(*c))
         .take(255)
         .collect::<String>()
         .trim()
-        .to_owned()
+        .to_owned();
+    if name == "." || name == ".." {
+        return String::new();
+    }
+    name
 }
 
-/// Checks a title: 1..=200 characters after trimming.
+/// Checks a title: 1..=200 characters after trimming, hidden control characters removed.
 pub fn clean_title(raw: &str) -> Result<String, AppError> {
-    let title = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let visible: String = raw
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .filter(|c| !is_hidden_control(*c))
+        .collect();
+    let title = visible.split_whitespace().collect::<Vec<_>>().join(" ");
     if title.is_empty() {
         return Err(AppError::field("title", "title_required"));
     }
@@ -79,9 +99,13 @@ pub fn clean_title(raw: &str) -> Result<String, AppError> {
 pub struct ContentRules {
     /// Largest accepted size in bytes.
     pub limit: u64,
-    /// Bytes left in the owner's quota; `None` when the quota does not apply (documents the
-    /// state issues must arrive even into a full vault).
-    pub quota_left: Option<u64>,
+    /// The owner's quota: bytes are reserved against it while they stream in; `None` when the
+    /// quota does not apply (documents the state issues must arrive even into a full vault).
+    pub quota: Option<u64>,
+    /// An upper bound of the size known before the content arrives (the request's
+    /// `Content-Length`): reserved at once when the quota has room for it, so parallel uploads
+    /// near the quota are served first come, first served instead of all stalling part-way.
+    pub expected_size: Option<u64>,
     /// The content type when the caller knows it; `None` judges it by the first bytes and
     /// accepts only the vault's file types.
     pub content_type: Option<&'static str>,
@@ -98,10 +122,16 @@ pub struct Written {
     pub blob_bytes: u64,
 }
 
-/// Writes content for a new document of `owner`: notes the upload first, checks size, quota
-/// and type while streaming, encrypts chunk by chunk. On failure the partial blob is removed
-/// (or, after a crash, by the sweep) and nothing is recorded. The caller records the document
-/// with [`repo::complete_upload`] (or discards it with [`discard`]).
+/// Quota reserved at a time while an upload streams in (fewer database writes than one per
+/// chunk); near the quota only what is needed is reserved.
+pub const RESERVE_STEP: u64 = 1024 * 1024;
+
+/// Writes content for a new document of `owner`: notes the upload first, checks size and type
+/// while streaming, reserves quota ahead of the bytes (so parallel uploads cannot together pass
+/// it), encrypts chunk by chunk. On failure the reservation is given back, the partial blob is
+/// removed (or, after a crash, by the sweep) and nothing is recorded. The caller records the
+/// document with [`repo::complete_upload`], which settles the reservation (or discards it with
+/// [`discard`]).
 pub async fn write_content<S, E>(
     state: &AppState,
     owner: &account::Model,
@@ -115,6 +145,7 @@ where
 {
     let id = Uuid::now_v7();
     let key_name = blob_key(owner.id, id)?;
+    repo::ensure_usage(&state.db, owner.id).await?;
     repo::start_upload(
         &state.db,
         upload::Model {
@@ -122,6 +153,8 @@ where
             owner_id: owner.id,
             blob_key: key_name.as_str().to_owned(),
             started_at: state.clock.now(),
+            reserved_bytes: 0,
+            multipart_id: None,
         },
     )
     .await?;
@@ -137,6 +170,14 @@ where
         writer.write(Bytes::from(header)).await?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
+        let mut reserved: u64 = 0;
+        let mut noted_multipart = false;
+        if let (Some(quota), Some(expected)) = (rules.quota, rules.expected_size) {
+            let ahead = expected.min(rules.limit);
+            if ahead > 0 && repo::reserve(&state.db, id, owner.id, ahead, quota).await? {
+                reserved = ahead;
+            }
+        }
         let mut head: Vec<u8> = Vec::with_capacity(model::SNIFF_LEN);
         let mut content_type: Option<&'static str> = rules.content_type;
         let mut out: Vec<u8> = Vec::with_capacity(DEFAULT_CHUNK_SIZE as usize * 2);
@@ -149,8 +190,20 @@ where
             if size > rules.limit {
                 return Err(AppError::field("file", "file_too_large"));
             }
-            if rules.quota_left.is_some_and(|left| size > left) {
-                return Err(AppError::field("file", "quota_exceeded"));
+            if let Some(quota) = rules.quota
+                && size > reserved
+            {
+                let need = size - reserved;
+                let ahead = need.max(RESERVE_STEP).min(rules.limit - reserved);
+                if repo::reserve(&state.db, id, owner.id, ahead, quota).await? {
+                    reserved += ahead;
+                } else if ahead > need
+                    && repo::reserve(&state.db, id, owner.id, need, quota).await?
+                {
+                    reserved += need;
+                } else {
+                    return Err(AppError::field("file", "quota_exceeded"));
+                }
             }
             if content_type.is_none() {
                 let need = model::SNIFF_LEN - head.len();
@@ -167,6 +220,11 @@ where
                 .map_err(crypto_error)?;
             if !out.is_empty() {
                 writer.write(Bytes::from(std::mem::take(&mut out))).await?;
+                if !noted_multipart && let Some(multipart) = writer.multipart_id() {
+                    // Recorded so the sweep can abort the multipart upload after a crash.
+                    repo::note_multipart(&state.db, id, multipart).await?;
+                    noted_multipart = true;
+                }
             }
         }
         if size == 0 {
@@ -190,14 +248,14 @@ where
         Ok(done) => done,
         Err(error) => {
             writer.abort().await;
-            forget_blob(state, id, &key_name).await;
+            forget_blob(state, id, owner.id, &key_name).await;
             return Err(error);
         }
     };
     let blob_bytes = match writer.finish().await {
         Ok(bytes) => bytes,
         Err(error) => {
-            forget_blob(state, id, &key_name).await;
+            forget_blob(state, id, owner.id, &key_name).await;
             return Err(error.into());
         }
     };
@@ -212,8 +270,8 @@ where
 }
 
 /// Gives up written content that will not become a document.
-pub async fn discard(state: &AppState, written: Written) {
-    forget_blob(state, written.id, &written.blob_key).await;
+pub async fn discard(state: &AppState, owner: &account::Model, written: Written) {
+    forget_blob(state, written.id, owner.id, &written.blob_key).await;
 }
 
 /// The document row for written content, with title and file name sealed.
@@ -256,22 +314,29 @@ pub fn document_row(
     })
 }
 
-/// Stores a file a citizen uploads: type judged by content, size limit and quota enforced while
-/// streaming; the document is recorded only once the blob is complete.
+/// Stores a file a citizen uploads: title and file name cleaned, type judged by content, size
+/// limit and quota enforced while streaming; the document is recorded only once the blob is
+/// complete.
 pub async fn store_document<S, E>(
     state: &AppState,
     owner: &account::Model,
     new: NewDocument,
+    expected_size: Option<u64>,
     body: S,
 ) -> Result<document::Model, AppError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let used = repo::usage(&state.db, owner.id).await?;
+    let new = NewDocument {
+        doc_type: new.doc_type,
+        title: clean_title(&new.title)?,
+        file_name: clean_file_name(&new.file_name),
+    };
     let rules = ContentRules {
         limit: state.config.max_upload_bytes,
-        quota_left: Some(state.config.storage_quota_bytes.saturating_sub(used)),
+        quota: Some(state.config.storage_quota_bytes),
+        expected_size,
         content_type: None,
     };
     let data_key = crate::accounts::service::data_key(state, owner)?;
@@ -279,21 +344,24 @@ where
     let row = match document_row(state, owner, &data_key, &written, &new, "self") {
         Ok(row) => row,
         Err(error) => {
-            discard(state, written).await;
+            discard(state, owner, written).await;
             return Err(error);
         }
     };
     if let Err(error) = repo::complete_upload(&state.db, row.clone()).await {
-        discard(state, written).await;
+        discard(state, owner, written).await;
         return Err(error.into());
     }
     state.metrics.record_document("stored");
     Ok(row)
 }
 
-/// Best-effort removal of a blob that will never be recorded; the upload row stays for the
-/// sweep if the removal fails.
-async fn forget_blob(state: &AppState, upload_id: Uuid, key: &BlobKey) {
+/// Gives back the reservation, then removes (best effort) a blob that will never be recorded;
+/// the upload row stays for the sweep if the removal fails.
+async fn forget_blob(state: &AppState, upload_id: Uuid, owner_id: Uuid, key: &BlobKey) {
+    if let Err(error) = repo::release_reservation(&state.db, upload_id, owner_id).await {
+        tracing::warn!(%error, "could not release an upload's quota; the sweep will");
+    }
     match state.blobs.delete(key).await {
         Ok(()) => {
             if let Err(error) = repo::abandon_upload(&state.db, upload_id).await {
@@ -401,11 +469,10 @@ impl OpenDocument {
         range: Range<u64>,
     ) -> Result<Bytes, AppError> {
         let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
-        let blob_len = state
-            .blobs
-            .size(&key)
-            .await?
-            .ok_or_else(|| corrupted(state, self, "blob missing".into()))?;
+        // The row knows the blob's length: no stat per read. A blob shorter than recorded fails
+        // the range read below, one of another length fails authentication (the chunk
+        // positions and the final-chunk flag are bound into each tag).
+        let blob_len = u64::try_from(self.row.blob_bytes).map_err(AppError::internal)?;
         let layout = decryptor.layout();
         let plaintext_len = layout
             .plaintext_len(blob_len)
@@ -420,10 +487,33 @@ impl OpenDocument {
         let wanted = layout
             .ciphertext_range_for(range.start, range.end, plaintext_len)
             .map_err(|e| corrupted(state, self, e.to_string()))?;
-        let ciphertext = state
+        let ciphertext = match state
             .blobs
             .get_range(&key, wanted.offset..wanted.offset + wanted.len)
-            .await?;
+            .await
+        {
+            Ok(bytes) => bytes,
+            // Only when a read fails is the blob's length asked for: shorter than the row says
+            // (or gone) is damage, anything else an unavailable store.
+            Err(error) => {
+                return Err(match state.blobs.size(&key).await {
+                    Ok(Some(actual)) if actual == blob_len => error.into(),
+                    Ok(actual) => corrupted(
+                        state,
+                        self,
+                        format!("blob holds {actual:?} bytes, expected {blob_len}"),
+                    ),
+                    Err(_) => error.into(),
+                });
+            }
+        };
+        if ciphertext.len() as u64 != wanted.len {
+            return Err(corrupted(
+                state,
+                self,
+                format!("read {} bytes, expected {}", ciphertext.len(), wanted.len),
+            ));
+        }
         let plain = decryptor
             .decrypt_range(&wanted, &ciphertext)
             .map_err(|e| corrupted(state, self, e.to_string()))?;
@@ -468,27 +558,45 @@ fn corrupted(state: &AppState, doc: &OpenDocument, detail: String) -> AppError {
     AppError::DocumentCorrupted
 }
 
-/// The owner's documents, newest first, with their titles opened.
-pub async fn list(
+/// Documents on one page of the list.
+pub const PAGE_SIZE: u64 = 25;
+
+/// One page of the owner's documents, newest first, with only this page's titles opened.
+#[derive(Debug)]
+pub struct DocumentPage {
+    pub rows: Vec<(document::Model, String)>,
+    /// Where the page of older documents starts, if there is one.
+    pub older: Option<repo::Position>,
+    /// Where the page of newer documents starts, if there is one.
+    pub newer: Option<repo::Position>,
+}
+
+/// A page of the owner's documents (see [`repo::page_for_owner`]): only the owner's rows are
+/// ever read, whatever position the query names.
+pub async fn page(
     state: &AppState,
     owner: &account::Model,
-) -> Result<Vec<(document::Model, String)>, AppError> {
+    query: &repo::PageQuery,
+) -> Result<DocumentPage, AppError> {
+    let (rows, more) = repo::page_for_owner(&state.db, owner.id, query, PAGE_SIZE).await?;
+    let position = |row: &document::Model| repo::Position {
+        created_at: row.created_at,
+        id: row.id,
+    };
+    let (older, newer) = match query.from {
+        None => (more.then(|| rows.last().map(position)).flatten(), None),
+        Some(repo::Direction::Older(_)) => (
+            more.then(|| rows.last().map(position)).flatten(),
+            rows.first().map(position),
+        ),
+        Some(repo::Direction::Newer(_)) => (
+            rows.last().map(position),
+            more.then(|| rows.first().map(position)).flatten(),
+        ),
+    };
     let key = crate::accounts::service::data_key(state, owner)?;
-    let rows = repo::list_for_owner(&state.db, owner.id).await?;
-    // A document replaced by a newer one of the same type and number is shown in the newer
-    // one's history, not in the list (unless the newer one was deleted).
-    let present: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
-    let replaced: std::collections::HashSet<Uuid> = repo::signatures_for_owner(&state.db, owner.id)
-        .await?
+    let rows = rows
         .into_iter()
-        .filter(|s| {
-            s.superseded_by
-                .is_some_and(|newer| present.contains(&newer))
-        })
-        .map(|s| s.document_id)
-        .collect();
-    rows.into_iter()
-        .filter(|row| !replaced.contains(&row.id))
         .map(|row| {
             let title =
                 crypto::open_field(&key, &sealed_context(owner.id, row.id, "title"), &row.title)
@@ -496,15 +604,14 @@ pub async fn list(
                     .and_then(|b| String::from_utf8(b.to_vec()).map_err(AppError::internal))?;
             Ok((row, title))
         })
-        .collect()
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(DocumentPage { rows, older, newer })
 }
 
-/// Bytes used and the quota.
+/// Bytes stored and the quota (one read of the usage counter).
 pub async fn usage(state: &AppState, owner: &account::Model) -> Result<(u64, u64), AppError> {
-    Ok((
-        repo::usage(&state.db, owner.id).await?,
-        state.config.storage_quota_bytes,
-    ))
+    let (used, _reserved) = repo::usage(&state.db, owner.id).await?;
+    Ok((used, state.config.storage_quota_bytes))
 }
 
 pub async fn rename(
@@ -543,10 +650,12 @@ pub async fn delete(state: &AppState, owner: &account::Model, id: Uuid) -> Resul
             owner_id: owner.id,
             blob_key: row.blob_key.clone(),
             started_at: state.clock.now(),
+            reserved_bytes: 0,
+            multipart_id: None,
         },
     )
     .await?;
-    repo::delete(&state.db, id, owner.id).await?;
+    repo::delete(&state.db, &row).await?;
     let key = BlobKey::parse(row.blob_key).map_err(AppError::internal)?;
     state.blobs.delete(&key).await?;
     repo::abandon_upload(&state.db, tombstone).await?;
@@ -554,12 +663,15 @@ pub async fn delete(state: &AppState, owner: &account::Model, id: Uuid) -> Resul
     Ok(())
 }
 
-/// Removes blobs of uploads that never completed and of deletions that did not finish, once
-/// they are older than `grace`. Returns how many were removed.
+/// Removes blobs of uploads that never completed (a crash, a killed server) and of deletions
+/// that did not finish, once they are older than `grace`: gives back the quota the upload
+/// reserved, deletes the blob, and removes what an interrupted multipart write left in the
+/// store (local staging files, an S3 multipart upload). Returns how many blobs were removed.
 pub async fn sweep(state: &AppState, grace: chrono::Duration) -> Result<u64, AppError> {
     let cutoff = state.clock.now() - grace;
     let mut removed = 0;
     for stale in repo::stale_uploads(&state.db, cutoff).await? {
+        repo::release_reservation(&state.db, stale.id, stale.owner_id).await?;
         // A completed upload deletes its row in the same transaction, so anything here whose
         // blob is not referenced by a document is an orphan.
         let still_used = repo::find(&state.db, stale.id)
@@ -568,6 +680,13 @@ pub async fn sweep(state: &AppState, grace: chrono::Duration) -> Result<u64, App
         if !still_used {
             let key = BlobKey::parse(stale.blob_key.clone()).map_err(AppError::internal)?;
             state.blobs.delete(&key).await?;
+            let parts = state
+                .blobs
+                .remove_leftovers(&key, stale.multipart_id.as_deref())
+                .await?;
+            if parts > 0 {
+                tracing::info!(blob = %key, parts, "removed what an interrupted upload left");
+            }
             removed += 1;
         }
         repo::abandon_upload(&state.db, stale.id).await?;
@@ -590,6 +709,8 @@ pub async fn delete_account(state: &AppState, owner: &account::Model) -> Result<
             owner_id: owner.id,
             blob_key: d.blob_key.clone(),
             started_at: now,
+            reserved_bytes: 0,
+            multipart_id: None,
         })
         .collect();
     repo::shred_account(&state.db, owner.id, tombstones.clone()).await?;

@@ -757,10 +757,53 @@ async fn a_citizen_registers_enrols_totp_logs_out_and_in_again_in_a_phone_browse
         .send_keys(&scan.path().display().to_string())
         .await
         .unwrap();
-    b.submit().await;
-    assert_eq!(b.path().await, "/documents");
+    // The page has two forms now (filters, then upload).
+    b.click_and_wait("main form[enctype='multipart/form-data'] button[type=submit]")
+        .await;
+    // The upload lands on the new document's page, then the list shows it.
+    let landed = b.path().await;
+    assert!(
+        landed.starts_with("/documents/0"),
+        "{landed}: {}",
+        b.text_of("main").await
+    );
+    assert!(b.text_of(".notice").await.contains("Đã tải lên"));
+    b.goto("/documents").await;
     assert!(b.text_of(".documents").await.contains("Giấy khai sinh"));
     b.assert_accessible("documents-vi").await;
+    // A fuller vault pages 25 at a time, with older/newer links.
+    let citizen = congdanso::accounts::repo::find_by_login(&b.app.state.db, "048088001234")
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 0..25 {
+        congdanso::vault::service::store_document(
+            &b.app.state,
+            &citizen,
+            congdanso::vault::service::NewDocument {
+                doc_type: congdanso::vault::model::DocumentType::Other,
+                title: format!("Hoá đơn điện {i}"),
+                file_name: "hoa-don.pdf".into(),
+            },
+            None,
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+                b"%PDF-1.7\n%%EOF\n",
+            ))]),
+        )
+        .await
+        .unwrap();
+    }
+    b.goto("/documents").await;
+    assert!(b.text_of(".pager").await.contains("Cũ hơn"));
+    b.assert_accessible("documents-pages-vi").await;
+    b.click_and_wait(".pager a[rel=next]").await;
+    let older = b.text_of("main").await;
+    assert!(older.contains("Giấy khai sinh"), "{older}");
+    assert!(b.text_of(".pager").await.contains("Mới hơn"));
+    // The filters are plain GET fields: they work without JavaScript.
+    b.goto("/documents?type=cccd&source=self").await;
+    assert!(b.text_of(".documents").await.contains("Giấy khai sinh"));
+    b.assert_accessible("documents-filtered-vi").await;
     b.click_and_wait(".documents a").await;
     assert!(b.path().await.starts_with("/documents/"));
     b.assert_accessible("document-vi").await;
@@ -905,6 +948,7 @@ async fn staff_pages_pass_wcag() {
                     title: "Bằng tốt nghiệp".into(),
                     file_name: "bang.png".into(),
                 },
+                None,
                 futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(png))]),
             )
             .await

@@ -1193,6 +1193,7 @@ async fn counter_staff_certify_a_copy_with_the_citizens_code() {
             title: "Học bạ".into(),
             file_name: "hoc-ba.pdf".into(),
         },
+        None,
         futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(pdf("học bạ")))]),
     )
     .await

@@ -19,5 +19,6 @@ mod process;
 mod staff;
 mod storage;
 mod vault;
+mod vault_scale;
 mod verify;
 mod web;

@@ -231,3 +231,189 @@ fn agency_keygen_writes_a_private_key_file_and_prints_what_to_register() {
         .unwrap();
     assert!(!again.status.success(), "refuses to overwrite");
 }
+
+/// Settings shared by the test and the server it starts: SQLite and blobs in `dir`.
+fn crash_vars(dir: &std::path::Path) -> std::collections::HashMap<String, String> {
+    [
+        ("DATA_DIR", dir.display().to_string()),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/congdanso.db?mode=rwc", dir.display()),
+        ),
+        ("BLOB_STORE_URL", format!("file://{}/blobs", dir.display())),
+        ("MAX_UPLOAD_BYTES", "200000000".to_owned()),
+        ("STORAGE_QUOTA_BYTES", "1000000000".to_owned()),
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Files under a folder, recursively, relative to it.
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_server_killed_mid_upload_leaves_nothing_once_swept() {
+    use congdanso::clock::Clock;
+    let dir = tempfile::tempdir().unwrap();
+    let vars = crash_vars(dir.path());
+    let config = congdanso::config::Config::from_vars(&vars).unwrap();
+    // A citizen with a logged-in session, made through the library in the server's database.
+    let (owner, token) = actix_web::rt::System::new().block_on(async {
+        let clock: congdanso::clock::SharedClock =
+            std::sync::Arc::new(congdanso::clock::SystemClock);
+        let state = congdanso::startup::build_state(config.clone(), clock)
+            .await
+            .unwrap();
+        let account = congdanso::accounts::service::register(
+            &state,
+            congdanso::accounts::service::RegistrationInput {
+                national_id: "079090001234".into(),
+                full_name: "Nguyễn Văn An".into(),
+                birth_date: "1990-01-15".into(),
+                phone: "0905123456".into(),
+                email: String::new(),
+                password: zeroize::Zeroizing::new("Hoa-sen-no-giua-ho-2026".into()),
+                password_confirm: zeroize::Zeroizing::new("Hoa-sen-no-giua-ho-2026".into()),
+            },
+        )
+        .await
+        .unwrap();
+        let session = congdanso::auth::session::start(
+            &state,
+            account.id,
+            congdanso::auth::session::Stage::Full,
+            &congdanso::auth::session::ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+        state.db.close().await.unwrap();
+        (account.id, session.token)
+    });
+
+    let mut command = binary();
+    command.current_dir(dir.path()).arg("serve");
+    for (name, value) in &vars {
+        command.env(name, value);
+    }
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("congdanso: listening on http://") {
+            break rest.trim().to_owned();
+        }
+    };
+    // Keep reading the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+
+    // A 150 MB upload, of which 12 MiB are sent before the server is killed.
+    let csrf = "c".repeat(43);
+    let boundary = "----cdsCrashBoundary";
+    let mut head = String::new();
+    for (name, value) in [
+        ("csrf_token", csrf.as_str()),
+        ("doc_type", "other"),
+        ("title", "Bản vẽ"),
+    ] {
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"ban-ve.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+    ));
+    let total = head.len() + 150 * 1024 * 1024;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /documents HTTP/1.1\r\nHost: {addr}\r\nCookie: cds_session={token}; cds_csrf={csrf}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n{head}"
+    )
+    .unwrap();
+    let piece = vec![b'x'; 1024 * 1024];
+    for _ in 0..12 {
+        stream.write_all(&piece).unwrap();
+    }
+    stream.flush().unwrap();
+    let folder = dir.path().join("blobs/documents").join(owner.to_string());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let staged = loop {
+        let found: Vec<String> = files_under(&folder)
+            .into_iter()
+            .filter(|f| f.contains('#'))
+            .collect();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no staging part appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(staged[0].ends_with("#1"), "{staged:?}");
+    let status = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap();
+    drop(stream);
+    assert!(!files_under(&folder).is_empty(), "the crash left a part");
+
+    // The next day's sweep (a clock a day and a half ahead) removes every trace.
+    let later = congdanso::clock::SystemClock.now() + chrono::Duration::hours(36);
+    actix_web::rt::System::new().block_on(async {
+        let clock: congdanso::clock::SharedClock =
+            std::sync::Arc::new(congdanso::clock::FixedClock::new(later));
+        let state = congdanso::startup::build_state(config, clock)
+            .await
+            .unwrap();
+        assert!(
+            congdanso::vault::repo::list_for_owner(&state.db, owner)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no document appeared"
+        );
+        let report = congdanso::housekeeping::run_once(&state).await.unwrap();
+        assert_eq!(report.orphan_blobs, 1);
+        assert_eq!(
+            congdanso::vault::repo::usage(&state.db, owner)
+                .await
+                .unwrap(),
+            (0, 0),
+            "the reservation was given back"
+        );
+        assert!(
+            congdanso::vault::repo::stale_uploads(&state.db, later)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    });
+    assert_eq!(
+        files_under(&folder),
+        Vec::<String>::new(),
+        "staging parts removed"
+    );
+}

@@ -60,10 +60,14 @@ where
         )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert_eq!(reply.location(), "/documents?done=uploaded");
     let docs = repo::list_for_owner(&t.state.db, owner).await.unwrap();
     let new: Vec<_> = docs.iter().filter(|d| !before.contains(&d.id)).collect();
     assert_eq!(new.len(), 1);
+    // The answer names the new document: its page.
+    assert_eq!(
+        reply.location(),
+        format!("/documents/{}?done=uploaded", new[0].id)
+    );
     new[0].id.to_string()
 }
 
@@ -490,6 +494,7 @@ async fn an_interrupted_upload_leaves_no_document_and_the_sweep_removes_orphans(
             title: "Bản vẽ".into(),
             file_name: "ban-ve.pdf".into(),
         },
+        None,
         body,
     )
     .await;
@@ -519,6 +524,8 @@ async fn an_interrupted_upload_leaves_no_document_and_the_sweep_removes_orphans(
             owner_id: owner.id,
             blob_key: key.as_str().into(),
             started_at: t.clock.now_utc(),
+            reserved_bytes: 0,
+            multipart_id: None,
         },
     )
     .await
