@@ -330,7 +330,8 @@ fn a_server_killed_mid_upload_leaves_nothing_once_swept() {
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
 
     // A 150 MB upload, of which 12 MiB are sent before the server is killed.
-    let csrf = "c".repeat(43);
+    let csrf_secret = "c".repeat(43);
+    let csrf = congdanso::auth::csrf::form_token(&csrf_secret, Some(&token));
     let boundary = "----cdsCrashBoundary";
     let mut head = String::new();
     for (name, value) in [
@@ -349,7 +350,7 @@ fn a_server_killed_mid_upload_leaves_nothing_once_swept() {
     let mut stream = TcpStream::connect(&addr).unwrap();
     write!(
         stream,
-        "POST /documents HTTP/1.1\r\nHost: {addr}\r\nCookie: cds_session={token}; cds_csrf={csrf}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n{head}"
+        "POST /documents HTTP/1.1\r\nHost: {addr}\r\nCookie: cds_session={token}; cds_csrf={csrf_secret}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n{head}"
     )
     .unwrap();
     let piece = vec![b'x'; 1024 * 1024];
