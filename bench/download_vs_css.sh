@@ -12,6 +12,8 @@
 #   fresh data folder; a citizen registers through the real forms (TOTP computed from the
 #   enrolment page), uploads the 100 KB PDF and keeps the session cookie;
 # - starts CSS 7.2 (`-c @css:config/file-root.json -w 1`, file backend) and PUTs the same file;
+# - times the list page (BENCH_LIST_DOCS documents) on one keep-alive connection, as a browser
+#   asks for it and without compression;
 # - checks every target answers 200 with the exact bytes, then runs `wrk -t2 -c32 -d10s --latency`
 #   against each, in BENCH_ROUNDS interleaved rounds, in two encodings: identity (no
 #   Accept-Encoding) and a browser's (`Accept-Encoding: gzip, deflate, br`);
@@ -29,6 +31,7 @@
 #   BENCH_ROUNDS       rounds (default 3); BENCH_DURATION per run (default 10s)
 #   BENCH_TIMEOUT      seconds before everything is stopped (default 1200)
 #   BENCH_RUST_LOG     our log level (default warn; CSS runs with -l warn)
+#   BENCH_LIST_DOCS    documents in the citizen's list, for the list-page latency (default 52)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +43,7 @@ DURATION="${BENCH_DURATION:-10s}"
 TIMEOUT="${BENCH_TIMEOUT:-1200}"
 BROWSER_ENCODINGS="gzip, deflate, br"
 FILE_BYTES=102400
+LIST_DOCS="${BENCH_LIST_DOCS:-52}"
 
 [ -x "$BINARY" ] || { echo "$BINARY not found: cargo build --release first (or set BENCH_BINARY)" >&2; exit 2; }
 for tool in wrk node npm curl python3; do
@@ -155,16 +159,22 @@ assert r.status == 200, f"enroll answered {r.status}"
 
 boundary = "----cdsbench7MA4YWxkTrZu0gW"
 data = open(path, "rb").read()
-body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf()}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"doc_type\"\r\n\r\nother\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBench\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.pdf\"\r\n"
-        f"Content-Type: application/pdf\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-r = send(urllib.request.Request(base + "/documents", data=body, method="POST",
-                                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}))
-assert r.status == 303, f"upload answered {r.status}"
+def upload(name, data):
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf()}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"doc_type\"\r\n\r\nother\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n{name}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}.pdf\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    r = send(urllib.request.Request(base + "/documents", data=body, method="POST",
+                                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}))
+    assert r.status == 303, f"upload answered {r.status}"
+
+upload("Bench", data)
 listing = opener.open(base + "/documents", timeout=30).read().decode()
 doc = re.search(r'href="/documents/([0-9a-f-]{36})"', listing).group(1)
+# More documents for the list page.
+for i in range(int(sys.argv[3]) - 1):
+    upload(f"Giấy tờ {i + 1}", b"%PDF-1.7\n" + bytes(range(256)) * 4)
 print("; ".join(f"{c.name}={c.value}" for c in jar))
 print(f"/documents/{doc}/download")
 EOF
@@ -186,7 +196,7 @@ start_ours() { # name, database url
   PIDS+=("${PID[$name]}")
   wait_for "http://127.0.0.1:$port/healthz" "${PID[$name]}"
   local seeded
-  seeded="$(python3 "$WORK/seed.py" "http://127.0.0.1:$port" "$WORK/bench.pdf")"
+  seeded="$(python3 "$WORK/seed.py" "http://127.0.0.1:$port" "$WORK/bench.pdf" "$LIST_DOCS")"
   COOKIE[$name]="$(sed -n 1p <<<"$seeded")"
   URL[$name]="http://127.0.0.1:$port$(sed -n 2p <<<"$seeded")"
   TARGETS+=("$name")
@@ -221,6 +231,30 @@ for name in "${TARGETS[@]}"; do
     cl="$(grep -i '^content-length:' "$WORK/check.head" | tr -d '\r' || true)"
     echo "check $name/$encoding: 200, ${cl:-no Content-Length}, ${ce:-no Content-Encoding}"
   done
+done
+
+# The list page as a browser asks for it, one request after another on one connection: a
+# response written in pieces without TCP_NODELAY waits for the client's delayed ACK (~40 ms).
+for name in "${TARGETS[@]}"; do
+  [ "$name" = css ] && continue
+  python3 - "${URL[$name]}" "${COOKIE[$name]}" "$LIST_DOCS" <<'EOF'
+import http.client, statistics, sys, time, urllib.parse
+url, cookie, docs = urllib.parse.urlparse(sys.argv[1]), sys.argv[2], sys.argv[3]
+conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+for label, headers in [("identity", {}), ("gzip", {"Accept-Encoding": "gzip, deflate, br"})]:
+    times, size, encoding = [], 0, ""
+    for _ in range(40):
+        t = time.perf_counter()
+        conn.request("GET", "/documents", headers={"Cookie": cookie, **headers})
+        r = conn.getresponse()
+        body = r.read()
+        times.append((time.perf_counter() - t) * 1000)
+        assert r.status == 200, r.status
+        size, encoding = len(body), r.getheader("Content-Encoding") or "identity"
+    times = times[5:]
+    print(f"list page ({docs} documents), {label:8s}: median {statistics.median(times):6.2f} ms, "
+          f"max {max(times):6.2f} ms over {len(times)} sequential requests; {size} bytes {encoding}")
+EOF
 done
 
 # --------------------------------------------------------------------------------- the runs
