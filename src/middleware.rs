@@ -1,5 +1,6 @@
 //! Cross-cutting HTTP behaviour applied to every request: a request id, a tracing span, a time
-//! limit, metrics, response hardening headers and uniform error rendering.
+//! limit, metrics, response hardening headers, compression of rendered text and uniform error
+//! rendering.
 
 use std::time::{Duration, Instant};
 
@@ -292,6 +293,110 @@ fn from_status(status: StatusCode) -> AppError {
         s if s.is_client_error() => AppError::invalid("bad_request", "the request is not valid"),
         _ => AppError::Internal(String::new()),
     }
+}
+
+/// Bodies smaller than this are sent as they are: gzip would save less than a packet.
+const COMPRESS_MIN_BYTES: usize = 1024;
+
+/// Types the server renders as text, worth compressing. Everything else — a citizen's document,
+/// a package, an image, anything already compressed — is sent exactly as stored.
+fn is_compressible_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/html"
+            | "text/css"
+            | "text/plain"
+            | "text/javascript"
+            | "application/javascript"
+            | "application/json"
+            | "application/problem+json"
+            | "image/svg+xml"
+    )
+}
+
+/// True when the client takes gzip (and prefers it to identity).
+fn accepts_gzip(req: &ServiceRequest) -> bool {
+    use actix_web::http::header::{AcceptEncoding, Encoding};
+    req.get_header::<AcceptEncoding>()
+        .and_then(|accept| accept.negotiate([Encoding::identity(), Encoding::gzip()].iter()))
+        .is_some_and(|chosen| chosen == Encoding::gzip())
+}
+
+/// Gzips rendered text (HTML pages, JSON, CSS, SVG) for clients that accept it, in one piece
+/// and with its `Content-Length`. Downloads and packages (they carry `Content-Disposition`),
+/// binary or already-compressed types, partial content, streamed and tiny bodies are never
+/// touched: their bytes and `Content-Length` reach the client as the handler made them.
+pub async fn compress(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let gzip = accepts_gzip(&req);
+    let response = next.call(req).await?.map_into_boxed_body();
+    let headers = response.headers();
+    let status = response.status();
+    let eligible = !matches!(
+        status,
+        StatusCode::NO_CONTENT | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+    ) && !status.is_informational()
+        && !headers.contains_key(header::CONTENT_ENCODING)
+        && !headers.contains_key(header::CONTENT_DISPOSITION)
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_compressible_type);
+    if !eligible {
+        return Ok(response);
+    }
+    Ok(response.map_body(|head, body| {
+        // Caches must keep the two encodings apart.
+        head.headers
+            .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if !gzip {
+            return body;
+        }
+        let bytes = match body.try_into_bytes() {
+            Ok(bytes) if bytes.len() >= COMPRESS_MIN_BYTES => bytes,
+            Ok(bytes) => return BoxBody::new(bytes),
+            Err(body) => return body,
+        };
+        match gzip_bytes(&bytes) {
+            Ok(compressed) => {
+                head.headers
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                // The compressed bytes are another representation: a strong validator weakens.
+                if let Some(weak) = head
+                    .headers
+                    .get(header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|tag| tag.starts_with('"'))
+                    .and_then(|tag| HeaderValue::from_str(&format!("W/{tag}")).ok())
+                {
+                    head.headers.insert(header::ETAG, weak);
+                }
+                BoxBody::new(compressed)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not compress a response; sending it as is");
+                BoxBody::new(bytes)
+            }
+        }
+    }))
+}
+
+fn gzip_bytes(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 3),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 /// The Content-Security-Policy: no inline script or style, nothing from elsewhere, never framed.

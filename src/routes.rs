@@ -19,6 +19,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
         // Static assets (compiled into the binary)
         .service(web::resource("/static/app.css").route(web::get().to(site::stylesheet)))
+        .service(
+            web::resource("/static/app.{hash:[0-9a-f]{16}}.css")
+                .route(web::get().to(site::stylesheet_versioned)),
+        )
+        .service(
+            web::resource("/static/icon.{hash:[0-9a-f]{16}}.svg")
+                .route(web::get().to(site::icon_versioned)),
+        )
+        .service(web::resource("/favicon.ico").route(web::get().to(site::favicon)))
         // Verifiers: trust list and platform keys
         .service(
             web::resource("/.well-known/congdanso/trust-list.json")

@@ -1,15 +1,15 @@
 //! The public pages every visitor sees (home, language switch, static assets) and the error page.
 
+use std::sync::LazyLock;
+
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use crate::error::AppError;
 use crate::i18n::{LANG_COOKIE, Lang};
-
-const STYLESHEET: &str = include_str!("../web/static/app.css");
 
 /// What a page handler returns.
 pub type Page = Result<HttpResponse, AppError>;
@@ -230,12 +230,133 @@ pub async fn switch_language(
     Ok(response)
 }
 
-/// The stylesheet, compiled into the binary so it runs from any directory.
-pub async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(STYLESHEET)
+// Static assets: compiled into the binary (it runs from any directory), named by a hash of their
+// bytes so pages can let browsers keep them for a year, and validated by that hash (ETag).
+
+/// A file compiled into the binary, with the hash that names it.
+pub struct Asset {
+    bytes: &'static [u8],
+    content_type: &'static str,
+    hash: String,
+    href: String,
+}
+
+impl Asset {
+    fn new(bytes: &'static [u8], content_type: &'static str, stem: &str, ext: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(bytes);
+        let hash = hex::encode(&digest[..8]);
+        let href = format!("/static/{stem}.{hash}.{ext}");
+        Self {
+            bytes,
+            content_type,
+            hash,
+            href,
+        }
+    }
+
+    /// The content-hashed URL pages link to.
+    pub fn href(&self) -> &str {
+        &self.href
+    }
+
+    /// 200 with the bytes, or 304 when `If-None-Match` names this version.
+    fn serve(&self, req: &HttpRequest, cache_control: &'static str) -> HttpResponse {
+        let etag = header::EntityTag::new_strong(self.hash.clone());
+        let fresh = match req.get_header::<header::IfNoneMatch>() {
+            Some(header::IfNoneMatch::Any) => true,
+            Some(header::IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&etag)),
+            None => false,
+        };
+        let mut response = if fresh {
+            HttpResponse::NotModified()
+        } else {
+            HttpResponse::Ok()
+        };
+        response
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache_control));
+        if fresh {
+            return response.finish();
+        }
+        response
+            .content_type(self.content_type)
+            .body(web::Bytes::from_static(self.bytes))
+    }
+
+    /// The hashed URL of this version is cached for good; another hash (a page from an older or
+    /// newer release, during a rolling deploy) gets today's bytes for a short while only.
+    fn serve_versioned(&self, req: &HttpRequest, hash: &str) -> HttpResponse {
+        if hash == self.hash {
+            self.serve(req, CACHE_IMMUTABLE)
+        } else {
+            self.serve(req, CACHE_REVALIDATE)
+        }
+    }
+}
+
+/// For content-hashed URLs: the bytes behind them never change.
+pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// For fixed URLs whose bytes change with a release: kept briefly, then revalidated by ETag.
+pub const CACHE_REVALIDATE: &str = "public, max-age=300";
+/// `/favicon.ico`: a fixed URL browsers fetch on their own; a week, then revalidated.
+pub const CACHE_FAVICON: &str = "public, max-age=604800";
+
+pub static STYLESHEET: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../web/static/app.css"),
+        "text/css; charset=utf-8",
+        "app",
+        "css",
+    )
+});
+
+pub static ICON: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../web/static/favicon.svg"),
+        "image/svg+xml",
+        "icon",
+        "svg",
+    )
+});
+
+static FAVICON_ICO: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../web/static/favicon.ico"),
+        "image/x-icon",
+        "favicon",
+        "ico",
+    )
+});
+
+/// The stylesheet's content-hashed URL (for templates).
+pub fn stylesheet_href() -> &'static str {
+    STYLESHEET.href()
+}
+
+/// The icon's content-hashed URL (for templates).
+pub fn icon_href() -> &'static str {
+    ICON.href()
+}
+
+/// `/static/app.css`: the stylesheet under its old fixed URL.
+pub async fn stylesheet(req: HttpRequest) -> HttpResponse {
+    STYLESHEET.serve(&req, CACHE_REVALIDATE)
+}
+
+/// `/static/app.{hash}.css`
+pub async fn stylesheet_versioned(req: HttpRequest, hash: web::Path<String>) -> HttpResponse {
+    STYLESHEET.serve_versioned(&req, &hash)
+}
+
+/// `/static/icon.{hash}.svg`
+pub async fn icon_versioned(req: HttpRequest, hash: web::Path<String>) -> HttpResponse {
+    ICON.serve_versioned(&req, &hash)
+}
+
+/// `/favicon.ico`, asked for by browsers and crawlers that do not read the page's icon link.
+pub async fn favicon(req: HttpRequest) -> HttpResponse {
+    FAVICON_ICO.serve(&req, CACHE_FAVICON)
 }
 
 /// Renders the error page; falls back to plain text if the template itself fails.
