@@ -14,4 +14,5 @@ mod migrations;
 mod process;
 mod staff;
 mod storage;
+mod throttling;
 mod vault;
