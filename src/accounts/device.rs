@@ -1,8 +1,8 @@
 //! Device cookies (OWASP "Slow Down Online Guessing Attacks with Device Cookies").
 //!
-//! After a browser completes a login (password and second factor), it gets a cookie saying
-//! "this browser has logged in to account A before", signed with HMAC-SHA256 under a key derived
-//! from the master key, with an expiry. A later login to A that presents a valid cookie is
+//! After a browser completes a login (password and second factor, or TOTP enrolment), it gets a
+//! cookie saying "this browser has logged in to account A before", signed with HMAC-SHA256 under
+//! a key derived from the master key, with an expiry. A later login to A that presents a valid cookie is
 //! throttled under its own key (`device:…`), so a stranger who locks A's login name or the
 //! shared address cannot lock out the citizen on their own phone; failures from that cookie
 //! count against that device only. A missing, forged, expired or foreign cookie (another

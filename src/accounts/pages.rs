@@ -93,8 +93,7 @@ pub async fn register(
     let client = ClientInfo::of(&req);
     match service::register_from(&state, input, client.ip.as_deref()).await {
         Ok(account) => {
-            let new =
-                session::start(&state, account.id, Stage::Enrolment, &ClientInfo::of(&req)).await?;
+            let new = session::start(&state, account.id, Stage::Enrolment, &client).await?;
             csrf::renew(&req)?;
             redirect_with_session(&state, "/enroll", &new.token)
         }
@@ -224,6 +223,11 @@ pub async fn enroll(
                 .body(body);
             response
                 .add_cookie(&session::cookie(&new.token, secure(&state)))
+                .map_err(AppError::internal)?;
+            // Enrolment completes the first login: this browser becomes a known device.
+            let known = device::issue(&state, pending.account.id, state.clock.now())?;
+            response
+                .add_cookie(&device::cookie(known, secure(&state)))
                 .map_err(AppError::internal)?;
             Ok(response)
         }
