@@ -179,6 +179,10 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Bytes of documents one citizen may store.
     pub storage_quota_bytes: u64,
+    /// Password hashes computed at once (each holds one 19 MiB Argon2 memory area).
+    pub password_hash_concurrency: usize,
+    /// How long a login waits for a hashing turn before `service_busy`; zero: no waiting.
+    pub password_hash_queue_timeout: Duration,
 }
 
 /// Reads variables by name; lets tests pass a map instead of mutating the process environment.
@@ -398,6 +402,33 @@ impl Config {
             ));
         }
 
+        let default_hash_concurrency = std::thread::available_parallelism()
+            .map_or(2, |n| n.get().saturating_mul(2))
+            .to_string();
+        let password_hash_concurrency: usize = parse_or(
+            get("PASSWORD_HASH_CONCURRENCY"),
+            "PASSWORD_HASH_CONCURRENCY",
+            &default_hash_concurrency,
+        )?;
+        if !(1..=256).contains(&password_hash_concurrency) {
+            return Err(ConfigError::new(
+                "PASSWORD_HASH_CONCURRENCY",
+                "must be between 1 and 256 (each hash holds 19 MiB)",
+            ));
+        }
+        let queue_ms: u64 = parse_or(
+            get("PASSWORD_HASH_QUEUE_TIMEOUT_MS"),
+            "PASSWORD_HASH_QUEUE_TIMEOUT_MS",
+            "1000",
+        )?;
+        if queue_ms > 30_000 {
+            return Err(ConfigError::new(
+                "PASSWORD_HASH_QUEUE_TIMEOUT_MS",
+                "must be between 0 and 30000 milliseconds",
+            ));
+        }
+        let password_hash_queue_timeout = Duration::from_millis(queue_ms);
+
         Ok(Self {
             app_env,
             bind_addr,
@@ -422,6 +453,8 @@ impl Config {
             step_up,
             max_upload_bytes,
             storage_quota_bytes,
+            password_hash_concurrency,
+            password_hash_queue_timeout,
         })
     }
 
@@ -552,6 +585,11 @@ mod tests {
             BlobStoreConfig::Local(PathBuf::from("./data/blobs"))
         );
         assert!(!config.cookies_secure());
+        assert!(config.password_hash_concurrency >= 2);
+        assert_eq!(
+            config.password_hash_queue_timeout,
+            Duration::from_millis(1000)
+        );
     }
 
     #[test]
@@ -567,6 +605,31 @@ mod tests {
             ("REQUEST_TIMEOUT_SECS", "0", "REQUEST_TIMEOUT_SECS"),
             ("AWS_ALLOW_HTTP", "maybe", "AWS_ALLOW_HTTP"),
             ("PUBLIC_URL", "ftp://example.org", "PUBLIC_URL"),
+            (
+                "PASSWORD_HASH_CONCURRENCY",
+                "0",
+                "PASSWORD_HASH_CONCURRENCY",
+            ),
+            (
+                "PASSWORD_HASH_CONCURRENCY",
+                "many",
+                "PASSWORD_HASH_CONCURRENCY",
+            ),
+            (
+                "PASSWORD_HASH_CONCURRENCY",
+                "1000",
+                "PASSWORD_HASH_CONCURRENCY",
+            ),
+            (
+                "PASSWORD_HASH_QUEUE_TIMEOUT_MS",
+                "-5",
+                "PASSWORD_HASH_QUEUE_TIMEOUT_MS",
+            ),
+            (
+                "PASSWORD_HASH_QUEUE_TIMEOUT_MS",
+                "60000",
+                "PASSWORD_HASH_QUEUE_TIMEOUT_MS",
+            ),
         ];
         for (name, value, expected) in cases {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();

@@ -55,6 +55,9 @@ pub enum AppError {
     Timeout,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// At capacity (password hashing is bounded): retry after a short wait.
+    #[error("service busy, retry after {retry_after:?}")]
+    ServiceBusy { retry_after: Duration },
     /// A dependency (database, blob store) is down; retrying later may work.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -103,6 +106,7 @@ impl AppError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Timeout => "request_timeout",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::ServiceBusy { .. } => "service_busy",
             Self::Unavailable(_) => "service_unavailable",
             Self::DocumentCorrupted => "document_corrupted",
             Self::Internal(_) => "internal_error",
@@ -123,6 +127,7 @@ impl AppError {
             Self::RateLimited { .. } => "error.rate_limited",
             Self::Timeout => "error.request_timeout",
             Self::MethodNotAllowed => "error.method_not_allowed",
+            Self::ServiceBusy { .. } => "error.service_busy",
             Self::Unavailable(_) => "error.service_unavailable",
             Self::DocumentCorrupted => "error.document_corrupted",
             Self::Internal(_) => "error.internal_error",
@@ -164,7 +169,9 @@ impl AppError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after } | Self::ServiceBusy { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -196,7 +203,7 @@ impl ResponseError for AppError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ServiceBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::DocumentCorrupted => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -322,6 +329,9 @@ mod tests {
             AppError::Timeout,
             AppError::MethodNotAllowed,
             AppError::Unavailable("db".into()),
+            AppError::ServiceBusy {
+                retry_after: Duration::from_secs(1),
+            },
             AppError::DocumentCorrupted,
             AppError::Internal("secret cause".into()),
         ]
@@ -353,5 +363,16 @@ mod tests {
         .error_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "42");
+    }
+
+    #[test]
+    fn service_busy_is_503_with_retry_after() {
+        let error = AppError::ServiceBusy {
+            retry_after: Duration::from_secs(2),
+        };
+        assert_eq!(error.code(), "service_busy");
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "2");
     }
 }

@@ -262,6 +262,9 @@ fn clone_for_render(error: &AppError) -> AppError {
         AppError::RateLimited { retry_after } => AppError::RateLimited {
             retry_after: *retry_after,
         },
+        AppError::ServiceBusy { retry_after } => AppError::ServiceBusy {
+            retry_after: *retry_after,
+        },
         AppError::NotFound => AppError::NotFound,
         AppError::PayloadTooLarge => AppError::PayloadTooLarge,
         AppError::UnsupportedMediaType => AppError::UnsupportedMediaType,

@@ -70,6 +70,10 @@ pub async fn build_state_with_keys(
     crate::keys::repo::register(&db, &keys, clock.now()).await?;
     let blobs = BlobStore::open(&config.blob_store, &config.s3)?;
     tracing::info!(backend = blobs.backend().as_str(), "blob store ready");
+    let passwords = Arc::new(crate::accounts::password::HashPool::new(
+        config.password_hash_concurrency,
+        config.password_hash_queue_timeout,
+    ));
     Ok(AppState {
         config: Arc::new(config),
         db,
@@ -77,6 +81,7 @@ pub async fn build_state_with_keys(
         keys: Arc::new(keys),
         clock,
         metrics: Arc::new(Metrics::new()),
+        passwords,
     })
 }
 

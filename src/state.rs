@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::accounts::password::HashPool;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::keys::Keyring;
@@ -20,4 +21,6 @@ pub struct AppState {
     pub keys: Arc<Keyring>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    /// Bounded, memory-flat password hashing (see `accounts::password::HashPool`).
+    pub passwords: Arc<HashPool>,
 }

@@ -1,6 +1,7 @@
 //! Accounts: citizen registration, mandatory TOTP, login with throttling, recovery codes,
 //! password change, staff and operator accounts.
 
+pub mod device;
 pub mod model;
 pub mod pages;
 pub mod password;

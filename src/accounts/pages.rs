@@ -8,7 +8,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::service::{self, RegistrationInput, STATUS_PENDING_TOTP};
-use super::totp;
+use super::{device, totp};
 use crate::auth::csrf::{self, CsrfForm};
 use crate::auth::session::{self, ClientInfo, Stage};
 use crate::auth::{AnySession, PendingSession};
@@ -70,23 +70,36 @@ pub async fn register(
         .with_value("birth_date", &input.birth_date)
         .with_value("phone", &input.phone)
         .with_value("email", &input.email);
-    match service::register(&state, input).await {
+    let client = ClientInfo::of(&req);
+    match service::register_from(&state, input, client.ip.as_deref()).await {
         Ok(account) => {
-            let new =
-                session::start(&state, account.id, Stage::Enrolment, &ClientInfo::of(&req)).await?;
+            let new = session::start(&state, account.id, Stage::Enrolment, &client).await?;
             csrf::renew(&req)?;
             redirect_with_session(&state, "/enroll", &new.token)
         }
         Err(error) => {
-            let form = kept.from_error(lang, error)?;
-            html(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            let mut form = kept.from_error(lang, error)?;
+            let retry = form.retry_after();
+            if let Some(retry) = retry {
+                let minutes = retry.as_secs().div_ceil(60).max(1);
+                form.banner = Some(
+                    lang.t("field_error.registration_rate_limited")
+                        .replace("%{minutes}", &minutes.to_string()),
+                );
+            }
+            let page = html(
+                if retry.is_some() {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                },
                 &RegisterPage {
                     lang,
                     chrome: Chrome::new(&req, None)?,
                     form,
                 },
-            )
+            );
+            with_retry_after(page, retry)
         }
     }
 }
@@ -193,6 +206,11 @@ pub async fn enroll(
             response
                 .add_cookie(&session::cookie(&new.token, secure(&state)))
                 .map_err(AppError::internal)?;
+            // Enrolment completes the first login: this browser becomes a known device.
+            let known = device::issue(&state, pending.account.id, state.clock.now())?;
+            response
+                .add_cookie(&device::cookie(known, secure(&state)))
+                .map_err(AppError::internal)?;
             Ok(response)
         }
         Err(error) => {
@@ -274,9 +292,18 @@ async fn do_login(
 ) -> Page {
     let client = ClientInfo::of(&req);
     let next = safe_next(input.next.as_deref()).unwrap_or_default();
-    let login = input.login.split_whitespace().collect::<String>();
-    match service::check_password_login(&state, &login, input.password, staff, client.ip.as_deref())
-        .await
+    // Case-insensitive: login names are stored lowercase, national IDs are digits.
+    let login = service::normalize_login(&input.login.split_whitespace().collect::<String>());
+    let device = req.cookie(device::DEVICE_COOKIE);
+    match service::check_password_login(
+        &state,
+        &login,
+        input.password,
+        staff,
+        client.ip.as_deref(),
+        device.as_ref().map(|c| c.value()),
+    )
+    .await
     {
         Ok(account) => {
             let (stage, target) = if account.status == STATUS_PENDING_TOTP {
@@ -293,11 +320,10 @@ async fn do_login(
             redirect_with_session(&state, &target, &new.token)
         }
         Err(error) => {
-            let limited = matches!(error, AppError::RateLimited { .. });
             let mut form = FormState::new()
                 .with_value("login", &login)
                 .from_error(lang, error)?;
-            if limited {
+            if form.retry_after().is_some() {
                 form = form.with_value("rate_limited", "1");
             }
             login_page(&req, lang, form, staff, next)
@@ -366,12 +392,19 @@ pub async fn verify(
     require_stage(&pending, Stage::SecondFactor)?;
     let client = ClientInfo::of(&req);
     let next = safe_next(input.next.as_deref());
+    let known = req.cookie(device::DEVICE_COOKIE);
+    let address = service::second_factor_address(
+        &state,
+        pending.account.id,
+        client.ip.as_deref(),
+        known.as_ref().map(|c| c.value()),
+    );
     match service::verify_second_factor(
         &state,
         &pending.account,
         &input.code,
         service::Accept::TotpOrRecoveryCode,
-        client.ip.as_deref(),
+        address,
     )
     .await
     {
@@ -379,12 +412,18 @@ pub async fn verify(
             let new = session::promote(&state, &pending.session, Stage::Full, &client).await?;
             csrf::renew(&req)?;
             let target = next.unwrap_or_else(|| pending.role.home().to_owned());
-            redirect_with_session(&state, &target, &new.token)
+            // This browser has now logged in to the account: it becomes a known device.
+            let known = device::issue(&state, pending.account.id, state.clock.now())?;
+            let mut response = redirect_with_session(&state, &target, &new.token)?;
+            response
+                .add_cookie(&device::cookie(known, secure(&state)))
+                .map_err(AppError::internal)?;
+            Ok(response)
         }
         Err(error) => {
-            let limited = matches!(error, AppError::RateLimited { .. });
             let form = FormState::new().from_error(lang, error)?;
             let retry_after = form.retry_after();
+            let limited = retry_after.is_some();
             let page = VerifyPage {
                 lang,
                 chrome: Chrome::new(&req, None)?,

@@ -106,6 +106,26 @@ pub async fn set_password(
     Ok(())
 }
 
+/// Stores a re-made hash of the same password (stronger parameters), only if the stored hash
+/// is still the one that was verified: a password changed meanwhile is never overwritten. The
+/// password change time stays: the password itself did not change.
+pub async fn upgrade_password_hash(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    verified_hash: &str,
+    new_hash: String,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(new_hash))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id))
+        .filter(account::Column::PasswordHash.eq(verified_hash))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Replaces every recovery code of an account with new hashes.
 pub async fn replace_recovery_codes(
     db: &impl ConnectionTrait,
@@ -177,21 +197,46 @@ pub async fn find_throttle(
     throttle::Entity::find_by_id(key.to_owned()).one(db).await
 }
 
-pub async fn save_throttle(db: &impl ConnectionTrait, row: throttle::Model) -> Result<(), DbErr> {
-    throttle::Entity::insert(row.into_active_model().reset_all())
-        .on_conflict(
-            OnConflict::column(throttle::Column::Key)
-                .update_columns([
-                    throttle::Column::Failures,
-                    throttle::Column::WindowStartedAt,
-                    throttle::Column::LockedUntil,
-                    throttle::Column::UpdatedAt,
-                ])
-                .to_owned(),
+/// Writes `row` only if the stored row still holds the state that was read: absent when `read`
+/// is `None`, else the same failures, window start and lockout. False when another request
+/// wrote first (the caller reads again and retries), so no increment is ever lost, on one
+/// instance or many. Comparing the whole state (not a version) is enough: the next state
+/// depends on nothing else, so a row that came back to the same values takes the same step.
+pub async fn compare_and_set_throttle(
+    db: &impl ConnectionTrait,
+    read: Option<&throttle::Model>,
+    row: throttle::Model,
+) -> Result<bool, DbErr> {
+    let Some(read) = read else {
+        let inserted = throttle::Entity::insert(row.into_active_model().reset_all())
+            .on_conflict(
+                OnConflict::column(throttle::Column::Key)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        return Ok(inserted == 1);
+    };
+    let locked = match read.locked_until {
+        Some(until) => throttle::Column::LockedUntil.eq(until),
+        None => throttle::Column::LockedUntil.is_null(),
+    };
+    let result = throttle::Entity::update_many()
+        .col_expr(throttle::Column::Failures, Expr::value(row.failures))
+        .col_expr(
+            throttle::Column::WindowStartedAt,
+            Expr::value(row.window_started_at),
         )
+        .col_expr(throttle::Column::LockedUntil, Expr::value(row.locked_until))
+        .col_expr(throttle::Column::UpdatedAt, Expr::value(row.updated_at))
+        .filter(throttle::Column::Key.eq(row.key))
+        .filter(throttle::Column::Failures.eq(read.failures))
+        .filter(throttle::Column::WindowStartedAt.eq(read.window_started_at))
+        .filter(locked)
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected == 1)
 }
 
 pub async fn clear_throttle(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {

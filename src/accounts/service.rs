@@ -72,15 +72,6 @@ fn crypto_error(error: crypto::CryptoError) -> AppError {
     AppError::internal(format!("crypto: {error}"))
 }
 
-/// Runs argon2 off the async threads (it takes tens of milliseconds on purpose).
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(AppError::internal)
-}
-
 /// The account's data key, unwrapped with the master key.
 pub fn data_key(state: &AppState, account: &account::Model) -> Result<DataKey, AppError> {
     let master = state
@@ -176,10 +167,27 @@ fn new_account(
 
 /// Registers a citizen. Every field problem is reported at once; a national ID number that
 /// already has an account is refused with `national_id_taken`.
+/// No address throttle: for seeding and tools; the sign-up form uses [`register_from`].
 pub async fn register(
     state: &AppState,
     input: RegistrationInput,
 ) -> Result<account::Model, AppError> {
+    register_from(state, input, None).await
+}
+
+/// [`register`] on behalf of a client address: every attempt from that address counts
+/// against it (`register:` key, checked and counted atomically before anything else), so the
+/// form cannot be used to test at speed which numbers have accounts.
+pub async fn register_from(
+    state: &AppState,
+    input: RegistrationInput,
+    client_ip: Option<&str>,
+) -> Result<account::Model, AppError> {
+    if let Some(ip) = client_ip {
+        Reserved::attempt(state, vec![registration_key(ip)])
+            .await?
+            .failed();
+    }
     let today = state.clock.now().date_naive();
     let mut problems: Vec<FieldError> = Vec::new();
     let national_id = NationalId::parse(&input.national_id)
@@ -241,10 +249,7 @@ pub async fn register(
         return Err(invalid(problems));
     };
 
-    let password = input.password.clone();
-    let hash = blocking(move || password::hash_password(&password))
-        .await?
-        .map_err(AppError::internal)?;
+    let hash = hash_new_password(state, input.password.clone()).await?;
     let profile = Profile {
         full_name: full_name.as_str().to_owned(),
         birth_date: Some(birth_date.date()),
@@ -300,10 +305,7 @@ pub async fn create_staff_account(
         return Err(invalid(problems));
     };
     let initial = initial_password()?;
-    let for_hash = initial.clone();
-    let hash = blocking(move || password::hash_password(&for_hash))
-        .await?
-        .map_err(AppError::internal)?;
+    let hash = hash_new_password(state, initial.clone()).await?;
     let profile = Profile {
         full_name: full_name.as_str().to_owned(),
         birth_date: None,
@@ -338,14 +340,22 @@ fn initial_password() -> Result<Zeroizing<String>, AppError> {
 }
 
 /// Throttling: per login name (known or not, hashed so the key reveals nothing) and per client
-/// address, with a more lenient policy for addresses (many people share one behind NAT).
+/// address, with a more lenient policy for addresses (many people share one behind NAT). A
+/// browser with a valid device cookie for the account is throttled under its own key instead
+/// (see [`super::device`]).
 pub fn login_key(login: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
         .chain_update(b"congdanso/v1/throttle-login")
-        .chain_update(login.trim().as_bytes())
+        .chain_update(normalize_login(login).as_bytes())
         .finalize();
     format!("login:{}", hex::encode(&digest[..16]))
+}
+
+/// Login names are matched case-insensitively: staff names are stored lowercase
+/// (`LoginName`), national ID numbers are digits, so lowercasing the input is the match.
+pub fn normalize_login(login: &str) -> String {
+    login.trim().to_ascii_lowercase()
 }
 
 pub fn ip_key(ip: Option<&str>) -> Option<String> {
@@ -356,10 +366,26 @@ pub fn second_factor_key(account_id: Uuid) -> String {
     format!("2fa:{account_id}")
 }
 
+/// Registration attempts per client address (every attempt counts, success or not).
+pub fn registration_key(ip: &str) -> String {
+    format!("register:{ip}")
+}
+
+/// Registration attempts one address gets per window before the lockouts start: enough for a
+/// family or a ward office helping people sign up, far too few to probe which national ID
+/// numbers have accounts.
+pub const REGISTRATION_FREE_ATTEMPTS: u32 = 20;
+
 fn policy_for(key: &str) -> ThrottlePolicy {
     if key.starts_with("ip:") {
         ThrottlePolicy {
             free_failures: 20,
+            ..ThrottlePolicy::default()
+        }
+    } else if key.starts_with("register:") {
+        ThrottlePolicy {
+            free_failures: REGISTRATION_FREE_ATTEMPTS,
+            base_lockout: chrono::Duration::minutes(1),
             ..ThrottlePolicy::default()
         }
     } else {
@@ -367,7 +393,16 @@ fn policy_for(key: &str) -> ThrottlePolicy {
     }
 }
 
-fn throttle_state(row: Option<entity::throttle::Model>, now: DateTime<Utc>) -> ThrottleState {
+fn lockout_kind(key: &str) -> &'static str {
+    match key.split_once(':').map(|(kind, _)| kind) {
+        Some("ip") => "ip",
+        Some("register") => "registration",
+        Some("device") => "device",
+        _ => "account",
+    }
+}
+
+fn throttle_state(row: Option<&entity::throttle::Model>, now: DateTime<Utc>) -> ThrottleState {
     match row {
         Some(row) => ThrottleState {
             failures: u32::try_from(row.failures).unwrap_or(0),
@@ -382,86 +417,198 @@ fn throttle_state(row: Option<entity::throttle::Model>, now: DateTime<Utc>) -> T
     }
 }
 
-/// Refuses with `rate_limited` (and when to retry) if any of the keys is locked.
-pub async fn check_throttles(state: &AppState, keys: &[String]) -> Result<(), AppError> {
-    let now = state.clock.now();
-    for key in keys {
-        let current = throttle_state(repo::find_throttle(&state.db, key).await?, now);
-        if let Err(retry) = current.check(now) {
+fn throttle_row(key: &str, state: ThrottleState, now: DateTime<Utc>) -> entity::throttle::Model {
+    entity::throttle::Model {
+        key: key.to_owned(),
+        failures: i32::try_from(state.failures).unwrap_or(i32::MAX),
+        window_started_at: state.window_started_at,
+        locked_until: state.locked_until,
+        updated_at: now,
+    }
+}
+
+/// Compare-and-set rounds before giving up. Each round that fails means another request's
+/// write landed, and once a key locks nobody writes it, so a handful of rounds always suffices
+/// in practice; giving up refuses the attempt (fails closed).
+const CAS_ROUNDS: usize = 64;
+
+/// Counts one attempt against `key` before anything is verified, atomically (compare-and-set
+/// on the row's state, in the database, so it holds across instances). Refused with
+/// `rate_limited` while the key is locked; a refused attempt counts nowhere.
+async fn count_attempt(state: &AppState, key: &str) -> Result<(), AppError> {
+    let policy = policy_for(key);
+    for _ in 0..CAS_ROUNDS {
+        let now = state.clock.now();
+        let row = repo::find_throttle(&state.db, key).await?;
+        let before = throttle_state(row.as_ref(), now);
+        if let Err(retry) = before.check(now) {
             state.metrics.record_login("blocked");
-            let seconds = retry.0.num_seconds().max(1);
             return Err(AppError::RateLimited {
-                retry_after: std::time::Duration::from_secs(seconds.unsigned_abs()),
+                retry_after: retry.to_std(),
             });
+        }
+        let after = before.record_failure(now, &policy);
+        if repo::compare_and_set_throttle(&state.db, row.as_ref(), throttle_row(key, after, now))
+            .await?
+        {
+            if after.locked_until.is_some() && after.locked_until != before.locked_until {
+                state.metrics.record_lockout(lockout_kind(key));
+            }
+            return Ok(());
+        }
+    }
+    Err(AppError::RateLimited {
+        retry_after: std::time::Duration::from_secs(1),
+    })
+}
+
+/// Takes back one count from `key` (an attempt counted in advance that succeeded, or that was
+/// never verified). Best effort: losing every round leaves one count too many, never too few.
+async fn refund_attempt(state: &AppState, key: &str) -> Result<(), AppError> {
+    let policy = policy_for(key);
+    for _ in 0..CAS_ROUNDS {
+        let now = state.clock.now();
+        let Some(row) = repo::find_throttle(&state.db, key).await? else {
+            return Ok(());
+        };
+        let after = throttle_state(Some(&row), now).refund(&policy);
+        if repo::compare_and_set_throttle(&state.db, Some(&row), throttle_row(key, after, now))
+            .await?
+        {
+            return Ok(());
         }
     }
     Ok(())
 }
 
-/// Counts a failure against every key; a key that becomes locked is counted as a lockout.
-pub async fn record_failures(state: &AppState, keys: &[String]) -> Result<(), AppError> {
-    let now = state.clock.now();
-    for key in keys {
-        let before = throttle_state(repo::find_throttle(&state.db, key).await?, now);
-        let after = before.record_failure(now, &policy_for(key));
-        if after.locked_until.is_some() && after.locked_until != before.locked_until {
-            state.metrics.record_lockout(if key.starts_with("ip:") {
-                "ip"
-            } else {
-                "account"
-            });
+/// Attempts counted in advance against a list of keys, to settle once the outcome is known.
+/// The first key is the subject's (login name, device, account's second factor); a success
+/// clears it. The others (the client address) get their count back on success. A failure
+/// settles by leaving every count in place.
+#[must_use]
+pub struct Reserved {
+    keys: Vec<String>,
+}
+
+impl Reserved {
+    /// Counts one attempt against each key in turn; if one is locked, the counts already made
+    /// are taken back and the attempt is refused with `rate_limited`.
+    pub async fn attempt(state: &AppState, keys: Vec<String>) -> Result<Self, AppError> {
+        for (i, key) in keys.iter().enumerate() {
+            if let Err(error) = count_attempt(state, key).await {
+                for done in &keys[..i] {
+                    refund_attempt(state, done).await?;
+                }
+                return Err(error);
+            }
         }
-        repo::save_throttle(
-            &state.db,
-            entity::throttle::Model {
-                key: key.clone(),
-                failures: i32::try_from(after.failures).unwrap_or(i32::MAX),
-                window_started_at: after.window_started_at,
-                locked_until: after.locked_until,
-                updated_at: now,
-            },
-        )
-        .await?;
+        Ok(Self { keys })
     }
-    Ok(())
+
+    /// The attempt succeeded.
+    pub async fn succeeded(self, state: &AppState) -> Result<(), AppError> {
+        let mut keys = self.keys.iter();
+        if let Some(subject) = keys.next() {
+            repo::clear_throttle(&state.db, subject).await?;
+        }
+        for other in keys {
+            refund_attempt(state, other).await?;
+        }
+        Ok(())
+    }
+
+    /// The attempt was never judged (the service was busy): every count is taken back.
+    pub async fn not_judged(self, state: &AppState) -> Result<(), AppError> {
+        for key in &self.keys {
+            refund_attempt(state, key).await?;
+        }
+        Ok(())
+    }
+
+    /// The attempt failed: its counts stay.
+    pub fn failed(self) {}
+}
+
+impl From<password::PoolError> for AppError {
+    fn from(error: password::PoolError) -> Self {
+        match error {
+            password::PoolError::Busy { retry_after } => AppError::ServiceBusy { retry_after },
+            other => AppError::internal(other),
+        }
+    }
+}
+
+/// Hashes a new password through the bounded pool.
+async fn hash_new_password(
+    state: &AppState,
+    password: Zeroizing<String>,
+) -> Result<String, AppError> {
+    Ok(state.passwords.hash(password).await?)
 }
 
 /// Checks a login name and password. Unknown logins take as long as known ones and get the same
 /// answer, `invalid_credentials`, so the form reveals nothing about which accounts exist.
+///
+/// The attempt is counted before the hash is computed (see [`Reserved`]). `device` is the
+/// browser's device cookie, if any: valid for this account, it replaces the login-name and
+/// address keys with its own. A hash made with older parameters is re-made and stored after a
+/// successful check.
 pub async fn check_password_login(
     state: &AppState,
     login: &str,
     password: Zeroizing<String>,
     staff_side: bool,
     client_ip: Option<&str>,
+    device: Option<&str>,
 ) -> Result<account::Model, AppError> {
-    let mut keys = vec![login_key(login)];
-    keys.extend(ip_key(client_ip));
-    check_throttles(state, &keys).await?;
-
-    let account = repo::find_by_login(&state.db, login.trim()).await?;
+    let login = normalize_login(login);
+    let now = state.clock.now();
+    let account = repo::find_by_login(&state.db, &login).await?;
     let account = account.filter(|a| {
         Role::parse(&a.role).is_some_and(|r| r.is_staff_side() == staff_side)
             && a.status != "disabled"
     });
-    let ok = match &account {
+    let device_key = account
+        .as_ref()
+        .zip(device)
+        .and_then(|(a, cookie)| super::device::throttle_key(state, cookie, a.id, now));
+    let keys = match device_key {
+        Some(key) => vec![key],
+        None => std::iter::once(login_key(&login))
+            .chain(ip_key(client_ip))
+            .collect(),
+    };
+    let reserved = Reserved::attempt(state, keys).await?;
+
+    let verified = match &account {
         Some(account) => {
-            let hash = account.password_hash.clone();
-            blocking(move || password::verify_password(&password, &hash)).await?
+            state
+                .passwords
+                .verify(password.clone(), account.password_hash.clone())
+                .await
         }
-        None => {
-            blocking(move || password::verify_against_dummy(&password)).await?;
-            false
+        None => state
+            .passwords
+            .verify_dummy(password.clone())
+            .await
+            .map(|()| false),
+    };
+    let ok = match verified {
+        Ok(ok) => ok,
+        Err(error) => {
+            reserved.not_judged(state).await?;
+            return Err(error.into());
         }
     };
     match (ok, account) {
         (true, Some(account)) => {
-            repo::clear_throttle(&state.db, &keys[0]).await?;
+            reserved.succeeded(state).await?;
             state.metrics.record_login("password_ok");
+            upgrade_hash_if_outdated(state, &account, password).await;
             Ok(account)
         }
         _ => {
-            record_failures(state, &keys).await?;
+            reserved.failed();
             state.metrics.record_login("password_failed");
             Err(AppError::invalid(
                 "invalid_credentials",
@@ -469,6 +616,55 @@ pub async fn check_password_login(
             ))
         }
     }
+}
+
+/// After a successful check against a hash with outdated parameters: re-hash the password now
+/// held and store it (only over the hash just verified). Never fails the login: when the pool
+/// is busy or the write fails, the next login tries again.
+async fn upgrade_hash_if_outdated(
+    state: &AppState,
+    account: &account::Model,
+    password: Zeroizing<String>,
+) {
+    if !password::needs_rehash(&account.password_hash) {
+        return;
+    }
+    let outcome = match state.passwords.hash(password).await {
+        Ok(hash) => repo::upgrade_password_hash(
+            &state.db,
+            account.id,
+            &account.password_hash,
+            hash,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(_) => {
+            tracing::info!(account = %account.id, "password hash upgraded to current parameters")
+        }
+        Err(cause) => {
+            tracing::warn!(account = %account.id, %cause, "password hash upgrade postponed")
+        }
+    }
+}
+
+/// The client address a second-factor attempt at login is throttled under: none for a browser
+/// holding a valid device cookie for the account (a stranger who locked the shared address must
+/// not lock the citizen's own phone out at this step either), else the request's. The
+/// account's own second-factor key applies in both cases.
+pub fn second_factor_address<'a>(
+    state: &AppState,
+    account_id: Uuid,
+    client_ip: Option<&'a str>,
+    device: Option<&str>,
+) -> Option<&'a str> {
+    let known = device.and_then(|cookie| {
+        super::device::throttle_key(state, cookie, account_id, state.clock.now())
+    });
+    if known.is_some() { None } else { client_ip }
 }
 
 /// Which second factor was accepted.
@@ -495,24 +691,25 @@ pub async fn verify_second_factor(
     accept: Accept,
     client_ip: Option<&str>,
 ) -> Result<SecondFactor, AppError> {
-    let mut keys = vec![second_factor_key(account.id)];
-    keys.extend(ip_key(client_ip));
-    check_throttles(state, &keys).await?;
+    let keys = std::iter::once(second_factor_key(account.id))
+        .chain(ip_key(client_ip))
+        .collect();
+    let reserved = Reserved::attempt(state, keys).await?;
     let now = state.clock.now();
 
     let secret = totp_secret(state, account)?;
     match totp::verify(&secret, code, now, account.totp_last_step) {
         Ok(step) => {
             if repo::advance_totp_step(&state.db, account.id, step, now).await? {
-                repo::clear_throttle(&state.db, &keys[0]).await?;
+                reserved.succeeded(state).await?;
                 state.metrics.record_login("second_factor_ok");
                 return Ok(SecondFactor::Totp);
             }
             // Another request used this step first.
-            return refuse_code(state, &keys, "code_replayed").await;
+            return refuse_code(state, reserved, "code_replayed");
         }
         Err(totp::TotpRejection::Replayed) => {
-            return refuse_code(state, &keys, "code_replayed").await;
+            return refuse_code(state, reserved, "code_replayed");
         }
         Err(_) => {}
     }
@@ -527,7 +724,7 @@ pub async fn verify_second_factor(
             if recovery::matches(&normalized, &stored.code_hash)
                 && repo::use_recovery_code(&state.db, stored.id, now).await?
             {
-                repo::clear_throttle(&state.db, &keys[0]).await?;
+                reserved.succeeded(state).await?;
                 state.metrics.record_login("recovery_code_ok");
                 return Ok(SecondFactor::RecoveryCode);
             }
@@ -537,15 +734,11 @@ pub async fn verify_second_factor(
             return refuse_code(state, &keys, "recovery_code_used").await;
         }
     }
-    refuse_code(state, &keys, "code_invalid").await
+    refuse_code(state, reserved, "code_invalid")
 }
 
-async fn refuse_code<T>(
-    state: &AppState,
-    keys: &[String],
-    code: &'static str,
-) -> Result<T, AppError> {
-    record_failures(state, keys).await?;
+fn refuse_code<T>(state: &AppState, reserved: Reserved, code: &'static str) -> Result<T, AppError> {
+    reserved.failed();
     state.metrics.record_login("second_factor_failed");
     Err(invalid(vec![FieldError {
         field: "code",
@@ -561,19 +754,20 @@ pub async fn confirm_enrolment(
     code: &str,
     client_ip: Option<&str>,
 ) -> Result<Vec<String>, AppError> {
-    let mut keys = vec![second_factor_key(account.id)];
-    keys.extend(ip_key(client_ip));
-    check_throttles(state, &keys).await?;
+    let keys = std::iter::once(second_factor_key(account.id))
+        .chain(ip_key(client_ip))
+        .collect();
+    let reserved = Reserved::attempt(state, keys).await?;
     let now = state.clock.now();
     let secret = totp_secret(state, account)?;
     match totp::verify(&secret, code, now, account.totp_last_step) {
         Ok(step) => {
             repo::activate_totp(&state.db, account.id, step, now).await?;
-            repo::clear_throttle(&state.db, &keys[0]).await?;
+            reserved.succeeded(state).await?;
             new_recovery_codes(state, account.id).await
         }
-        Err(totp::TotpRejection::Replayed) => refuse_code(state, &keys, "code_replayed").await,
-        Err(_) => refuse_code(state, &keys, "code_invalid").await,
+        Err(totp::TotpRejection::Replayed) => refuse_code(state, reserved, "code_replayed"),
+        Err(_) => refuse_code(state, reserved, "code_invalid"),
     }
 }
 
@@ -618,9 +812,7 @@ pub async fn change_password(
         return Err(invalid(problems));
     }
     verify_second_factor(state, account, code, Accept::TotpOnly, client_ip).await?;
-    let hash = blocking(move || password::hash_password(&new_password))
-        .await?
-        .map_err(AppError::internal)?;
+    let hash = hash_new_password(state, new_password).await?;
     let now = state.clock.now();
     repo::set_password(&state.db, account.id, hash, now).await?;
     for other in crate::auth::repo::live_for_account(&state.db, account.id, now).await? {

@@ -1,6 +1,8 @@
 //! Brute-force protection as a pure policy: the caller loads a [`ThrottleState`] (per account,
 //! per IP, …), asks [`ThrottleState::check`] before verifying anything, and stores what
-//! [`ThrottleState::record_failure`] or [`ThrottleState::record_success`] returns.
+//! [`ThrottleState::record_failure`] returns *before* verifying (the attempt is counted in
+//! advance with a compare-and-set, so concurrent guesses cannot all slip in), then settles:
+//! a success clears the key or takes the count back ([`ThrottleState::refund`]).
 //!
 //! A few failures are free (typos); after that each failure locks for twice as long as the
 //! previous one, up to a cap. Exponential growth stops online guessing without letting a
@@ -106,6 +108,24 @@ impl ThrottleState {
     #[must_use]
     pub fn record_success(self) -> ThrottleState {
         ThrottleState::default()
+    }
+
+    /// The state after an attempt counted in advance turned out to be a success: that one
+    /// count is taken back (for keys that a success does not clear, such as a client address
+    /// shared by many people). A lockout that only the refunded count imposed is lifted.
+    #[must_use]
+    pub fn refund(self, policy: &ThrottlePolicy) -> ThrottleState {
+        let failures = self.failures.saturating_sub(1);
+        let locked_until = if policy.lockout_after(failures).is_some() {
+            self.locked_until
+        } else {
+            None
+        };
+        ThrottleState {
+            failures,
+            window_started_at: self.window_started_at,
+            locked_until,
+        }
     }
 
     fn window_over(&self, now: DateTime<Utc>, policy: &ThrottlePolicy) -> bool {
@@ -256,6 +276,21 @@ mod tests {
         assert_eq!(s.check(t0()), Ok(()));
         let next = s.record_failure(t0() + secs(100), &p);
         assert_eq!((next.failures, next.locked_until), (1, None));
+    }
+
+    #[test]
+    fn refund_takes_back_one_count_and_the_lock_it_caused() {
+        let p = ThrottlePolicy::default();
+        let s = fail_n(3, t0(), &p).refund(&p);
+        assert_eq!((s.failures, s.locked_until), (2, None));
+        // The 5th count locked; refunding it lifts that lock.
+        let s = fail_n(5, t0(), &p).refund(&p);
+        assert_eq!((s.failures, s.locked_until), (4, None));
+        // Past the free failures a lock stays: earlier counts impose one too.
+        let locked = fail_n(7, t0(), &p);
+        let s = locked.refund(&p);
+        assert_eq!((s.failures, s.locked_until), (6, locked.locked_until));
+        assert_eq!(ThrottleState::default().refund(&p).failures, 0);
     }
 
     #[test]

@@ -383,6 +383,8 @@ async fn repeated_failures_lock_the_login_with_growing_back_off() {
     let mut client = Client::new(test::init_service(app(t.state.clone())).await);
     register_citizen(&mut client, &t, "079090001234").await;
     client.post("/logout", &[]).await;
+    // A browser that never logged in (known devices: tests/api/throttling.rs).
+    client.cookies.remove("cds_device");
     client.lang = Some("en");
 
     for _ in 0..5 {

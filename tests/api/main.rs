@@ -19,6 +19,7 @@ mod ops;
 mod process;
 mod staff;
 mod storage;
+mod throttling;
 mod vault;
 mod vault_scale;
 mod verify;
