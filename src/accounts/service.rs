@@ -718,7 +718,7 @@ pub async fn verify_second_factor(
         // Shaped like a recovery code: say so when it cannot be used here, or was used already,
         // rather than "wrong or expired" (which is about app codes).
         if accept == Accept::TotpOnly {
-            return refuse_code(state, &keys, "recovery_code_not_accepted").await;
+            return refuse_code(state, reserved, "recovery_code_not_accepted");
         }
         for stored in repo::unused_recovery_codes(&state.db, account.id).await? {
             if recovery::matches(&normalized, &stored.code_hash)
@@ -731,7 +731,7 @@ pub async fn verify_second_factor(
         }
         if repo::recovery_code_was_used(&state.db, account.id, &recovery::hash(&normalized)).await?
         {
-            return refuse_code(state, &keys, "recovery_code_used").await;
+            return refuse_code(state, reserved, "recovery_code_used");
         }
     }
     refuse_code(state, reserved, "code_invalid")
