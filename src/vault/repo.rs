@@ -355,28 +355,27 @@ pub async fn page_for_owner(
 }
 
 /// Deletes an account (its documents, sessions and recovery codes cascade) and records its
-/// blobs for removal, in one transaction.
-pub async fn shred_account<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// blobs for removal, inside the caller's transaction.
+pub async fn shred_account(
+    conn: &impl ConnectionTrait,
     account_id: Uuid,
     tombstones: Vec<upload::Model>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
     for tombstone in tombstones {
         tombstone
             .into_active_model()
             .reset_all()
-            .insert(&txn)
+            .insert(conn)
             .await?;
     }
     document::Entity::delete_many()
         .filter(document::Column::OwnerId.eq(account_id))
-        .exec(&txn)
+        .exec(conn)
         .await?;
     entity::account::Entity::delete_by_id(account_id)
-        .exec(&txn)
+        .exec(conn)
         .await?;
-    txn.commit().await
+    Ok(())
 }
 
 /// Records an issued document with its signature record and marks the documents it supersedes,

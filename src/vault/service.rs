@@ -713,7 +713,12 @@ pub async fn delete_account(state: &AppState, owner: &account::Model) -> Result<
             multipart_id: None,
         })
         .collect();
-    repo::shred_account(&state.db, owner.id, tombstones.clone()).await?;
+    // One transaction: the account with its wrapped key and documents goes, and the readable
+    // content of its access log is erased (the salted hashes stay, so every proof still holds).
+    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    repo::shred_account(&txn, owner.id, tombstones.clone()).await?;
+    crate::audit::service::erase(&txn, owner.id, None, now).await?;
+    txn.commit().await?;
     for tombstone in tombstones {
         let key = BlobKey::parse(tombstone.blob_key.clone()).map_err(AppError::internal)?;
         match state.blobs.delete(&key).await {

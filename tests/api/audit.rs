@@ -995,3 +995,31 @@ async fn the_access_log_page_passes_wcag_and_fits_a_phone() {
     b.assert_accessible("access-log-vi").await;
     b.finish().await;
 }
+
+#[actix_web::test]
+async fn deleting_an_account_erases_its_log_content_in_the_same_transaction() {
+    let app = spawn_app().await;
+    crate::issuing::register_citizen_directly(&app, crate::issuing::CITIZEN).await;
+    let owner = crate::issuing::citizen(&app).await;
+    for n in 0..3 {
+        append(
+            &app,
+            &sample_entry(owner.id, n, Uuid::now_v7(), Uuid::now_v7()),
+        )
+        .await;
+    }
+    congdanso::vault::service::delete_account(&app.state, &owner)
+        .await
+        .unwrap();
+    let rows = congdanso::audit::repo::entries_of(&app.state.db, owner.id)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3, "entries stay as proof");
+    assert!(
+        rows.iter()
+            .all(|r| r.erased && r.salt.is_none() && r.object_id.is_none()),
+        "their readable content went with the account"
+    );
+    let report = service::verify_database(&app.state.db).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
