@@ -135,7 +135,13 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 jar = http.cookiejar.CookieJar()
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
-csrf = lambda: next(c.value for c in jar if c.name == "cds_csrf")
+def csrf():
+    """The form token as a page computes it: HMAC-SHA256 of the CSRF cookie's secret, keyed by
+    the session cookie (src/auth/csrf.rs `form_token`)."""
+    secret = next(c.value for c in jar if c.name == "cds_csrf")
+    session = next((c.value for c in jar if c.name == "cds_session"), "")
+    mac = hmac.new(session.encode(), b"congdanso/v1/csrf\0" + secret.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 def send(request):
     try:
@@ -149,7 +155,7 @@ def post(p, fields):
 opener.open(base + "/register", timeout=30).read()
 password = "Bench-mark-pass-2026"
 national_id = "001099" + f"{random.randrange(10**6):06d}"
-r = post("/register", {"national_id": national_id, "full_name": "Người Đo Tốc Độ", "birth_date": "1990-01-01",
+r = post("/register", {"national_id": national_id, "full_name": "Người Đo Tốc Độ", "birth_date": "1999-01-01",
                        "phone": "0905000999", "email": "", "password": password, "password_confirm": password})
 assert r.status == 303, f"register answered {r.status}"
 page = opener.open(base + "/enroll", timeout=30).read().decode()
