@@ -50,6 +50,7 @@ SERVER_PID=$!
 
 python3 - "$SERVER_PID" "$PORT" "$CONCURRENCY" "$ROUNDS" "$SETTLE" "$BINARY" <<'PY'
 import http.client
+import re
 import sys
 import threading
 import time
@@ -89,11 +90,14 @@ def login(n, results, barrier):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=source)
         c.request("GET", "/login")
         r = c.getresponse()
-        r.read()
-        token = ""
+        page = r.read().decode()
+        secret = ""
         for name, value in r.getheaders():
             if name.lower() == "set-cookie" and value.startswith("cds_csrf="):
-                token = value.split(";", 1)[0].split("=", 1)[1]
+                secret = value.split(";", 1)[0].split("=", 1)[1]
+        # The form's token as the page gives it (bound to the cookie's secret), like a browser.
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        token = found.group(1) if found else ""
         body = urllib.parse.urlencode({
             "csrf_token": token,
             "login": "0790%08d" % n,
@@ -103,7 +107,7 @@ def login(n, results, barrier):
         started = time.time()
         c.request("POST", "/login", body, {
             "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": "cds_csrf=" + token,
+            "Cookie": "cds_csrf=" + secret,
         })
         r = c.getresponse()
         r.read()
