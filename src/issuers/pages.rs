@@ -2,7 +2,7 @@
 //! agency) and agency admins (their own agency).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -574,6 +574,20 @@ pub async fn authorities(
     authorities_page(&req, lang, &state, &operator, path.into_inner(), forms).await
 }
 
+/// Who may issue what is as sensitive as the keys themselves: every change to authorities and
+/// successions needs a fresh step-up, and comes back to the authorities page after it.
+fn authorities_step_up(
+    state: &AppState,
+    operator: &OperatorSession,
+    agency_id: Uuid,
+) -> Option<HttpResponse> {
+    crate::auth::session::step_up_redirect(
+        state,
+        &operator.session,
+        &format!("/admin/agencies/{agency_id}/authorities"),
+    )
+}
+
 #[derive(Deserialize)]
 pub struct AuthorityInput {
     #[serde(default)]
@@ -594,6 +608,9 @@ pub async fn register_authority(
     CsrfForm(input): CsrfForm<AuthorityInput>,
 ) -> Page {
     let agency_id = path.into_inner();
+    if let Some(step_up) = authorities_step_up(&state, &operator, agency_id) {
+        return Ok(step_up);
+    }
     crate::agencies::service::get(&state, agency_id).await?;
     let outcome = async {
         let from = optional_date(&input.valid_from, "valid_from")?;
@@ -627,11 +644,14 @@ pub async fn register_authority(
 /// `POST /admin/agencies/{id}/authorities/{authority}/end`
 pub async fn end_authority(
     state: web::Data<AppState>,
-    _operator: OperatorSession,
+    operator: OperatorSession,
     path: web::Path<(Uuid, Uuid)>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
     let (agency_id, id) = path.into_inner();
+    if let Some(step_up) = authorities_step_up(&state, &operator, agency_id) {
+        return Ok(step_up);
+    }
     service::end_authority(&state, agency_id, id).await?;
     Ok(see_other(&format!(
         "/admin/agencies/{agency_id}/authorities"
@@ -654,6 +674,9 @@ pub async fn register_successor(
     CsrfForm(input): CsrfForm<SuccessorInput>,
 ) -> Page {
     let agency_id = path.into_inner();
+    if let Some(step_up) = authorities_step_up(&state, &operator, agency_id) {
+        return Ok(step_up);
+    }
     crate::agencies::service::get(&state, agency_id).await?;
     let registered_by = Some(operator.0.account.id);
     match service::register_successor(&state, agency_id, &input.successor, registered_by).await {
@@ -673,11 +696,14 @@ pub async fn register_successor(
 /// `POST /admin/agencies/{id}/successors/{succession}/remove`
 pub async fn remove_successor(
     state: web::Data<AppState>,
-    _operator: OperatorSession,
+    operator: OperatorSession,
     path: web::Path<(Uuid, Uuid)>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
     let (agency_id, id) = path.into_inner();
+    if let Some(step_up) = authorities_step_up(&state, &operator, agency_id) {
+        return Ok(step_up);
+    }
     service::remove_successor(&state, agency_id, id).await?;
     Ok(see_other(&format!(
         "/admin/agencies/{agency_id}/authorities"

@@ -407,6 +407,41 @@ async fn operators_manage_authority_and_successors_and_no_one_else_can() {
     )
     .await;
 
+    // Without a fresh step-up, every change is sent to the step-up page and nothing changes.
+    let reply = operator
+        .post(&format!("{base}/authorities"), &[("doc_type", "cccd")])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert!(
+        reply.location().starts_with("/step-up?next="),
+        "{}",
+        reply.location()
+    );
+    let reply = operator
+        .post(
+            &format!("{base}/successors"),
+            &[("successor", "DEMO-CA-DANANG")],
+        )
+        .await;
+    assert!(
+        reply.location().starts_with("/step-up?next="),
+        "{}",
+        reply.location()
+    );
+    assert!(
+        congdanso::issuers::repo::authorities_for(&t.state.db, district.id, "cccd")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        congdanso::issuers::repo::all_successions(&t.state.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    crate::staff::step_up(&mut operator, &t, "demo.operator").await;
+
     // The demo district holds birth certificates and residence records.
     let page = operator.get(&format!("{base}/authorities")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);

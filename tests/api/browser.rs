@@ -874,6 +874,14 @@ async fn staff_pages_pass_wcag() {
     // The issuing authority page: empty, with an authority, and with a refused successor.
     b.goto(&format!("{agency_page}/authorities")).await;
     b.assert_accessible("authorities-en").await;
+    // Changing who may issue what needs a fresh step-up first.
+    b.app.clock.advance(chrono::Duration::seconds(30));
+    b.goto(&format!("/step-up?next={agency_page}/authorities"))
+        .await;
+    let code = current_code(&b, "van.hanh").await;
+    b.fill("code", &code).await;
+    b.submit().await;
+    assert!(b.path().await.ends_with("/authorities"));
     b.set_value("valid_until", "2030-12-31").await;
     b.click_and_wait("form[action$='/authorities'] button[type=submit]")
         .await;
@@ -890,7 +898,8 @@ async fn staff_pages_pass_wcag() {
     b.goto("/account").await;
     b.assert_accessible("operator-account-en").await;
 
-    // Step-up before new recovery codes.
+    // Step-up before new recovery codes (the earlier one has lapsed by then).
+    b.app.clock.advance(chrono::Duration::minutes(6));
     b.goto("/account/recovery-codes").await;
     assert_eq!(b.path().await, "/step-up");
     b.assert_accessible("step-up-en").await;
