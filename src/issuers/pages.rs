@@ -581,11 +581,12 @@ fn authorities_step_up(
     operator: &OperatorSession,
     agency_id: Uuid,
 ) -> Option<HttpResponse> {
-    crate::auth::session::step_up_redirect(
-        state,
-        &operator.session,
-        &format!("/admin/agencies/{agency_id}/authorities"),
-    )
+    crate::auth::session::step_up_redirect(state, &operator.session, &authorities_path(agency_id))
+}
+
+/// Where every authority and succession form returns to.
+fn authorities_path(agency_id: Uuid) -> String {
+    format!("/admin/agencies/{agency_id}/authorities")
 }
 
 #[derive(Deserialize)]
@@ -627,9 +628,7 @@ pub async fn register_authority(
     }
     .await;
     match outcome {
-        Ok(_) => Ok(see_other(&format!(
-            "/admin/agencies/{agency_id}/authorities"
-        ))),
+        Ok(_) => Ok(see_other(&authorities_path(agency_id))),
         Err(error) => {
             let form = FormState::new()
                 .with_value("valid_from", &input.valid_from)
@@ -653,9 +652,7 @@ pub async fn end_authority(
         return Ok(step_up);
     }
     service::end_authority(&state, agency_id, id).await?;
-    Ok(see_other(&format!(
-        "/admin/agencies/{agency_id}/authorities"
-    )))
+    Ok(see_other(&authorities_path(agency_id)))
 }
 
 #[derive(Deserialize)]
@@ -680,9 +677,7 @@ pub async fn register_successor(
     crate::agencies::service::get(&state, agency_id).await?;
     let registered_by = Some(operator.0.account.id);
     match service::register_successor(&state, agency_id, &input.successor, registered_by).await {
-        Ok(_) => Ok(see_other(&format!(
-            "/admin/agencies/{agency_id}/authorities"
-        ))),
+        Ok(_) => Ok(see_other(&authorities_path(agency_id))),
         Err(error) => {
             let form = FormState::new()
                 .with_value("successor", &input.successor)
@@ -705,7 +700,5 @@ pub async fn remove_successor(
         return Ok(step_up);
     }
     service::remove_successor(&state, agency_id, id).await?;
-    Ok(see_other(&format!(
-        "/admin/agencies/{agency_id}/authorities"
-    )))
+    Ok(see_other(&authorities_path(agency_id)))
 }
