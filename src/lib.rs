@@ -32,5 +32,6 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod vault;
 pub mod verify;

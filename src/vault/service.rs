@@ -48,15 +48,6 @@ pub struct NewDocument {
     pub file_name: String,
 }
 
-/// Characters that change how text around them is shown without being visible themselves:
-/// control characters (NUL included) and the bidirectional embeddings, overrides, isolates and
-/// marks (U+202A-202E, U+2066-2069, U+200E/F). `invoice\u{202E}fdp.exe` would show as
-/// `invoiceexe.pdf`.
-pub fn is_hidden_control(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-}
-
 /// A file name as sent by a client, made safe to show and to offer on download: the last path
 /// component, hidden control characters removed, at most 255 characters; `.` and `..` become
 /// empty (the download then falls back to the title).
@@ -66,7 +57,7 @@ pub fn clean_file_name(raw: &str) -> String {
         .next()
         .unwrap_or_default()
         .chars()
-        .filter(|c| !is_hidden_control(*c))
+        .filter(|c| !crate::text::is_hidden_control(*c))
         .take(255)
         .collect::<String>()
         .trim()
@@ -82,7 +73,7 @@ pub fn clean_title(raw: &str) -> Result<String, AppError> {
     let visible: String = raw
         .chars()
         .map(|c| if c.is_whitespace() { ' ' } else { c })
-        .filter(|c| !is_hidden_control(*c))
+        .filter(|c| !crate::text::is_hidden_control(*c))
         .collect();
     let title = visible.split_whitespace().collect::<Vec<_>>().join(" ");
     if title.is_empty() {

@@ -20,6 +20,7 @@ use super::payload::from_slice_unique;
 use super::{PlatformKeys, Problem, Report, TrustList, package};
 use crate::crypto::sign;
 use crate::keys::signing_key_id;
+use crate::text::is_hidden_control;
 
 pub const TRUST_LIST_FILE: &str = "trust-list.json";
 pub const PLATFORM_KEYS_FILE: &str = "platform-keys.json";
@@ -518,26 +519,16 @@ pub fn is_stale(trust: &TrustList, now: DateTime<Utc>) -> bool {
         .is_none_or(|at| (now - at).num_days() >= STALE_AFTER_DAYS)
 }
 
-/// Whether a character may act on a terminal or reorder what is shown: C0 and C1 control
-/// characters, DEL, and the bidirectional marks, embeddings, overrides and isolates.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
-}
-
 /// Text from outside (a package, a trust list, a server) made safe to print: every character
-/// of [`is_unsafe`] (newline and tab included) is shown as a `\u{…}` escape, so a title cannot
+/// of [`is_hidden_control`] (newline and tab included) is shown as a `\u{…}` escape, so a title cannot
 /// clear the screen, move the cursor or print a line of its own.
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    if !text.chars().any(is_hidden_control) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if is_unsafe(c) {
+        if is_hidden_control(c) {
             out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
         } else {
             out.push(c);
@@ -561,7 +552,7 @@ pub fn json_terminal_safe(value: &impl Serialize) -> Result<String, String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c != '\n' && is_unsafe(c) {
+        if c != '\n' && is_hidden_control(c) {
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);
@@ -667,14 +658,17 @@ mod tests {
     fn control_and_bidi_characters_are_escaped() {
         let hostile = "a\u{1b}[2J\u{1b}[H\u{9b}31m\u{7f}\r\nVALID\u{202e}txt\u{2066}b\tc";
         let safe = terminal_safe(hostile);
-        assert!(!safe.chars().any(is_unsafe), "{safe}");
+        assert!(!safe.chars().any(is_hidden_control), "{safe}");
         assert_eq!(
             safe,
             "a\\u{001b}[2J\\u{001b}[H\\u{009b}31m\\u{007f}\\u{000d}\\u{000a}VALID\\u{202e}txt\\u{2066}b\\u{0009}c"
         );
         assert!(matches!(terminal_safe("Nguyễn Văn Thử"), Cow::Borrowed(_)));
         let json = json_terminal_safe(&serde_json::json!({ "t": hostile })).unwrap();
-        assert!(!json.chars().any(|c| c != '\n' && is_unsafe(c)), "{json}");
+        assert!(
+            !json.chars().any(|c| c != '\n' && is_hidden_control(c)),
+            "{json}"
+        );
         let back: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["t"], hostile, "still the same JSON value");
     }
