@@ -487,8 +487,7 @@ async fn an_export_verifies_offline_after_the_server_is_gone_and_any_changed_byt
     std::fs::write(&export_path, &bytes).unwrap();
     std::fs::write(&keys_path, keys_file).unwrap();
     let run = |path: &std::path::Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"))
-            .env_clear()
+        crate::verify::cli()
             .args(["audit", "verify", "--export"])
             .arg(path)
             .arg("--platform-keys")
@@ -822,9 +821,7 @@ async fn congdanso_audit_verify_names_the_first_bad_entry_and_exits_1() {
     let w = world().await;
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+        crate::verify::cli()
             .env("DATABASE_URL", &w.app.state.config.database_url)
             .env("DATA_DIR", dir.path())
             .env(

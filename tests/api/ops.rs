@@ -102,9 +102,7 @@ async fn a_retired_master_key_cannot_start_and_a_missing_one_fails_readiness() {
 fn production_refuses_to_start_with_public_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    let output = crate::verify::cli()
         .current_dir(dir.path())
         .arg("serve")
         .env("DATA_DIR", dir.path())

@@ -23,6 +23,7 @@ use crate::issuing::{
     CITIZEN, Issuer, cccd_fields, make_issuer, package_bytes, post_json, register_citizen_directly,
 };
 
+/// The real binary with a clean environment (PATH only), for every test that runs the CLI.
 pub fn cli() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_congdanso"));
     command
