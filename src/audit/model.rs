@@ -95,42 +95,119 @@ impl Actor {
     }
 }
 
-/// What was done.
+/// What was done. Codes are stable: they are hashed into the log and shown in exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// A document's content was opened (viewed or downloaded).
+    /// A document's file content was opened (downloaded or shown inline; also a Range read).
     DocumentOpen,
+    /// A document's details (title, type, signature) were shown.
+    DocumentView,
     /// A signed document's fields were read.
     DocumentFields,
     /// A verification package was produced.
     DocumentPackage,
     /// A copy was certified against the original at a counter.
     DocumentCertify,
+    /// The citizen uploaded a document.
+    DocumentUpload,
+    /// An agency issued a signed document into the vault.
+    DocumentIssue,
+    /// The citizen renamed a document.
+    DocumentRename,
+    /// The citizen deleted a document.
+    DocumentDelete,
+    /// The list of documents (titles) was read.
+    DocumentsList,
+    /// The citizen created a certification code for a document.
+    CertificationCodeCreate,
+    /// A clerk entered the citizen's certification code.
+    CertificationCodeUse,
     /// The citizen's profile (name, birth date, contact) was read.
     ProfileRead,
+    /// A login from a browser this account had not used before.
+    LoginNewDevice,
+    /// The password was changed.
+    PasswordChange,
+    /// The second factor (authenticator app) was changed.
+    SecondFactorChange,
+    /// New recovery codes were made (the old ones stop working).
+    RecoveryCodesRegenerate,
+    /// Sessions were ended (one, or all other browsers).
+    SessionsEnd,
+    /// The account was deleted.
+    AccountDelete,
+    /// The citizen reported an entry as misuse.
+    ReportFile,
+    /// An operator changed a misuse report's status or answered it.
+    ReportAnswer,
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 21] = [
         Self::DocumentOpen,
+        Self::DocumentView,
         Self::DocumentFields,
         Self::DocumentPackage,
         Self::DocumentCertify,
+        Self::DocumentUpload,
+        Self::DocumentIssue,
+        Self::DocumentRename,
+        Self::DocumentDelete,
+        Self::DocumentsList,
+        Self::CertificationCodeCreate,
+        Self::CertificationCodeUse,
         Self::ProfileRead,
+        Self::LoginNewDevice,
+        Self::PasswordChange,
+        Self::SecondFactorChange,
+        Self::RecoveryCodesRegenerate,
+        Self::SessionsEnd,
+        Self::AccountDelete,
+        Self::ReportFile,
+        Self::ReportAnswer,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DocumentOpen => "document.open",
+            Self::DocumentView => "document.view",
             Self::DocumentFields => "document.fields",
             Self::DocumentPackage => "document.package",
             Self::DocumentCertify => "document.certify",
+            Self::DocumentUpload => "document.upload",
+            Self::DocumentIssue => "document.issue",
+            Self::DocumentRename => "document.rename",
+            Self::DocumentDelete => "document.delete",
+            Self::DocumentsList => "documents.list",
+            Self::CertificationCodeCreate => "certification.code_create",
+            Self::CertificationCodeUse => "certification.code_use",
             Self::ProfileRead => "profile.read",
+            Self::LoginNewDevice => "account.login_new_device",
+            Self::PasswordChange => "account.password_change",
+            Self::SecondFactorChange => "account.second_factor_change",
+            Self::RecoveryCodesRegenerate => "account.recovery_codes",
+            Self::SessionsEnd => "account.sessions_end",
+            Self::AccountDelete => "account.delete",
+            Self::ReportFile => "report.file",
+            Self::ReportAnswer => "report.answer",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+
+    /// Whether the action read the citizen's data (rather than changed it or the account).
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Self::DocumentOpen
+                | Self::DocumentView
+                | Self::DocumentFields
+                | Self::DocumentPackage
+                | Self::DocumentsList
+                | Self::ProfileRead
+        )
     }
 }
 
@@ -139,6 +216,12 @@ impl Action {
 pub enum Object {
     Document { id: Uuid, doc_type: DocumentType },
     Profile,
+    /// The citizen's list of documents.
+    Vault,
+    /// The account itself (its login, factors, sessions).
+    Account,
+    /// A misuse report.
+    Report { id: Uuid },
 }
 
 impl Object {
@@ -146,19 +229,38 @@ impl Object {
         match self {
             Self::Document { doc_type, .. } => doc_type.as_str(),
             Self::Profile => "profile",
+            Self::Vault => "vault",
+            Self::Account => "account",
+            Self::Report { .. } => "report",
         }
     }
 
     pub fn id(&self) -> Option<Uuid> {
         match self {
+            Self::Document { id, .. } | Self::Report { id } => Some(*id),
+            Self::Profile | Self::Vault | Self::Account => None,
+        }
+    }
+
+    /// The document named, if any.
+    pub fn document(&self) -> Option<Uuid> {
+        match self {
             Self::Document { id, .. } => Some(*id),
-            Self::Profile => None,
+            _ => None,
         }
     }
 
     pub fn parse(type_code: &str, id: &str) -> Option<Self> {
-        if type_code == "profile" && id.is_empty() {
-            return Some(Self::Profile);
+        match (type_code, id.is_empty()) {
+            ("profile", true) => return Some(Self::Profile),
+            ("vault", true) => return Some(Self::Vault),
+            ("account", true) => return Some(Self::Account),
+            ("report", false) => {
+                return Some(Self::Report {
+                    id: Uuid::parse_str(id).ok()?,
+                });
+            }
+            _ => {}
         }
         Some(Self::Document {
             id: Uuid::parse_str(id).ok()?,
@@ -427,6 +529,13 @@ mod tests {
         }
         assert_eq!(Authorization::parse("grant:nope"), None);
         assert_eq!(Object::parse("profile", ""), Some(Object::Profile));
+        assert_eq!(Object::parse("vault", ""), Some(Object::Vault));
+        assert_eq!(Object::parse("account", ""), Some(Object::Account));
+        assert_eq!(
+            Object::parse("report", &id.to_string()),
+            Some(Object::Report { id })
+        );
+        assert_eq!(Object::parse("report", ""), None);
         assert_eq!(Object::parse("cccd", "x"), None);
         assert!(Purpose::parse("Đăng ký thường trú").is_some());
         assert!(Purpose::parse("two\nlines").is_none());

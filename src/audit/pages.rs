@@ -123,7 +123,8 @@ pub async fn access_log(
             }),
             object_key: match e.object {
                 Some(Object::Document { doc_type, .. }) => doc_type.label_key(),
-                _ => "access_log.object_profile".to_owned(),
+                Some(other) => format!("access_log.object_{}", other.type_code()),
+                None => "access_log.unknown".to_owned(),
             },
             document_id: e.object.and_then(|o| o.id()).map(|id| id.to_string()),
             purpose: e.purpose.clone(),
