@@ -221,6 +221,10 @@ async fn seed_signed_documents(
         title: None,
     };
     let checked = issuing::check_request(state, &police, &request).await?;
-    issuing::issue(state, checked, issuing::NoFile::None).await?;
+    // Issued as an agency system would: through an API credential of the police, which the
+    // citizen's access log names.
+    let (credential, _token) =
+        issuers::create_credential(state, police.id, "Demo issuing system").await?;
+    issuing::issue(state, checked, credential.id, issuing::NoFile::None).await?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 rust_i18n::i18n!("web/locales", fallback = "vi");
 
+pub mod access;
 pub mod accounts;
 pub mod agencies;
 pub mod audit;

@@ -214,14 +214,19 @@ impl Action {
 /// What was acted on: named, never described.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
-    Document { id: Uuid, doc_type: DocumentType },
+    Document {
+        id: Uuid,
+        doc_type: DocumentType,
+    },
     Profile,
     /// The citizen's list of documents.
     Vault,
     /// The account itself (its login, factors, sessions).
     Account,
     /// A misuse report.
-    Report { id: Uuid },
+    Report {
+        id: Uuid,
+    },
 }
 
 impl Object {
@@ -278,20 +283,25 @@ pub enum Authorization {
     Grant(Uuid),
     /// A request the citizen answered (e.g. a certification code shown at the counter).
     Request(Uuid),
+    /// The issuing authority an operator registered for the agency (documents it issues).
+    IssuingAuthority,
 }
 
 impl Authorization {
     pub fn code(&self) -> String {
         match self {
             Self::Owner => "owner".to_owned(),
+            Self::IssuingAuthority => "issuing_authority".to_owned(),
             Self::Grant(id) => format!("grant:{id}"),
             Self::Request(id) => format!("request:{id}"),
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        if value == "owner" {
-            return Some(Self::Owner);
+        match value {
+            "owner" => return Some(Self::Owner),
+            "issuing_authority" => return Some(Self::IssuingAuthority),
+            _ => {}
         }
         let (kind, id) = value.split_once(':')?;
         let id = Uuid::parse_str(id).ok()?;
@@ -522,6 +532,7 @@ mod tests {
         }
         for auth in [
             Authorization::Owner,
+            Authorization::IssuingAuthority,
             Authorization::Grant(id),
             Authorization::Request(id),
         ] {

@@ -132,6 +132,7 @@ pub async fn access_log(
                 Some(Authorization::Owner) => "access_log.auth_owner",
                 Some(Authorization::Grant(_)) => "access_log.auth_grant",
                 Some(Authorization::Request(_)) => "access_log.auth_request",
+                Some(Authorization::IssuingAuthority) => "access_log.auth_issuing_authority",
                 None => "access_log.unknown",
             },
             outcome_key: e.outcome.map_or("access_log.unknown".to_owned(), |o| {

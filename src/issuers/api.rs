@@ -20,7 +20,11 @@ use crate::verify::package;
 
 /// The agency an API request acts for.
 #[derive(Debug, Clone)]
-pub struct AgencyClient(pub agency::Model);
+pub struct AgencyClient {
+    pub agency: agency::Model,
+    /// The API credential the call authenticated with (named in access-log entries).
+    pub credential: uuid::Uuid,
+}
 
 impl FromRequest for AgencyClient {
     type Error = actix_web::Error;
@@ -40,7 +44,8 @@ impl FromRequest for AgencyClient {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
                 .ok_or(AppError::Unauthenticated)?;
-            Ok(AgencyClient(service::authenticate(&state, token).await?))
+            let (agency, credential) = service::authenticate(&state, token).await?;
+            Ok(AgencyClient { agency, credential })
         })
     }
 }
@@ -66,7 +71,7 @@ pub async fn whoami(
     state: web::Data<AppState>,
     client: AgencyClient,
 ) -> Result<HttpResponse, AppError> {
-    let agency = client.0;
+    let agency = client.agency;
     let keys: Vec<_> = repo::keys_for_agency(&state.db, agency.id)
         .await?
         .iter()
@@ -169,8 +174,8 @@ pub async fn issue(
         .to_ascii_lowercase();
     let issued = if content_type.starts_with("application/json") {
         let request = parse_request(&read_limited(body, MAX_DOCUMENT_JSON).await?)?;
-        let checked = issuing::check_request(&state, &client.0, &request).await?;
-        issuing::issue(&state, checked, issuing::NoFile::None).await?
+        let checked = issuing::check_request(&state, &client.agency, &request).await?;
+        issuing::issue(&state, checked, client.credential, issuing::NoFile::None).await?
     } else if content_type.starts_with("multipart/form-data") {
         let mut parts = actix_multipart::Multipart::new(req.headers(), body);
         let mut first = parts
@@ -186,9 +191,11 @@ pub async fn issue(
         }
         let request = parse_request(&read_limited(&mut first, MAX_DOCUMENT_JSON).await?)?;
         drop(first);
-        let checked = issuing::check_request(&state, &client.0, &request).await?;
+        let checked = issuing::check_request(&state, &client.agency, &request).await?;
         match parts.next().await {
-            None => issuing::issue(&state, checked, issuing::NoFile::None).await?,
+            None => {
+                issuing::issue(&state, checked, client.credential, issuing::NoFile::None).await?
+            }
             Some(part) => {
                 let mut file = part.map_err(|e| malformed(format!("multipart: {e}")))?;
                 if file.name() != Some("file") {
@@ -203,7 +210,7 @@ pub async fn issue(
                     .unwrap_or("")
                     .to_owned();
                 let stream = (&mut file).map_err(|e| e.to_string());
-                issuing::issue(&state, checked, Some((stream, name))).await?
+                issuing::issue(&state, checked, client.credential, Some((stream, name))).await?
             }
         }
     } else {

@@ -15,13 +15,15 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::issuing::{make_receipt, seal_payload};
+use super::issuing::make_receipt;
 use super::{repo, service};
+use crate::access::{self, DocumentId, Opened, Purpose, Reader};
+use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
 use crate::crypto::{DataKey, KeyId, sign};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::vault::model::DocumentType;
 use crate::vault::repo as vault_repo;
-use crate::vault::service::{self as vault, OpenDocument};
 use crate::verify::payload::{self, Kind, PAYLOAD_VERSION};
 
 /// How long a certification code stays valid.
@@ -111,16 +113,20 @@ async fn counter_key(
 }
 
 /// A citizen asks to have a self-uploaded document certified: returns the code to read out.
+/// The code is made in the same transaction as its access-log entry.
 pub async fn request(
     state: &AppState,
     owner: &account::Model,
     document_id: Uuid,
 ) -> Result<Zeroizing<String>, AppError> {
-    let doc = vault_repo::find(&state.db, document_id)
-        .await?
-        .filter(|d| d.owner_id == owner.id)
-        .ok_or(AppError::NotFound)?;
-    if doc.source != "self" {
+    let visit = access::enter(
+        state,
+        &Reader::Owner(owner),
+        DocumentId(document_id),
+        Purpose::CertificationCode,
+    )
+    .await?;
+    if visit.document().row.source != "self" {
         return Err(AppError::invalid(
             "already_signed",
             "this document is already issued or certified",
@@ -136,7 +142,7 @@ pub async fn request(
     );
     let now = state.clock.now();
     vault_repo::insert_certification_request(
-        &state.db,
+        visit.txn(),
         certification_request::Model {
             id: Uuid::now_v7(),
             document_id,
@@ -151,19 +157,8 @@ pub async fn request(
         },
     )
     .await?;
+    visit.finish(state).await?;
     Ok(code)
-}
-
-/// An open request found by its code (expired, used or unknown codes all answer alike).
-async fn find_open(state: &AppState, code: &str) -> Result<certification_request::Model, AppError> {
-    let code = normalise_code(code);
-    if code.len() != CODE_LEN {
-        return Err(code_error());
-    }
-    vault_repo::find_certification_request(&state.db, &code_hash(&code))
-        .await?
-        .filter(|r| r.completed_at.is_none() && r.expires_at > state.clock.now())
-        .ok_or_else(code_error)
 }
 
 fn code_error() -> AppError {
@@ -184,73 +179,158 @@ impl Desk {
             agency: agency.id,
         }
     }
+
+    fn actor(self) -> Actor {
+        Actor::Staff {
+            account: self.clerk,
+            agency: self.agency,
+        }
+    }
+
+    /// The reader this desk is for a request (the door decides whether it holds it).
+    pub fn reader(self, request: &certification_request::Model) -> Reader<'_> {
+        Reader::Clerk {
+            clerk: self.clerk,
+            agency: self.agency,
+            request,
+        }
+    }
 }
 
-/// The clerk enters the citizen's code: the open request becomes theirs. A code another clerk
-/// entered first answers like a wrong code, so the code is a pass for one desk only.
+/// The clerk enters the citizen's code: the open request becomes theirs, and the citizen's log
+/// says so. A code another clerk entered first, or one that expired or was used, answers like
+/// a wrong code (the attempt is an entry in the citizen's log); an unknown code reaches nothing.
 pub async fn claim(
     state: &AppState,
     desk: Desk,
     code: &str,
 ) -> Result<certification_request::Model, AppError> {
-    let request = find_open(state, code).await?;
-    let now = state.clock.now();
-    if !vault_repo::claim_certification_request(&state.db, request.id, desk.clerk, desk.agency, now)
-        .await?
-    {
-        tracing::warn!(request = %request.id, "certification code entered by a second clerk");
+    let code = normalise_code(code);
+    if code.len() != CODE_LEN {
         return Err(code_error());
     }
+    let request = vault_repo::find_certification_request(&state.db, &code_hash(&code))
+        .await?
+        .ok_or_else(code_error)?;
+    let document = vault_repo::find(&state.db, request.document_id)
+        .await?
+        .ok_or_else(code_error)?;
+    let object = Object::Document {
+        id: document.id,
+        doc_type: DocumentType::parse(&document.doc_type)
+            .ok_or_else(|| AppError::internal("unknown document type"))?,
+    };
+    let now = state.clock.now();
+    let refuse = async |why: &str| {
+        tracing::warn!(request = %request.id, why, "certification code refused");
+        access::record_refusal(
+            state,
+            request.owner_id,
+            desk.actor(),
+            Action::CertificationCodeUse,
+            object,
+            Authorization::Request(request.id),
+        )
+        .await;
+        code_error()
+    };
+    if request.completed_at.is_some() || request.expires_at <= now {
+        return Err(refuse("expired or used").await);
+    }
+    let txn = access::begin_logged(state, request.owner_id).await?;
+    if !vault_repo::claim_certification_request(&txn, request.id, desk.clerk, desk.agency, now)
+        .await?
+    {
+        txn.rollback().await?;
+        return Err(refuse("entered by a second clerk").await);
+    }
+    let entry = Entry {
+        account: request.owner_id,
+        actor: desk.actor(),
+        action: Action::CertificationCodeUse,
+        object,
+        purpose: None,
+        authorization: Authorization::Request(request.id),
+        outcome: Outcome::Allowed,
+    };
+    access::door::commit_logged(state, txn, &entry).await?;
     Ok(request)
 }
 
-/// An open request by id, only for the clerk (and agency) who claimed it with the code: anyone
-/// else gets 404, as for a request that does not exist.
-pub async fn open_request(
+/// A certification request by id, whatever its state (the door decides who may use it).
+pub async fn find_request(
     state: &AppState,
-    desk: Desk,
     id: Uuid,
 ) -> Result<certification_request::Model, AppError> {
     vault_repo::find_certification_request_by_id(&state.db, id)
         .await?
-        .filter(|r| r.completed_at.is_none() && r.expires_at > state.clock.now())
-        .filter(|r| r.claimed_by == Some(desk.clerk) && r.claimed_agency_id == Some(desk.agency))
         .ok_or(AppError::NotFound)
 }
 
-/// The document of an open request, through the vault's one door.
-pub async fn open_for_clerk(
-    state: &AppState,
-    request: &certification_request::Model,
-) -> Result<OpenDocument, AppError> {
-    let owner = crate::accounts::repo::find_by_id(&state.db, request.owner_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    vault::open_document(
+/// What the clerk's review page shows: the document and whose it is, each read through the
+/// door (two entries in the citizen's log: the document viewed, the profile read).
+#[derive(Debug)]
+pub struct Review {
+    pub request: certification_request::Model,
+    pub document: Opened,
+    pub citizen: access::door::Identity,
+}
+
+pub async fn review(state: &AppState, desk: Desk, request_id: Uuid) -> Result<Review, AppError> {
+    let request = find_request(state, request_id).await?;
+    let reader = desk.reader(&request);
+    let document = access::open(
         state,
-        &owner,
-        request.document_id,
-        vault::Purpose::Certification,
+        &reader,
+        DocumentId(request.document_id),
+        Purpose::View,
+    )
+    .await?;
+    let citizen = access::profile(state, &reader).await?;
+    Ok(Review {
+        request,
+        document,
+        citizen,
+    })
+}
+
+/// The scan itself, for the clerk holding the request.
+pub async fn open_file(state: &AppState, desk: Desk, request_id: Uuid) -> Result<Opened, AppError> {
+    let request = find_request(state, request_id).await?;
+    access::open(
+        state,
+        &desk.reader(&request),
+        DocumentId(request.document_id),
+        Purpose::Open,
     )
     .await
 }
 
-/// Certifies the document of an open request with the clerk's agency counter key.
+/// Certifies the document of an open request with the clerk's agency counter key: the
+/// signature record, the used request and the access-log entry commit together.
 pub async fn certify(
     state: &AppState,
     clerk: &account::Model,
     agency: &agency::Model,
     request_id: Uuid,
 ) -> Result<Uuid, AppError> {
-    let request = open_request(state, Desk::of(clerk, agency), request_id).await?;
-    let doc = open_for_clerk(state, &request).await?;
+    let request = find_request(state, request_id).await?;
+    let desk = Desk::of(clerk, agency);
+    let visit = access::enter(
+        state,
+        &desk.reader(&request),
+        DocumentId(request.document_id),
+        Purpose::Certify,
+    )
+    .await?;
+    let doc = visit.document();
     if doc.row.source != "self" {
         return Err(AppError::invalid(
             "already_signed",
             "this document is already issued or certified",
         ));
     }
-    let owner = crate::accounts::repo::find_by_id(&state.db, request.owner_id)
+    let owner = crate::accounts::repo::find_by_id(visit.txn(), request.owner_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let certifier = crate::accounts::service::profile(state, clerk)?
@@ -274,14 +354,15 @@ pub async fn certify(
     let signature = sign::sign_json(&key, &body).map_err(AppError::internal)?;
     drop(key);
     let receipt = make_receipt(state, doc.row.id, &parsed)?;
+    let document_id = doc.row.id;
     let record = document_signature::Model {
-        document_id: doc.row.id,
+        document_id,
         owner_id: owner.id,
         kind: Kind::CertifiedCopy.as_str().to_owned(),
         doc_type: doc.row.doc_type.clone(),
         agency_id: agency.id,
         key_id: key_row.key_id.clone(),
-        payload: seal_payload(doc.data_key(), owner.id, doc.row.id, &parsed.canonical)?,
+        payload: doc.seal_payload(&parsed.canonical)?,
         signature,
         issued_at: parsed.issued_at,
         valid_until: None,
@@ -290,12 +371,13 @@ pub async fn certify(
         superseded_by: None,
         superseded_at: None,
     };
-    if !vault_repo::record_certification(&state.db, request.id, record, now).await? {
+    if !vault_repo::record_certification(visit.txn(), request.id, record, now).await? {
         return Err(AppError::NotFound);
     }
+    visit.finish(state).await?;
     state.metrics.record_document("certified");
-    tracing::info!(document = %doc.row.id, clerk = %clerk.id, agency = %agency.code, "copy certified");
-    Ok(doc.row.id)
+    tracing::info!(document = %document_id, clerk = %clerk.id, agency = %agency.code, "copy certified");
+    Ok(document_id)
 }
 
 #[cfg(test)]

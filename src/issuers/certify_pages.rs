@@ -170,28 +170,26 @@ async fn review_page(
     form: FormState,
 ) -> Page {
     let agency = agency_of(state, staff).await?;
-    let desk = certify::Desk::of(&staff.account, &agency);
-    let request = certify::open_request(state, desk, request_id).await?;
-    let doc = certify::open_for_clerk(state, &request).await?;
-    let owner = crate::accounts::repo::find_by_id(&state.db, request.owner_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let citizen_name = crate::accounts::service::profile(state, &owner)?
-        .map(|p| p.full_name)
-        .unwrap_or_default();
+    let review = certify::review(
+        state,
+        certify::Desk::of(&staff.account, &agency),
+        request_id,
+    )
+    .await?;
+    let doc = &review.document;
     render(
         form.status(),
         &ReviewPage {
             lang,
             chrome: Chrome::new(req, Some(&staff.0))?,
-            request_id: request.id.to_string(),
+            request_id: review.request.id.to_string(),
             title: doc.title()?,
             type_key: format!("doc_type.{}", doc.row.doc_type),
             is_image: doc.row.content_type.starts_with("image/")
                 && doc.row.content_type != "image/heic",
             content_type: doc.row.content_type.clone(),
-            citizen_name,
-            citizen_id: owner.login,
+            citizen_name: review.citizen.full_name.clone().unwrap_or_default(),
+            citizen_id: review.citizen.national_id.clone(),
             agency_name: agency.name,
             form,
         },
@@ -225,8 +223,7 @@ pub async fn file(
 ) -> Result<HttpResponse, AppError> {
     let agency = agency_of(&state, &staff).await?;
     let desk = certify::Desk::of(&staff.account, &agency);
-    let request = certify::open_request(&state, desk, path.into_inner()).await?;
-    let doc = certify::open_for_clerk(&state, &request).await?;
+    let doc = certify::open_file(&state, desk, path.into_inner()).await?;
     let len = doc.size();
     let content_type = doc.row.content_type.clone();
     let body = doc.stream(state.get_ref().clone(), 0..len).await?;

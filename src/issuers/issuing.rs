@@ -17,6 +17,7 @@ use super::catalogue;
 use super::model::KeyProblem;
 use super::{repo, service};
 use crate::accounts::service::data_key;
+use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
 use crate::auth::Role;
 use crate::crypto::{self, DataKey, sign};
 use crate::error::{AppError, FieldError};
@@ -277,6 +278,7 @@ pub fn open_payload(key: &DataKey, row: &document_signature::Model) -> Result<Va
 pub async fn issue<S, E>(
     state: &AppState,
     checked: Checked,
+    credential: Uuid,
     file: Option<(S, String)>,
 ) -> Result<Issued, AppError>
 where
@@ -324,7 +326,7 @@ where
         vault::discard(state, owner, written).await;
         return Err(problem_error(Problem::FileHashMismatch));
     }
-    let outcome = record(state, &checked, &key, &written, file_name).await;
+    let outcome = record(state, &checked, credential, &key, &written, file_name).await;
     match outcome {
         Ok(issued) => {
             state.metrics.record_document("issued");
@@ -340,6 +342,7 @@ where
 async fn record(
     state: &AppState,
     checked: &Checked,
+    credential: Uuid,
     key: &DataKey,
     written: &vault::Written,
     file_name: Option<String>,
@@ -412,14 +415,27 @@ async fn record(
             superseded.push(current.document_id);
         }
     }
-    crate::vault::repo::complete_signed_upload(
-        &state.db,
-        row.clone(),
-        signature_row,
-        &superseded,
-        now,
-    )
-    .await?;
+    // The document, its signature record, what it supersedes and the citizen's access-log
+    // entry commit together.
+    let entry = Entry {
+        account: owner.id,
+        actor: Actor::Agency {
+            credential,
+            agency: checked.key.agency_id,
+        },
+        action: Action::DocumentIssue,
+        object: Object::Document {
+            id: row.id,
+            doc_type: checked.doc_type,
+        },
+        purpose: None,
+        authorization: Authorization::IssuingAuthority,
+        outcome: Outcome::Allowed,
+    };
+    let txn = crate::access::begin_logged(state, owner.id).await?;
+    crate::vault::repo::complete_signed_upload(&txn, row.clone(), signature_row, &superseded, now)
+        .await?;
+    crate::access::door::commit_logged(state, txn, &entry).await?;
     Ok(Issued {
         document: row,
         superseded,

@@ -172,7 +172,11 @@ pub async fn revoke_credential(
 
 /// The agency behind an API token, or `Unauthenticated`. Records the last use (at most once a
 /// minute, to spare the database).
-pub async fn authenticate(state: &AppState, token: &str) -> Result<agency::Model, AppError> {
+/// The agency behind a bearer token, and the credential's id.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<(agency::Model, Uuid), AppError> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
         return Err(AppError::Unauthenticated);
     }
@@ -186,9 +190,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<agency::Model
     {
         repo::touch_credential(&state.db, credential.id, now).await?;
     }
-    crate::agencies::repo::find_by_id(&state.db, credential.agency_id)
+    let agency = crate::agencies::repo::find_by_id(&state.db, credential.agency_id)
         .await?
-        .ok_or(AppError::Unauthenticated)
+        .ok_or(AppError::Unauthenticated)?;
+    Ok((agency, credential.id))
 }
 
 fn key_json(row: &issuer_key::Model) -> Value {

@@ -9,13 +9,13 @@ use entity::document_signature;
 use futures_util::Stream;
 use uuid::Uuid;
 
-use super::issuing::{self, PAYLOAD_CONTENT_TYPE};
+use super::issuing::PAYLOAD_CONTENT_TYPE;
 use super::service;
+use crate::access::Opened as OpenDocument;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::vault::model;
 use crate::vault::repo as vault_repo;
-use crate::vault::service::OpenDocument;
 use crate::verify::package::{self, FileEntry, Manifest, PackageWriter};
 use crate::verify::{self, Evidence, Kind, Problem, SignedReceipt, Verified};
 
@@ -49,7 +49,7 @@ async fn load_signed(
     let Some(record) = vault_repo::find_signature(&state.db, doc.row.id).await? else {
         return Ok(None);
     };
-    let payload = issuing::open_payload(doc.data_key(), &record)?;
+    let payload = doc.payload(&record)?;
     let receipt = serde_json::from_str(&record.receipt).ok();
     Ok(Some((record, payload, receipt)))
 }

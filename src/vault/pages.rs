@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::model::{self, DocumentSource, DocumentType, Position};
 use super::repo;
-use super::service::{self, NewDocument, Purpose};
+use super::service::{self, NewDocument};
+use crate::access::{self, DocumentId, Purpose, Reader};
 use crate::auth::csrf::{self, CsrfForm};
 use crate::auth::{CitizenSession, session};
 use crate::error::AppError;
@@ -112,7 +113,7 @@ async fn list_page(
         (None, Some(before)) => Position::from_cursor(before).map(repo::Direction::Newer),
         (None, None) => None,
     };
-    let page = service::page(
+    let page = access::list(
         state,
         &citizen.account,
         &repo::PageQuery {
@@ -401,7 +402,13 @@ async fn detail_page(
     form: FormState,
     notice: Option<String>,
 ) -> Page {
-    let doc = service::open_document(state, &citizen.account, id, Purpose::OwnerView).await?;
+    let doc = access::open(
+        state,
+        &Reader::Owner(&citizen.account),
+        DocumentId(id),
+        Purpose::View,
+    )
+    .await?;
     let signature = crate::issuers::verification::status(state, &doc)
         .await?
         .map(signature_view);
@@ -529,11 +536,11 @@ pub async fn download(
     citizen: CitizenSession,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    let doc = service::open_document(
+    let doc = access::open(
         &state,
-        &citizen.account,
-        path.into_inner(),
-        Purpose::OwnerDownload,
+        &Reader::Owner(&citizen.account),
+        DocumentId(path.into_inner()),
+        Purpose::Open,
     )
     .await?;
     let len = doc.size();
@@ -593,7 +600,7 @@ pub async fn rename(
     CsrfForm(input): CsrfForm<RenameInput>,
 ) -> Page {
     let id = path.into_inner();
-    match service::rename(&state, &citizen.account, id, &input.title).await {
+    match service::rename(&state, &citizen.account, DocumentId(id), &input.title).await {
         Ok(()) => Ok(see_other(&format!("/documents/{id}"))),
         Err(error) => {
             let form = FormState::new()
@@ -622,7 +629,13 @@ pub async fn delete_form(
     path: web::Path<Uuid>,
 ) -> Page {
     let id = path.into_inner();
-    let doc = service::open_document(&state, &citizen.account, id, Purpose::OwnerView).await?;
+    let doc = access::open(
+        &state,
+        &Reader::Owner(&citizen.account),
+        DocumentId(id),
+        Purpose::View,
+    )
+    .await?;
     if let Some(redirect) =
         session::step_up_redirect(&state, &citizen.session, &format!("/documents/{id}/delete"))
     {
@@ -651,7 +664,7 @@ pub async fn delete(
     {
         return Ok(redirect);
     }
-    service::delete(&state, &citizen.account, id).await?;
+    service::delete(&state, &citizen.account, DocumentId(id)).await?;
     Ok(see_other("/documents?done=deleted"))
 }
 
@@ -761,11 +774,11 @@ pub async fn package(
     citizen: CitizenSession,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    let doc = service::open_document(
+    let doc = access::open(
         &state,
-        &citizen.account,
-        path.into_inner(),
-        Purpose::OwnerDownload,
+        &Reader::Owner(&citizen.account),
+        DocumentId(path.into_inner()),
+        Purpose::Package,
     )
     .await?;
     let (len, name, body) = crate::issuers::verification::package(&state, doc).await?;

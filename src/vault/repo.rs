@@ -6,7 +6,6 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
     EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -39,9 +38,10 @@ pub async fn usage(db: &impl ConnectionTrait, owner_id: Uuid) -> Result<(u64, u6
 /// Reserves `bytes` of the owner's quota for an upload, only if stored plus reserved bytes stay
 /// within `quota` — one conditional update, so parallel uploads cannot together pass the quota
 /// (the row is locked by the first writer; the next one re-checks the condition against the
-/// updated row). False when there is no room.
-pub async fn reserve<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// updated row). False when there is no room; the caller's transaction must then be rolled
+/// back (the usage row may already have moved).
+pub async fn reserve(
+    db: &impl ConnectionTrait,
     upload_id: Uuid,
     owner_id: Uuid,
     bytes: u64,
@@ -49,7 +49,6 @@ pub async fn reserve<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<bool, DbErr> {
     let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
     let quota = i64::try_from(quota).unwrap_or(i64::MAX);
-    let txn = db.begin().await?;
     let reserved = vault_usage::Entity::update_many()
         .col_expr(
             vault_usage::Column::ReservedBytes,
@@ -62,10 +61,9 @@ pub async fn reserve<C: ConnectionTrait + TransactionTrait>(
                 .add(bytes)
                 .lte(quota),
         )
-        .exec(&txn)
+        .exec(db)
         .await?;
     if reserved.rows_affected != 1 {
-        txn.rollback().await?;
         return Ok(false);
     }
     let noted = upload::Entity::update_many()
@@ -74,14 +72,9 @@ pub async fn reserve<C: ConnectionTrait + TransactionTrait>(
             Expr::col(upload::Column::ReservedBytes).add(bytes),
         )
         .filter(upload::Column::Id.eq(upload_id))
-        .exec(&txn)
+        .exec(db)
         .await?;
-    if noted.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(false);
-    }
-    txn.commit().await?;
-    Ok(true)
+    Ok(noted.rows_affected == 1)
 }
 
 /// Takes the reservation off an upload row (compare-and-set, so two callers never both
@@ -144,15 +137,13 @@ async fn adjust_usage(
 
 /// Gives back an upload's reserved quota (the upload failed or was abandoned); the upload row
 /// stays until its blob is gone.
-pub async fn release_reservation<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+pub async fn release_reservation(
+    db: &impl ConnectionTrait,
     upload_id: Uuid,
     owner_id: Uuid,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
-    let held = take_reservation(&txn, upload_id).await?;
-    adjust_usage(&txn, owner_id, 0, -held).await?;
-    txn.commit().await
+    let held = take_reservation(db, upload_id).await?;
+    adjust_usage(db, owner_id, 0, -held).await
 }
 
 /// Notes the store's multipart upload id on an upload row (for the sweep to abort it).
@@ -179,17 +170,13 @@ pub async fn abandon_upload(db: &impl ConnectionTrait, id: Uuid) -> Result<(), D
     Ok(())
 }
 
-/// Records a finished document and forgets its upload row, in one transaction, settling the
-/// owner's usage: the document's size is counted as stored and the upload's reservation given
-/// back.
-pub async fn complete_upload<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    row: document::Model,
-) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
-    settle_upload(&txn, &row).await?;
-    row.into_active_model().reset_all().insert(&txn).await?;
-    txn.commit().await
+/// Records a finished document and forgets its upload row (in the caller's transaction),
+/// settling the owner's usage: the document's size is counted as stored and the upload's
+/// reservation given back.
+pub async fn complete_upload(db: &impl ConnectionTrait, row: document::Model) -> Result<(), DbErr> {
+    settle_upload(db, &row).await?;
+    row.into_active_model().reset_all().insert(db).await?;
+    Ok(())
 }
 
 /// Inside the transaction that records `row`: forgets its upload row and moves its bytes from
@@ -245,23 +232,18 @@ pub async fn rename(
     Ok(result.rows_affected == 1)
 }
 
-/// Deletes a document row and takes its size off the owner's usage, in one transaction.
-pub async fn delete<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    row: &document::Model,
-) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+/// Deletes a document row and takes its size off the owner's usage (in the caller's
+/// transaction). False when the row was already gone.
+pub async fn delete(db: &impl ConnectionTrait, row: &document::Model) -> Result<bool, DbErr> {
     let result = document::Entity::delete_many()
         .filter(document::Column::Id.eq(row.id))
         .filter(document::Column::OwnerId.eq(row.owner_id))
-        .exec(&txn)
+        .exec(db)
         .await?;
     if result.rows_affected != 1 {
-        txn.rollback().await?;
         return Ok(false);
     }
-    adjust_usage(&txn, row.owner_id, -row.size_bytes, 0).await?;
-    txn.commit().await?;
+    adjust_usage(db, row.owner_id, -row.size_bytes, 0).await?;
     Ok(true)
 }
 
@@ -379,23 +361,18 @@ pub async fn shred_account(
 }
 
 /// Records an issued document with its signature record and marks the documents it supersedes,
-/// forgetting the upload row, in one transaction.
-pub async fn complete_signed_upload<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// forgetting the upload row, in the caller's transaction.
+pub async fn complete_signed_upload(
+    db: &impl ConnectionTrait,
     row: document::Model,
     signature: document_signature::Model,
     supersedes: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
-    settle_upload(&txn, &row).await?;
+    settle_upload(db, &row).await?;
     let new_id = row.id;
-    row.into_active_model().reset_all().insert(&txn).await?;
-    signature
-        .into_active_model()
-        .reset_all()
-        .insert(&txn)
-        .await?;
+    row.into_active_model().reset_all().insert(db).await?;
+    signature.into_active_model().reset_all().insert(db).await?;
     if !supersedes.is_empty() {
         document_signature::Entity::update_many()
             .col_expr(
@@ -405,10 +382,10 @@ pub async fn complete_signed_upload<C: ConnectionTrait + TransactionTrait>(
             .col_expr(document_signature::Column::SupersededAt, Expr::value(now))
             .filter(document_signature::Column::DocumentId.is_in(supersedes.iter().copied()))
             .filter(document_signature::Column::SupersededBy.is_null())
-            .exec(&txn)
+            .exec(db)
             .await?;
     }
-    txn.commit().await
+    Ok(())
 }
 
 /// Signature records of an owner's current (not superseded) documents of one type.
@@ -447,23 +424,21 @@ pub async fn find_signature(
 }
 
 /// Records a certification: the signature record, the document's source becomes `certified`,
-/// and the request is used up — only if it was still open (compare-and-set), in one
-/// transaction. False when the request was already used.
-pub async fn record_certification<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// and the request is used up — only if it was still open (compare-and-set), in the caller's
+/// transaction. False when the request was already used (roll the transaction back).
+pub async fn record_certification(
+    db: &impl ConnectionTrait,
     request_id: Uuid,
     signature: document_signature::Model,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
     let used = certification_request::Entity::update_many()
         .col_expr(certification_request::Column::CompletedAt, Expr::value(now))
         .filter(certification_request::Column::Id.eq(request_id))
         .filter(certification_request::Column::CompletedAt.is_null())
-        .exec(&txn)
+        .exec(db)
         .await?;
     if used.rows_affected != 1 {
-        txn.rollback().await?;
         return Ok(false);
     }
     document::Entity::update_many()
@@ -471,14 +446,9 @@ pub async fn record_certification<C: ConnectionTrait + TransactionTrait>(
         .col_expr(document::Column::UpdatedAt, Expr::value(now))
         .filter(document::Column::Id.eq(signature.document_id))
         .filter(document::Column::Source.eq("self"))
-        .exec(&txn)
+        .exec(db)
         .await?;
-    signature
-        .into_active_model()
-        .reset_all()
-        .insert(&txn)
-        .await?;
-    txn.commit().await?;
+    signature.into_active_model().reset_all().insert(db).await?;
     Ok(true)
 }
 

@@ -1,20 +1,20 @@
 //! Vault rules: storing a document (type check, size limit, quota, streaming encryption,
-//! crash-safe bookkeeping), listing, renaming, deleting, and the one door every read of a
-//! document's content goes through.
-
-use std::ops::Range;
+//! crash-safe bookkeeping), renaming, deleting. Every read goes through `crate::access`, the
+//! one door; changes commit their access-log entry in the same transaction.
 
 use bytes::Bytes;
 use entity::{account, document, upload};
 use futures_util::{Stream, StreamExt};
+use sea_orm::TransactionTrait;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::model::{self, DocumentType};
 use super::repo;
+use crate::access::{self, DocumentId, Purpose, Reader};
+use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
 use crate::crypto::{
-    self, DEFAULT_CHUNK_SIZE, DataKey, FieldContext, HEADER_LEN, StreamContext, StreamDecryptor,
-    StreamEncryptor, StreamHeader,
+    self, DEFAULT_CHUNK_SIZE, DataKey, FieldContext, StreamContext, StreamEncryptor,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -113,6 +113,32 @@ pub struct Written {
     pub blob_bytes: u64,
 }
 
+/// Reserves quota for an upload in its own transaction (see [`repo::reserve`]).
+async fn reserve(
+    state: &AppState,
+    upload_id: Uuid,
+    owner_id: Uuid,
+    bytes: u64,
+    quota: u64,
+) -> Result<bool, AppError> {
+    let txn = state.db.begin().await?;
+    if repo::reserve(&txn, upload_id, owner_id, bytes, quota).await? {
+        txn.commit().await?;
+        Ok(true)
+    } else {
+        txn.rollback().await?;
+        Ok(false)
+    }
+}
+
+/// Gives an upload's reservation back, in its own transaction.
+async fn release(state: &AppState, upload_id: Uuid, owner_id: Uuid) -> Result<(), AppError> {
+    let txn = state.db.begin().await?;
+    repo::release_reservation(&txn, upload_id, owner_id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Quota reserved at a time while an upload streams in (fewer database writes than one per
 /// chunk); near the quota only what is needed is reserved.
 pub const RESERVE_STEP: u64 = 1024 * 1024;
@@ -165,7 +191,7 @@ where
         let mut noted_multipart = false;
         if let (Some(quota), Some(expected)) = (rules.quota, rules.expected_size) {
             let ahead = expected.min(rules.limit);
-            if ahead > 0 && repo::reserve(&state.db, id, owner.id, ahead, quota).await? {
+            if ahead > 0 && reserve(state, id, owner.id, ahead, quota).await? {
                 reserved = ahead;
             }
         }
@@ -186,11 +212,9 @@ where
             {
                 let need = size - reserved;
                 let ahead = need.max(RESERVE_STEP).min(rules.limit - reserved);
-                if repo::reserve(&state.db, id, owner.id, ahead, quota).await? {
+                if reserve(state, id, owner.id, ahead, quota).await? {
                     reserved += ahead;
-                } else if ahead > need
-                    && repo::reserve(&state.db, id, owner.id, need, quota).await?
-                {
+                } else if ahead > need && reserve(state, id, owner.id, need, quota).await? {
                     reserved += need;
                 } else {
                     return Err(AppError::field("file", "quota_exceeded"));
@@ -339,18 +363,50 @@ where
             return Err(error);
         }
     };
-    if let Err(error) = repo::complete_upload(&state.db, row.clone()).await {
+    let recorded = async {
+        let txn = access::begin_logged(state, owner.id).await?;
+        repo::complete_upload(&txn, row.clone()).await?;
+        let entry = owner_entry(
+            owner.id,
+            Action::DocumentUpload,
+            document_object(&row, new.doc_type),
+        );
+        access::door::commit_logged(state, txn, &entry).await
+    }
+    .await;
+    if let Err(error) = recorded {
         discard(state, owner, written).await;
-        return Err(error.into());
+        return Err(error);
     }
     state.metrics.record_document("stored");
     Ok(row)
 }
 
+/// An entry for something the owner did to their own data.
+pub fn owner_entry(owner: Uuid, action: Action, object: Object) -> Entry {
+    Entry {
+        account: owner,
+        actor: Actor::Citizen { account: owner },
+        action,
+        object,
+        purpose: None,
+        authorization: Authorization::Owner,
+        outcome: Outcome::Allowed,
+    }
+}
+
+/// How the log names a document: id and type, never its title.
+pub fn document_object(row: &document::Model, doc_type: DocumentType) -> Object {
+    Object::Document {
+        id: row.id,
+        doc_type,
+    }
+}
+
 /// Gives back the reservation, then removes (best effort) a blob that will never be recorded;
 /// the upload row stays for the sweep if the removal fails.
 async fn forget_blob(state: &AppState, upload_id: Uuid, owner_id: Uuid, key: &BlobKey) {
-    if let Err(error) = repo::release_reservation(&state.db, upload_id, owner_id).await {
+    if let Err(error) = release(state, upload_id, owner_id).await {
         tracing::warn!(%error, "could not release an upload's quota; the sweep will");
     }
     match state.blobs.delete(key).await {
@@ -365,240 +421,6 @@ async fn forget_blob(state: &AppState, upload_id: Uuid, owner_id: Uuid, key: &Bl
     }
 }
 
-/// A document the caller may read, with what is needed to decrypt it.
-pub struct OpenDocument {
-    pub row: document::Model,
-    key: DataKey,
-}
-
-impl std::fmt::Debug for OpenDocument {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenDocument")
-            .field("id", &self.row.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why someone reads a document (recorded by the access log in a later issue).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    OwnerView,
-    OwnerDownload,
-    /// Counter staff compare the scan with the original, after the owner gave them a code.
-    Certification,
-}
-
-/// THE door to a document's content and sealed fields. Decides who may read (its owner, or
-/// a clerk acting on the owner's certification code — the caller passes the owner then) and
-/// answers a refusal exactly like a missing document. Grants, counter staff and the
-/// access log hang off this function.
-pub async fn open_document(
-    state: &AppState,
-    reader: &account::Model,
-    id: Uuid,
-    purpose: Purpose,
-) -> Result<OpenDocument, AppError> {
-    let row = repo::find(&state.db, id).await?.ok_or(AppError::NotFound)?;
-    if row.owner_id != reader.id {
-        return Err(AppError::NotFound);
-    }
-    let key = crate::accounts::service::data_key(state, reader)?;
-    tracing::debug!(document = %row.id, ?purpose, "document opened");
-    Ok(OpenDocument { row, key })
-}
-
-impl OpenDocument {
-    /// The owner's data key (to open other sealed records of this document).
-    pub(crate) fn data_key(&self) -> &DataKey {
-        &self.key
-    }
-
-    fn open_sealed(&self, field_name: &'static str, sealed: &[u8]) -> Result<String, AppError> {
-        let bytes = crypto::open_field(
-            &self.key,
-            &sealed_context(self.row.owner_id, self.row.id, field_name),
-            sealed,
-        )
-        .map_err(crypto_error)?;
-        String::from_utf8(bytes.to_vec()).map_err(AppError::internal)
-    }
-
-    pub fn title(&self) -> Result<String, AppError> {
-        self.open_sealed("title", &self.row.title)
-    }
-
-    pub fn file_name(&self) -> Result<String, AppError> {
-        self.open_sealed("file_name", &self.row.file_name)
-    }
-
-    pub fn size(&self) -> u64 {
-        u64::try_from(self.row.size_bytes).unwrap_or(0)
-    }
-
-    /// The decryptor for this document, after checking the stored header belongs to it.
-    async fn decryptor(&self, state: &AppState) -> Result<StreamDecryptor, AppError> {
-        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
-        let header = state
-            .blobs
-            .get_range(&key, 0..HEADER_LEN as u64)
-            .await
-            .map_err(|e| corrupted(state, self, format!("header unreadable: {e}")))?;
-        StreamHeader::parse(&header).map_err(|e| corrupted(state, self, format!("header: {e}")))?;
-        let ctx = StreamContext {
-            owner: self.row.owner_id,
-            document: self.row.id,
-        };
-        StreamDecryptor::new(&self.key, &ctx, &header)
-            .map_err(|e| corrupted(state, self, e.to_string()))
-    }
-
-    /// Decrypts plaintext bytes `range` (at most a few MiB; the caller splits larger ranges).
-    pub async fn read(
-        &self,
-        state: &AppState,
-        decryptor: &StreamDecryptor,
-        range: Range<u64>,
-    ) -> Result<Bytes, AppError> {
-        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
-        // The row knows the blob's length: no stat per read. A blob shorter than recorded fails
-        // the range read below, one of another length fails authentication (the chunk
-        // positions and the final-chunk flag are bound into each tag).
-        let blob_len = u64::try_from(self.row.blob_bytes).map_err(AppError::internal)?;
-        let layout = decryptor.layout();
-        let plaintext_len = layout
-            .plaintext_len(blob_len)
-            .map_err(|e| corrupted(state, self, e.to_string()))?;
-        if plaintext_len != self.size() {
-            return Err(corrupted(
-                state,
-                self,
-                format!("blob holds {plaintext_len} bytes, expected {}", self.size()),
-            ));
-        }
-        let wanted = layout
-            .ciphertext_range_for(range.start, range.end, plaintext_len)
-            .map_err(|e| corrupted(state, self, e.to_string()))?;
-        let ciphertext = match state
-            .blobs
-            .get_range(&key, wanted.offset..wanted.offset + wanted.len)
-            .await
-        {
-            Ok(bytes) => bytes,
-            // Only when a read fails is the blob's length asked for: shorter than the row says
-            // (or gone) is damage, anything else an unavailable store.
-            Err(error) => {
-                return Err(match state.blobs.size(&key).await {
-                    Ok(Some(actual)) if actual == blob_len => error.into(),
-                    Ok(actual) => corrupted(
-                        state,
-                        self,
-                        format!("blob holds {actual:?} bytes, expected {blob_len}"),
-                    ),
-                    Err(_) => error.into(),
-                });
-            }
-        };
-        if ciphertext.len() as u64 != wanted.len {
-            return Err(corrupted(
-                state,
-                self,
-                format!("read {} bytes, expected {}", ciphertext.len(), wanted.len),
-            ));
-        }
-        let plain = decryptor
-            .decrypt_range(&wanted, &ciphertext)
-            .map_err(|e| corrupted(state, self, e.to_string()))?;
-        Ok(Bytes::from(plain))
-    }
-
-    /// Streams plaintext `range` in pieces of [`READ_PIECE`], decrypting only the chunks needed.
-    /// The first piece is read before returning, so a corrupt document fails cleanly before any
-    /// response is sent; a later failure ends the stream with an error (the connection is cut,
-    /// never garbage sent).
-    pub async fn stream(
-        self,
-        state: AppState,
-        range: Range<u64>,
-    ) -> Result<impl Stream<Item = Result<Bytes, AppError>> + use<>, AppError> {
-        let decryptor = self.decryptor(&state).await?;
-        let first_end = range.end.min(range.start + READ_PIECE);
-        let first = if range.is_empty() {
-            Bytes::new()
-        } else {
-            self.read(&state, &decryptor, range.start..first_end)
-                .await?
-        };
-        let rest = futures_util::stream::try_unfold(
-            (self, state, decryptor, first_end, range.end),
-            |(doc, state, decryptor, at, end)| async move {
-                if at >= end {
-                    return Ok(None);
-                }
-                let next = end.min(at + READ_PIECE);
-                let bytes = doc.read(&state, &decryptor, at..next).await?;
-                Ok(Some((bytes, (doc, state, decryptor, next, end))))
-            },
-        );
-        Ok(futures_util::stream::once(async move { Ok(first) }).chain(rest))
-    }
-}
-
-fn corrupted(state: &AppState, doc: &OpenDocument, detail: String) -> AppError {
-    tracing::error!(document = %doc.row.id, %detail, "document failed authentication or is damaged");
-    state.metrics.documents_corrupted.inc();
-    AppError::DocumentCorrupted
-}
-
-/// Documents on one page of the list.
-pub const PAGE_SIZE: u64 = 25;
-
-/// One page of the owner's documents, newest first, with only this page's titles opened.
-#[derive(Debug)]
-pub struct DocumentPage {
-    pub rows: Vec<(document::Model, String)>,
-    /// Where the page of older documents starts, if there is one.
-    pub older: Option<repo::Position>,
-    /// Where the page of newer documents starts, if there is one.
-    pub newer: Option<repo::Position>,
-}
-
-/// A page of the owner's documents (see [`repo::page_for_owner`]): only the owner's rows are
-/// ever read, whatever position the query names.
-pub async fn page(
-    state: &AppState,
-    owner: &account::Model,
-    query: &repo::PageQuery,
-) -> Result<DocumentPage, AppError> {
-    let (rows, more) = repo::page_for_owner(&state.db, owner.id, query, PAGE_SIZE).await?;
-    let position = |row: &document::Model| repo::Position {
-        created_at: row.created_at,
-        id: row.id,
-    };
-    let (older, newer) = match query.from {
-        None => (more.then(|| rows.last().map(position)).flatten(), None),
-        Some(repo::Direction::Older(_)) => (
-            more.then(|| rows.last().map(position)).flatten(),
-            rows.first().map(position),
-        ),
-        Some(repo::Direction::Newer(_)) => (
-            rows.last().map(position),
-            more.then(|| rows.first().map(position)).flatten(),
-        ),
-    };
-    let key = crate::accounts::service::data_key(state, owner)?;
-    let rows = rows
-        .into_iter()
-        .map(|row| {
-            let title =
-                crypto::open_field(&key, &sealed_context(owner.id, row.id, "title"), &row.title)
-                    .map_err(crypto_error)
-                    .and_then(|b| String::from_utf8(b.to_vec()).map_err(AppError::internal))?;
-            Ok((row, title))
-        })
-        .collect::<Result<Vec<_>, AppError>>()?;
-    Ok(DocumentPage { rows, older, newer })
-}
-
 /// Bytes stored and the quota (one read of the usage counter).
 pub async fn usage(state: &AppState, owner: &account::Model) -> Result<(u64, u64), AppError> {
     let (used, _reserved) = repo::usage(&state.db, owner.id).await?;
@@ -608,34 +430,32 @@ pub async fn usage(state: &AppState, owner: &account::Model) -> Result<(u64, u64
 pub async fn rename(
     state: &AppState,
     owner: &account::Model,
-    id: Uuid,
+    id: DocumentId,
     title: &str,
 ) -> Result<(), AppError> {
     let title = clean_title(title)?;
-    let opened = open_document(state, owner, id, Purpose::OwnerView).await?;
-    let sealed = crypto::seal_field(
-        &opened.key,
-        &sealed_context(owner.id, id, "title"),
-        title.as_bytes(),
-    )
-    .map_err(crypto_error)?;
-    if !repo::rename(&state.db, id, owner.id, sealed, state.clock.now()).await? {
+    let visit = access::enter(state, &Reader::Owner(owner), id, Purpose::Rename).await?;
+    let sealed = visit.document().seal_title(&title)?;
+    if !repo::rename(visit.txn(), id.0, owner.id, sealed, state.clock.now()).await? {
         return Err(AppError::NotFound);
     }
+    visit.finish(state).await?;
     Ok(())
 }
 
 /// Deletes a document: the row goes first (with a note of the blob in the upload table, so a
-/// crash before the blob is gone leaves work for the sweep, never a dangling row), then the
-/// blob.
-pub async fn delete(state: &AppState, owner: &account::Model, id: Uuid) -> Result<(), AppError> {
-    let row = repo::find(&state.db, id)
-        .await?
-        .filter(|r| r.owner_id == owner.id)
-        .ok_or(AppError::NotFound)?;
+/// crash before the blob is gone leaves work for the sweep, never a dangling row), together
+/// with its access-log entry, then the blob.
+pub async fn delete(
+    state: &AppState,
+    owner: &account::Model,
+    id: DocumentId,
+) -> Result<(), AppError> {
+    let visit = access::enter(state, &Reader::Owner(owner), id, Purpose::Delete).await?;
+    let row = visit.document().row.clone();
     let tombstone = Uuid::now_v7();
     repo::start_upload(
-        &state.db,
+        visit.txn(),
         upload::Model {
             id: tombstone,
             owner_id: owner.id,
@@ -646,7 +466,10 @@ pub async fn delete(state: &AppState, owner: &account::Model, id: Uuid) -> Resul
         },
     )
     .await?;
-    repo::delete(&state.db, &row).await?;
+    if !repo::delete(visit.txn(), &row).await? {
+        return Err(AppError::NotFound);
+    }
+    visit.finish(state).await?;
     let key = BlobKey::parse(row.blob_key).map_err(AppError::internal)?;
     state.blobs.delete(&key).await?;
     repo::abandon_upload(&state.db, tombstone).await?;
@@ -662,7 +485,7 @@ pub async fn sweep(state: &AppState, grace: chrono::Duration) -> Result<u64, App
     let cutoff = state.clock.now() - grace;
     let mut removed = 0;
     for stale in repo::stale_uploads(&state.db, cutoff).await? {
-        repo::release_reservation(&state.db, stale.id, stale.owner_id).await?;
+        release(state, stale.id, stale.owner_id).await?;
         // A completed upload deletes its row in the same transaction, so anything here whose
         // blob is not referenced by a document is an orphan.
         let still_used = repo::find(&state.db, stale.id)
@@ -706,10 +529,13 @@ pub async fn delete_account(state: &AppState, owner: &account::Model) -> Result<
         .collect();
     // One transaction: the account with its wrapped key and documents goes, and the readable
     // content of its access log is erased (the salted hashes stay, so every proof still holds).
-    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    // The deletion itself is the chain's last entry, appended after the erasure so it stays
+    // readable: the platform's evidence that the account was deleted at the owner's request.
+    let txn = access::begin_logged(state, owner.id).await?;
     repo::shred_account(&txn, owner.id, tombstones.clone()).await?;
     crate::audit::service::erase(&txn, owner.id, None, now).await?;
-    txn.commit().await?;
+    let entry = owner_entry(owner.id, Action::AccountDelete, Object::Account);
+    access::door::commit_logged(state, txn, &entry).await?;
     for tombstone in tombstones {
         let key = BlobKey::parse(tombstone.blob_key.clone()).map_err(AppError::internal)?;
         match state.blobs.delete(&key).await {

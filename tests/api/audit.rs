@@ -1011,12 +1011,17 @@ async fn deleting_an_account_erases_its_log_content_in_the_same_transaction() {
     let rows = congdanso::audit::repo::entries_of(&app.state.db, owner.id)
         .await
         .unwrap();
-    assert_eq!(rows.len(), 3, "entries stay as proof");
+    assert_eq!(rows.len(), 4, "entries stay as proof, the deletion last");
     assert!(
-        rows.iter()
+        rows[..3]
+            .iter()
             .all(|r| r.erased && r.salt.is_none() && r.object_id.is_none()),
         "their readable content went with the account"
     );
+    let last = &rows[3];
+    assert!(!last.erased, "the deletion itself stays readable");
+    assert_eq!(last.action.as_deref(), Some("account.delete"));
+    assert_eq!(last.object_type.as_deref(), Some("account"));
     let report = service::verify_database(&app.state.db).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }

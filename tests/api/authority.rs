@@ -649,11 +649,11 @@ async fn the_demo_agencies_hold_realistic_authorities_and_the_demo_cccd_verifies
         .await
         .unwrap();
     assert_eq!(docs.len(), 1);
-    let doc = congdanso::vault::service::open_document(
+    let doc = congdanso::access::open(
         &t.state,
-        &owner,
-        docs[0].id,
-        congdanso::vault::service::Purpose::OwnerDownload,
+        &congdanso::access::Reader::Owner(&owner),
+        congdanso::access::DocumentId(docs[0].id),
+        congdanso::access::Purpose::Open,
     )
     .await
     .unwrap();
@@ -764,9 +764,17 @@ async fn an_authority_that_ends_while_the_file_streams_in_leaves_nothing() {
     // …and the upload finishes after midnight.
     t.clock.advance(chrono::Duration::hours(16));
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(file))]);
-    let error = issuing::issue(&t.state, checked, Some((body, "cccd.pdf".to_owned())))
+    let (_, credential) = congdanso::issuers::service::authenticate(&t.state, &police.token)
         .await
-        .unwrap_err();
+        .unwrap();
+    let error = issuing::issue(
+        &t.state,
+        checked,
+        credential,
+        Some((body, "cccd.pdf".to_owned())),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), "type_not_authorized");
     assert_eq!(document_rows(&t).await, (0, 0));
     assert_eq!(blob_count(&t).await, 0);

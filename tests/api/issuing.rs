@@ -235,11 +235,11 @@ pub async fn citizen(t: &TestApp) -> entity::account::Model {
 /// The package of a document, built as the download route builds it.
 pub async fn package_bytes(t: &TestApp, id: Uuid) -> Vec<u8> {
     let owner = citizen(t).await;
-    let doc = congdanso::vault::service::open_document(
+    let doc = congdanso::access::open(
         &t.state,
-        &owner,
-        id,
-        congdanso::vault::service::Purpose::OwnerDownload,
+        &congdanso::access::Reader::Owner(&owner),
+        congdanso::access::DocumentId(id),
+        congdanso::access::Purpose::Open,
     )
     .await
     .unwrap();
@@ -953,11 +953,11 @@ async fn rotation_and_revocation_follow_the_key_timeline() {
     // backdated claim cannot get around the receipt: the payload says it was signed before the
     // revocation, but the platform accepted it after.
     let owner = citizen(&t).await;
-    let doc = congdanso::vault::service::open_document(
+    let doc = congdanso::access::open(
         &t.state,
-        &owner,
-        doc3,
-        congdanso::vault::service::Purpose::OwnerView,
+        &congdanso::access::Reader::Owner(&owner),
+        congdanso::access::DocumentId(doc3),
+        congdanso::access::Purpose::View,
     )
     .await
     .unwrap();

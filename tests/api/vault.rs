@@ -669,11 +669,11 @@ async fn master_key_rotation_keeps_every_document_readable() {
         .await
         .unwrap()
         .unwrap();
-    let doc = service::open_document(
+    let doc = congdanso::access::open(
         &only_new,
-        &owner,
-        id.parse().unwrap(),
-        service::Purpose::OwnerDownload,
+        &congdanso::access::Reader::Owner(&owner),
+        congdanso::access::DocumentId(id.parse().unwrap()),
+        congdanso::access::Purpose::Open,
     )
     .await
     .unwrap();
@@ -709,11 +709,11 @@ async fn master_key_rotation_keeps_every_document_readable() {
     assert!(bytes == original);
     // And the old instance, holding only the old key, no longer can.
     assert!(
-        service::open_document(
+        congdanso::access::open(
             &t.state,
-            &owner,
-            id.parse().unwrap(),
-            service::Purpose::OwnerView
+            &congdanso::access::Reader::Owner(&owner),
+            congdanso::access::DocumentId(id.parse().unwrap()),
+            congdanso::access::Purpose::View
         )
         .await
         .is_err()

@@ -1,0 +1,611 @@
+//! The door: who may read which document for what, the access-log entry written in the same
+//! transaction, and the only handle that decrypts.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use entity::{account, certification_request, document};
+use futures_util::{Stream, StreamExt};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use uuid::Uuid;
+
+use crate::audit::{self, Action, Actor, Authorization, Entry, Object, Outcome};
+use crate::crypto::{self, DataKey, HEADER_LEN, StreamContext, StreamDecryptor, StreamHeader};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::storage::BlobKey;
+use crate::vault::model::DocumentType;
+use crate::vault::repo as vault_repo;
+use crate::vault::service::{READ_PIECE, sealed_context};
+
+/// A document's id, so it cannot be swapped with an account's or a request's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DocumentId(pub Uuid);
+
+impl std::fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Who asks to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    /// The citizen, in their own session.
+    Owner(&'a account::Model),
+    /// A counter clerk of an agency, on the certification request whose code the citizen read
+    /// out to them: only the clerk and agency that entered the code, only while it is open,
+    /// only its one document.
+    Clerk {
+        clerk: Uuid,
+        agency: Uuid,
+        request: &'a certification_request::Model,
+    },
+}
+
+impl Reader<'_> {
+    /// Whose chain the entry joins: the citizen whose data this reader is after.
+    fn citizen(&self) -> Uuid {
+        match self {
+            Self::Owner(account) => account.id,
+            Self::Clerk { request, .. } => request.owner_id,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::Owner(account) => Actor::Citizen {
+                account: account.id,
+            },
+            Self::Clerk { clerk, agency, .. } => Actor::Staff {
+                account: *clerk,
+                agency: *agency,
+            },
+        }
+    }
+
+    pub fn authorization(&self) -> Authorization {
+        match self {
+            Self::Owner(_) => Authorization::Owner,
+            Self::Clerk { request, .. } => Authorization::Request(request.id),
+        }
+    }
+
+    /// For a clerk: the request is open now and held by this clerk at this agency.
+    fn request_is_theirs(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        match self {
+            Self::Owner(_) => true,
+            Self::Clerk {
+                clerk,
+                agency,
+                request,
+            } => {
+                request.completed_at.is_none()
+                    && request.expires_at > now
+                    && request.claimed_by == Some(*clerk)
+                    && request.claimed_agency_id == Some(*agency)
+            }
+        }
+    }
+
+    /// The rule: the owner may do anything the vault offers with their own documents; a clerk
+    /// may view, open and certify the one document of a request they hold.
+    fn may(
+        &self,
+        row: &document::Model,
+        purpose: Purpose,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        match self {
+            Self::Owner(account) => row.owner_id == account.id,
+            Self::Clerk { request, .. } => {
+                matches!(purpose, Purpose::View | Purpose::Open | Purpose::Certify)
+                    && request.document_id == row.id
+                    && request.owner_id == row.owner_id
+                    && self.request_is_theirs(now)
+            }
+        }
+    }
+}
+
+/// What the reader is about to do with the document (each is its own kind of entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// See its details: title, type, signature and signed fields.
+    View,
+    /// Read its file (download, inline display, a byte range).
+    Open,
+    /// Build its verification package (signed data and file).
+    Package,
+    /// Change its title.
+    Rename,
+    /// Delete it.
+    Delete,
+    /// Make a certification code for it.
+    CertificationCode,
+    /// Certify it as a true copy.
+    Certify,
+}
+
+impl Purpose {
+    pub fn action(self) -> Action {
+        match self {
+            Self::View => Action::DocumentView,
+            Self::Open => Action::DocumentOpen,
+            Self::Package => Action::DocumentPackage,
+            Self::Rename => Action::DocumentRename,
+            Self::Delete => Action::DocumentDelete,
+            Self::CertificationCode => Action::CertificationCodeCreate,
+            Self::Certify => Action::DocumentCertify,
+        }
+    }
+}
+
+fn crypto_error(error: crypto::CryptoError) -> AppError {
+    AppError::internal(format!("crypto: {error}"))
+}
+
+fn document_object(row: &document::Model) -> Result<Object, AppError> {
+    Ok(Object::Document {
+        id: row.id,
+        doc_type: DocumentType::parse(&row.doc_type)
+            .ok_or_else(|| AppError::internal(format!("unknown type {:?}", row.doc_type)))?,
+    })
+}
+
+/// Begins the transaction of an action on `citizen`'s data that will append to their chain.
+/// Its first statement is a write (the chain head is made sure of), so on SQLite the
+/// transaction holds the write lock before it reads anything and can never fail to upgrade a
+/// stale read snapshot (`SQLITE_BUSY_SNAPSHOT`); on PostgreSQL it is an idempotent insert.
+pub async fn begin_logged(
+    state: &AppState,
+    citizen: Uuid,
+) -> Result<DatabaseTransaction, AppError> {
+    let txn = state.db.begin().await?;
+    audit::repo::ensure_chain_head(&txn, citizen, state.clock.now()).await?;
+    Ok(txn)
+}
+
+/// Appends `entry` in `txn` and commits both: the action and its entry, or neither.
+pub async fn commit_logged(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    entry: &Entry,
+) -> Result<(), AppError> {
+    audit::append(&txn, state.clock.now(), entry).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Records a refused attempt on an existing object in its owner's chain, in its own
+/// transaction (the refused action itself writes nothing). Failing to record it is logged
+/// and does not change the answer, which is a refusal anyway.
+pub async fn record_refusal(
+    state: &AppState,
+    citizen: Uuid,
+    actor: Actor,
+    action: Action,
+    object: Object,
+    authorization: Authorization,
+) {
+    let entry = Entry {
+        account: citizen,
+        actor,
+        action,
+        object,
+        purpose: None,
+        authorization,
+        outcome: Outcome::Denied,
+    };
+    let result = async {
+        let txn = begin_logged(state, citizen).await?;
+        commit_logged(state, txn, &entry).await
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::error!(%error, action = action.as_str(), "could not record a refused attempt");
+    }
+}
+
+/// A read (or change) let through the door, its entry not yet written: do the change in
+/// [`Visit::txn`], then [`Visit::finish`] writes the entry and commits both. Dropped without
+/// finishing, everything rolls back.
+pub struct Visit {
+    txn: DatabaseTransaction,
+    entry: Entry,
+    opened: Opened,
+}
+
+impl std::fmt::Debug for Visit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visit")
+            .field("entry", &self.entry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Visit {
+    /// The transaction the entry will commit in.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub fn document(&self) -> &Opened {
+        &self.opened
+    }
+
+    /// Writes the entry and commits; the handle is returned only if both succeeded.
+    pub async fn finish(self, state: &AppState) -> Result<Opened, AppError> {
+        commit_logged(state, self.txn, &self.entry).await?;
+        Ok(self.opened)
+    }
+}
+
+/// THE door. Decides whether `reader` may use document `id` for `purpose`; a refusal is
+/// answered exactly like a missing document, and recorded in the owner's log. On success the
+/// owner's key is loaded and the entry prepared in an open transaction (see [`Visit`]).
+pub async fn enter(
+    state: &AppState,
+    reader: &Reader<'_>,
+    id: DocumentId,
+    purpose: Purpose,
+) -> Result<Visit, AppError> {
+    let now = state.clock.now();
+    let txn = begin_logged(state, reader.citizen()).await?;
+    let Some(row) = vault_repo::find(&txn, id.0).await? else {
+        return Err(AppError::NotFound);
+    };
+    let object = document_object(&row)?;
+    if !reader.may(&row, purpose, now) {
+        txn.rollback().await?;
+        record_refusal(
+            state,
+            row.owner_id,
+            reader.actor(),
+            purpose.action(),
+            object,
+            reader.authorization(),
+        )
+        .await;
+        return Err(AppError::NotFound);
+    }
+    let key = match reader {
+        Reader::Owner(owner) => crate::accounts::service::data_key(state, owner)?,
+        Reader::Clerk { .. } => {
+            let owner = crate::accounts::repo::find_by_id(&txn, row.owner_id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            crate::accounts::service::data_key(state, &owner)?
+        }
+    };
+    let entry = Entry {
+        account: row.owner_id,
+        actor: reader.actor(),
+        action: purpose.action(),
+        object,
+        purpose: None,
+        authorization: reader.authorization(),
+        outcome: Outcome::Allowed,
+    };
+    Ok(Visit {
+        txn,
+        entry,
+        opened: Opened { row, key },
+    })
+}
+
+/// [`enter`] and [`Visit::finish`] at once: for reads that change nothing.
+pub async fn open(
+    state: &AppState,
+    reader: &Reader<'_>,
+    id: DocumentId,
+    purpose: Purpose,
+) -> Result<Opened, AppError> {
+    enter(state, reader, id, purpose).await?.finish(state).await
+}
+
+/// Documents on one page of the list.
+pub const PAGE_SIZE: u64 = 25;
+
+/// One page of the owner's documents, newest first, with only this page's titles opened.
+#[derive(Debug)]
+pub struct DocumentPage {
+    pub rows: Vec<(document::Model, String)>,
+    /// Where the page of older documents starts, if there is one.
+    pub older: Option<vault_repo::Position>,
+    /// Where the page of newer documents starts, if there is one.
+    pub newer: Option<vault_repo::Position>,
+}
+
+/// A page of the owner's documents (see [`vault_repo::page_for_owner`]): only the owner's rows
+/// are ever read, whatever position the query names. One entry per page read.
+pub async fn list(
+    state: &AppState,
+    owner: &account::Model,
+    query: &vault_repo::PageQuery,
+) -> Result<DocumentPage, AppError> {
+    let txn = begin_logged(state, owner.id).await?;
+    let (rows, more) = vault_repo::page_for_owner(&txn, owner.id, query, PAGE_SIZE).await?;
+    let position = |row: &document::Model| vault_repo::Position {
+        created_at: row.created_at,
+        id: row.id,
+    };
+    let (older, newer) = match query.from {
+        None => (more.then(|| rows.last().map(position)).flatten(), None),
+        Some(vault_repo::Direction::Older(_)) => (
+            more.then(|| rows.last().map(position)).flatten(),
+            rows.first().map(position),
+        ),
+        Some(vault_repo::Direction::Newer(_)) => (
+            rows.last().map(position),
+            more.then(|| rows.first().map(position)).flatten(),
+        ),
+    };
+    let key = crate::accounts::service::data_key(state, owner)?;
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            let title = open_text(&key, owner.id, row.id, "title", &row.title)?;
+            Ok((row, title))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let entry = Entry {
+        account: owner.id,
+        actor: Actor::Citizen { account: owner.id },
+        action: Action::DocumentsList,
+        object: Object::Vault,
+        purpose: None,
+        authorization: Authorization::Owner,
+        outcome: Outcome::Allowed,
+    };
+    commit_logged(state, txn, &entry).await?;
+    Ok(DocumentPage { rows, older, newer })
+}
+
+/// Who a citizen is, as a reader other than themself may see it.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub full_name: Option<String>,
+    pub national_id: String,
+}
+
+/// The citizen's name and national ID number as a clerk on an open request they hold may see
+/// them (the review page), recorded as `profile.read`; refused like a missing request
+/// otherwise. The owner reading their own name in the page frame is not an entry: every page
+/// would become a write, and it tells the citizen nothing they did not do themselves.
+pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, AppError> {
+    let request = match reader {
+        Reader::Owner(account) => {
+            return Ok(Identity {
+                full_name: crate::accounts::service::profile(state, account)?.map(|p| p.full_name),
+                national_id: account.login.clone(),
+            });
+        }
+        Reader::Clerk { request, .. } => request,
+    };
+    let now = state.clock.now();
+    if !reader.request_is_theirs(now) {
+        record_refusal(
+            state,
+            request.owner_id,
+            reader.actor(),
+            Action::ProfileRead,
+            Object::Profile,
+            reader.authorization(),
+        )
+        .await;
+        return Err(AppError::NotFound);
+    }
+    let txn = begin_logged(state, request.owner_id).await?;
+    let owner = crate::accounts::repo::find_by_id(&txn, request.owner_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let identity = Identity {
+        full_name: crate::accounts::service::profile(state, &owner)?.map(|p| p.full_name),
+        national_id: owner.login.clone(),
+    };
+    let entry = Entry {
+        account: owner.id,
+        actor: reader.actor(),
+        action: Action::ProfileRead,
+        object: Object::Profile,
+        purpose: None,
+        authorization: reader.authorization(),
+        outcome: Outcome::Allowed,
+    };
+    commit_logged(state, txn, &entry).await?;
+    Ok(identity)
+}
+
+fn open_text(
+    key: &DataKey,
+    owner: Uuid,
+    document: Uuid,
+    field: &'static str,
+    sealed: &[u8],
+) -> Result<String, AppError> {
+    let bytes = crypto::open_field(key, &sealed_context(owner, document, field), sealed)
+        .map_err(crypto_error)?;
+    String::from_utf8(bytes.to_vec()).map_err(AppError::internal)
+}
+
+/// A document let through the door, with what is needed to decrypt it. The key never leaves:
+/// the handle decrypts (and, for the owner's changes, seals) itself.
+pub struct Opened {
+    pub row: document::Model,
+    key: DataKey,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("id", &self.row.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opened {
+    pub fn title(&self) -> Result<String, AppError> {
+        open_text(
+            &self.key,
+            self.row.owner_id,
+            self.row.id,
+            "title",
+            &self.row.title,
+        )
+    }
+
+    pub fn file_name(&self) -> Result<String, AppError> {
+        open_text(
+            &self.key,
+            self.row.owner_id,
+            self.row.id,
+            "file_name",
+            &self.row.file_name,
+        )
+    }
+
+    pub fn size(&self) -> u64 {
+        u64::try_from(self.row.size_bytes).unwrap_or(0)
+    }
+
+    /// A new title sealed for this document (renaming).
+    pub fn seal_title(&self, title: &str) -> Result<Vec<u8>, AppError> {
+        crypto::seal_field(
+            &self.key,
+            &sealed_context(self.row.owner_id, self.row.id, "title"),
+            title.as_bytes(),
+        )
+        .map_err(crypto_error)
+    }
+
+    /// The signed payload of this document's signature record, exactly as signed.
+    pub fn payload(
+        &self,
+        record: &entity::document_signature::Model,
+    ) -> Result<serde_json::Value, AppError> {
+        if record.document_id != self.row.id {
+            return Err(AppError::internal("signature record of another document"));
+        }
+        crate::issuers::issuing::open_payload(&self.key, record)
+    }
+
+    /// A canonical payload sealed for this document's signature record (certifying).
+    pub fn seal_payload(&self, canonical: &[u8]) -> Result<Vec<u8>, AppError> {
+        crate::issuers::issuing::seal_payload(&self.key, self.row.owner_id, self.row.id, canonical)
+    }
+
+    /// The decryptor for this document, after checking the stored header belongs to it.
+    async fn decryptor(&self, state: &AppState) -> Result<StreamDecryptor, AppError> {
+        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
+        let header = state
+            .blobs
+            .get_range(&key, 0..HEADER_LEN as u64)
+            .await
+            .map_err(|e| corrupted(state, self, format!("header unreadable: {e}")))?;
+        StreamHeader::parse(&header).map_err(|e| corrupted(state, self, format!("header: {e}")))?;
+        let ctx = StreamContext {
+            owner: self.row.owner_id,
+            document: self.row.id,
+        };
+        StreamDecryptor::new(&self.key, &ctx, &header)
+            .map_err(|e| corrupted(state, self, e.to_string()))
+    }
+
+    /// Decrypts plaintext bytes `range` (at most a few MiB; the caller splits larger ranges).
+    async fn read(
+        &self,
+        state: &AppState,
+        decryptor: &StreamDecryptor,
+        range: Range<u64>,
+    ) -> Result<Bytes, AppError> {
+        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
+        // The row knows the blob's length: no stat per read. A blob shorter than recorded fails
+        // the range read below, one of another length fails authentication (the chunk
+        // positions and the final-chunk flag are bound into each tag).
+        let blob_len = u64::try_from(self.row.blob_bytes).map_err(AppError::internal)?;
+        let layout = decryptor.layout();
+        let plaintext_len = layout
+            .plaintext_len(blob_len)
+            .map_err(|e| corrupted(state, self, e.to_string()))?;
+        if plaintext_len != self.size() {
+            return Err(corrupted(
+                state,
+                self,
+                format!("blob holds {plaintext_len} bytes, expected {}", self.size()),
+            ));
+        }
+        let wanted = layout
+            .ciphertext_range_for(range.start, range.end, plaintext_len)
+            .map_err(|e| corrupted(state, self, e.to_string()))?;
+        let ciphertext = match state
+            .blobs
+            .get_range(&key, wanted.offset..wanted.offset + wanted.len)
+            .await
+        {
+            Ok(bytes) => bytes,
+            // Only when a read fails is the blob's length asked for: shorter than the row says
+            // (or gone) is damage, anything else an unavailable store.
+            Err(error) => {
+                return Err(match state.blobs.size(&key).await {
+                    Ok(Some(actual)) if actual == blob_len => error.into(),
+                    Ok(actual) => corrupted(
+                        state,
+                        self,
+                        format!("blob holds {actual:?} bytes, expected {blob_len}"),
+                    ),
+                    Err(_) => error.into(),
+                });
+            }
+        };
+        if ciphertext.len() as u64 != wanted.len {
+            return Err(corrupted(
+                state,
+                self,
+                format!("read {} bytes, expected {}", ciphertext.len(), wanted.len),
+            ));
+        }
+        let plain = decryptor
+            .decrypt_range(&wanted, &ciphertext)
+            .map_err(|e| corrupted(state, self, e.to_string()))?;
+        Ok(Bytes::from(plain))
+    }
+
+    /// Streams plaintext `range` in pieces of [`READ_PIECE`], decrypting only the chunks needed.
+    /// The first piece is read before returning, so a corrupt document fails cleanly before any
+    /// response is sent; a later failure ends the stream with an error (the connection is cut,
+    /// never garbage sent).
+    pub async fn stream(
+        self,
+        state: AppState,
+        range: Range<u64>,
+    ) -> Result<impl Stream<Item = Result<Bytes, AppError>> + use<>, AppError> {
+        let decryptor = self.decryptor(&state).await?;
+        let first_end = range.end.min(range.start + READ_PIECE);
+        let first = if range.is_empty() {
+            Bytes::new()
+        } else {
+            self.read(&state, &decryptor, range.start..first_end)
+                .await?
+        };
+        let rest = futures_util::stream::try_unfold(
+            (self, state, decryptor, first_end, range.end),
+            |(doc, state, decryptor, at, end)| async move {
+                if at >= end {
+                    return Ok(None);
+                }
+                let next = end.min(at + READ_PIECE);
+                let bytes = doc.read(&state, &decryptor, at..next).await?;
+                Ok(Some((bytes, (doc, state, decryptor, next, end))))
+            },
+        );
+        Ok(futures_util::stream::once(async move { Ok(first) }).chain(rest))
+    }
+}
+
+fn corrupted(state: &AppState, doc: &Opened, detail: String) -> AppError {
+    tracing::error!(document = %doc.row.id, %detail, "document failed authentication or is damaged");
+    state.metrics.documents_corrupted.inc();
+    AppError::DocumentCorrupted
+}
