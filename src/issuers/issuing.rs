@@ -262,7 +262,10 @@ pub fn seal_payload(
 }
 
 /// Opens a stored payload (JSON value, exactly as signed).
-pub fn open_payload(key: &DataKey, row: &document_signature::Model) -> Result<Value, AppError> {
+pub(crate) fn open_payload(
+    key: &DataKey,
+    row: &document_signature::Model,
+) -> Result<Value, AppError> {
     let bytes = crypto::open_field(
         key,
         &vault::sealed_context(row.owner_id, row.document_id, SEALED_PAYLOAD_FIELD),
