@@ -415,6 +415,16 @@ async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
                     "{} entries, {} chains, tree of {} leaves, {} checkpoints",
                     report.entries, report.chains, report.tree_size, report.checkpoints
                 );
+                if report.pending > 0 {
+                    println!(
+                        "{} entries wait to be sequenced (oldest {}); the server sequences them within seconds",
+                        report.pending,
+                        report
+                            .oldest_pending
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_default()
+                    );
+                }
                 for problem in &report.problems {
                     println!("BAD {problem}");
                 }

@@ -4,6 +4,7 @@
 pub mod access_log_chain;
 pub mod access_log_checkpoint;
 pub mod access_log_entry;
+pub mod access_log_pending;
 pub mod access_log_tree;
 pub mod account;
 pub mod agency;

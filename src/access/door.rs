@@ -45,14 +45,6 @@ pub enum Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Whose chain the entry joins: the citizen whose data this reader is after.
-    fn citizen(&self) -> Uuid {
-        match self {
-            Self::Owner(account) => account.id,
-            Self::Clerk { request, .. } => request.owner_id,
-        }
-    }
-
     pub fn actor(&self) -> Actor {
         match self {
             Self::Owner(account) => Actor::Citizen {
@@ -154,17 +146,13 @@ fn document_object(row: &document::Model) -> Result<Object, AppError> {
     })
 }
 
-/// Begins the transaction of an action on `citizen`'s data that will append to their chain.
-/// Its first statement is a write (the chain head is made sure of), so on SQLite the
-/// transaction holds the write lock before it reads anything and can never fail to upgrade a
-/// stale read snapshot (`SQLITE_BUSY_SNAPSHOT`); on PostgreSQL it is an idempotent insert.
-pub async fn begin_logged(
-    state: &AppState,
-    citizen: Uuid,
-) -> Result<DatabaseTransaction, AppError> {
-    let txn = state.db.begin().await?;
-    audit::repo::ensure_chain_head(&txn, citizen, state.clock.now()).await?;
-    Ok(txn)
+/// Begins the transaction of a change to a citizen's data that commits an access-log entry.
+/// Its first statement must be a write (the change itself, or the entry): on SQLite a
+/// transaction that reads first and writes later fails with `SQLITE_BUSY_SNAPSHOT` if another
+/// writer committed in between, instead of waiting. Reads that change nothing need no
+/// transaction: their entry is one insert, committed before the data is handed out.
+pub async fn begin_logged(state: &AppState) -> Result<DatabaseTransaction, AppError> {
+    Ok(state.db.begin().await?)
 }
 
 /// Appends `entry` in `txn` and commits both: the action and its entry, or neither.
@@ -198,35 +186,29 @@ pub async fn record_refusal(
         authorization,
         outcome: Outcome::Denied,
     };
-    let result = async {
-        let txn = begin_logged(state, citizen).await?;
-        commit_logged(state, txn, &entry).await
-    }
-    .await;
-    if let Err(error) = result {
+    if let Err(error) = audit::append(&state.db, state.clock.now(), &entry).await {
         tracing::error!(%error, action = action.as_str(), "could not record a refused attempt");
     }
 }
 
-/// A read (or change) let through the door, its entry not yet written: do the change in
-/// [`Visit::txn`], then [`Visit::finish`] writes the entry and commits both. Dropped without
-/// finishing, everything rolls back.
+/// A change let through the door: its entry is written (the transaction's first statement)
+/// but not committed. Do the change in [`Visit::txn`], then [`Visit::finish`] commits both.
+/// Dropped without finishing, everything rolls back.
 pub struct Visit {
     txn: DatabaseTransaction,
-    entry: Entry,
     opened: Opened,
 }
 
 impl std::fmt::Debug for Visit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Visit")
-            .field("entry", &self.entry)
+            .field("document", &self.opened.row.id)
             .finish_non_exhaustive()
     }
 }
 
 impl Visit {
-    /// The transaction the entry will commit in.
+    /// The transaction the entry commits in.
     pub fn txn(&self) -> &DatabaseTransaction {
         &self.txn
     }
@@ -235,30 +217,26 @@ impl Visit {
         &self.opened
     }
 
-    /// Writes the entry and commits; the handle is returned only if both succeeded.
-    pub async fn finish(self, state: &AppState) -> Result<Opened, AppError> {
-        commit_logged(state, self.txn, &self.entry).await?;
+    /// Commits the entry with the change; the handle is returned only if that succeeded.
+    pub async fn finish(self) -> Result<Opened, AppError> {
+        self.txn.commit().await?;
         Ok(self.opened)
     }
 }
 
-/// THE door. Decides whether `reader` may use document `id` for `purpose`; a refusal is
-/// answered exactly like a missing document, and recorded in the owner's log. On success the
-/// owner's key is loaded and the entry prepared in an open transaction (see [`Visit`]).
-pub async fn enter(
+/// The decision and the entry, before any transaction.
+async fn decide(
     state: &AppState,
     reader: &Reader<'_>,
     id: DocumentId,
     purpose: Purpose,
-) -> Result<Visit, AppError> {
+) -> Result<(Opened, Entry), AppError> {
     let now = state.clock.now();
-    let txn = begin_logged(state, reader.citizen()).await?;
-    let Some(row) = vault_repo::find(&txn, id.0).await? else {
+    let Some(row) = vault_repo::find(&state.db, id.0).await? else {
         return Err(AppError::NotFound);
     };
     let object = document_object(&row)?;
     if !reader.may(&row, purpose, now) {
-        txn.rollback().await?;
         record_refusal(
             state,
             row.owner_id,
@@ -273,7 +251,7 @@ pub async fn enter(
     let key = match reader {
         Reader::Owner(owner) => crate::accounts::service::data_key(state, owner)?,
         Reader::Clerk { .. } => {
-            let owner = crate::accounts::repo::find_by_id(&txn, row.owner_id)
+            let owner = crate::accounts::repo::find_by_id(&state.db, row.owner_id)
                 .await?
                 .ok_or(AppError::NotFound)?;
             crate::accounts::service::data_key(state, &owner)?
@@ -288,21 +266,37 @@ pub async fn enter(
         authorization: reader.authorization(),
         outcome: Outcome::Allowed,
     };
-    Ok(Visit {
-        txn,
-        entry,
-        opened: Opened { row, key },
-    })
+    Ok((Opened { row, key }, entry))
 }
 
-/// [`enter`] and [`Visit::finish`] at once: for reads that change nothing.
+/// THE door, for a change: decides whether `reader` may use document `id` for `purpose` (a
+/// refusal is answered exactly like a missing document, and recorded in the owner's log),
+/// loads the owner's key, and opens the transaction with the entry written first (see
+/// [`Visit`]). The change must check in that transaction that the row is still as read (the
+/// vault's updates and deletes filter on id and owner; certifying is a compare-and-set).
+pub async fn enter(
+    state: &AppState,
+    reader: &Reader<'_>,
+    id: DocumentId,
+    purpose: Purpose,
+) -> Result<Visit, AppError> {
+    let (opened, entry) = decide(state, reader, id, purpose).await?;
+    let txn = state.db.begin().await?;
+    audit::append(&txn, state.clock.now(), &entry).await?;
+    Ok(Visit { txn, opened })
+}
+
+/// THE door, for a read that changes nothing: the decision, then the entry committed (one
+/// insert, no lock) before the decrypting handle is returned; no entry, no handle.
 pub async fn open(
     state: &AppState,
     reader: &Reader<'_>,
     id: DocumentId,
     purpose: Purpose,
 ) -> Result<Opened, AppError> {
-    enter(state, reader, id, purpose).await?.finish(state).await
+    let (opened, entry) = decide(state, reader, id, purpose).await?;
+    audit::append(&state.db, state.clock.now(), &entry).await?;
+    Ok(opened)
 }
 
 /// Documents on one page of the list.
@@ -325,8 +319,7 @@ pub async fn list(
     owner: &account::Model,
     query: &vault_repo::PageQuery,
 ) -> Result<DocumentPage, AppError> {
-    let txn = begin_logged(state, owner.id).await?;
-    let (rows, more) = vault_repo::page_for_owner(&txn, owner.id, query, PAGE_SIZE).await?;
+    let (rows, more) = vault_repo::page_for_owner(&state.db, owner.id, query, PAGE_SIZE).await?;
     let position = |row: &document::Model| vault_repo::Position {
         created_at: row.created_at,
         id: row.id,
@@ -359,7 +352,7 @@ pub async fn list(
         authorization: Authorization::Owner,
         outcome: Outcome::Allowed,
     };
-    commit_logged(state, txn, &entry).await?;
+    audit::append(&state.db, state.clock.now(), &entry).await?;
     Ok(DocumentPage { rows, older, newer })
 }
 
@@ -397,8 +390,7 @@ pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, 
         .await;
         return Err(AppError::NotFound);
     }
-    let txn = begin_logged(state, request.owner_id).await?;
-    let owner = crate::accounts::repo::find_by_id(&txn, request.owner_id)
+    let owner = crate::accounts::repo::find_by_id(&state.db, request.owner_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let identity = Identity {
@@ -414,7 +406,7 @@ pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, 
         authorization: reader.authorization(),
         outcome: Outcome::Allowed,
     };
-    commit_logged(state, txn, &entry).await?;
+    audit::append(&state.db, state.clock.now(), &entry).await?;
     Ok(identity)
 }
 

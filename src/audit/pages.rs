@@ -100,6 +100,7 @@ pub async fn access_log(
             })
             .transpose()?,
     };
+    service::settle(&state, citizen.account.id).await?;
     let page = service::page(&state.db, citizen.account.id, &page_query, PAGE_SIZE).await?;
     let names = service::agency_names(&state.db, &page.entries).await?;
     let rows = page

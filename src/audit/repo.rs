@@ -2,7 +2,9 @@
 //! none begins one, so an entry joins the transaction of the action it records.
 
 use chrono::{DateTime, Utc};
-use entity::{access_log_chain, access_log_checkpoint, access_log_entry, access_log_tree};
+use entity::{
+    access_log_chain, access_log_checkpoint, access_log_entry, access_log_pending, access_log_tree,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
@@ -99,15 +101,76 @@ pub async fn tree_size(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
         .map_or(0, |t| t.size))
 }
 
-/// Grows the tree from `old` to `old + 1` only if it is still `old`.
-pub async fn advance_tree(db: &impl ConnectionTrait, old: i64) -> Result<bool, DbErr> {
+/// Grows the tree from `old` to `new` leaves only if it is still `old`.
+pub async fn advance_tree(db: &impl ConnectionTrait, old: i64, new: i64) -> Result<bool, DbErr> {
     let result = access_log_tree::Entity::update_many()
-        .col_expr(access_log_tree::Column::Size, Expr::value(old + 1))
+        .col_expr(access_log_tree::Column::Size, Expr::value(new))
         .filter(access_log_tree::Column::Id.eq(TREE_ROW))
         .filter(access_log_tree::Column::Size.eq(old))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Writes an entry waiting to be sequenced (no lock taken).
+pub async fn insert_pending(
+    db: &impl ConnectionTrait,
+    entry: access_log_pending::Model,
+) -> Result<(), DbErr> {
+    access_log_pending::Entity::insert(access_log_pending::ActiveModel::from(entry))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The oldest `limit` entries waiting to be sequenced (ids are UUIDv7: time order).
+pub async fn pending_batch(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<access_log_pending::Model>, DbErr> {
+    access_log_pending::Entity::find()
+        .order_by_asc(access_log_pending::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Forgets sequenced entries' waiting rows.
+pub async fn delete_pending(db: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<u64, DbErr> {
+    Ok(access_log_pending::Entity::delete_many()
+        .filter(access_log_pending::Column::Id.is_in(ids))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Whether the citizen has entries waiting to be sequenced.
+pub async fn has_pending(db: &impl ConnectionTrait, account: Uuid) -> Result<bool, DbErr> {
+    Ok(access_log_pending::Entity::find()
+        .filter(access_log_pending::Column::AccountId.eq(account))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// How many entries wait to be sequenced, and the oldest one's time.
+pub async fn pending_summary(
+    db: &impl ConnectionTrait,
+) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
+    let count = access_log_pending::Entity::find().count(db).await?;
+    let oldest = access_log_pending::Entity::find()
+        .order_by_asc(access_log_pending::Column::Id)
+        .one(db)
+        .await?
+        .map(|p| p.occurred_at);
+    Ok((count, oldest))
+}
+
+pub async fn find_entry(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<access_log_entry::Model>, DbErr> {
+    access_log_entry::Entity::find_by_id(id).one(db).await
 }
 
 pub async fn insert_entry(

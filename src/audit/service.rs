@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
-use entity::{access_log_checkpoint, access_log_entry};
+use entity::{access_log_checkpoint, access_log_entry, access_log_pending};
 use sea_orm::ConnectionTrait;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -25,6 +25,8 @@ use crate::state::AppState;
 
 /// How often the background task publishes a checkpoint (when the tree grew).
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the background task sequences waiting entries.
+pub const INTEGRATE_INTERVAL: Duration = Duration::from_secs(1);
 /// Rows read per query when scanning the whole log.
 const SCAN_BATCH: u64 = 1000;
 
@@ -51,83 +53,183 @@ fn lost_race() -> AppError {
     }
 }
 
-/// Appends `entry` to its citizen's chain and to the global tree, inside the caller's
-/// transaction `conn` (commit it with the action the entry records).
-///
-/// Concurrency: the citizen's chain head row is created if missing and locked (`FOR UPDATE`
-/// on PostgreSQL; on SQLite the first write already holds the database's single write lock),
-/// then the tree-head row likewise, always in this order so two appends never deadlock. Both
-/// heads then move by compare-and-set: if either moved anyway, the append fails with
-/// `access_log_conflict` instead of forking the chain or reusing a leaf index. The tree head
-/// is one row for everyone, so leaf indexes are handed out one at a time, without gaps: an
-/// append whose transaction rolls back gives its index back with it.
+/// Writes `entry` inside the caller's transaction `conn` (commit it with the action the entry
+/// records): its content and salted hash are fixed now, its place in the citizen's chain and
+/// in the tree is given by [`integrate`] within about a second. Takes no lock, so reads of one
+/// citizen, and of all citizens, do not queue on a head row through every commit. Returns the
+/// entry's id.
 pub async fn append(
     conn: &impl ConnectionTrait,
     at: DateTime<Utc>,
     entry: &Entry,
-) -> Result<EntryRef, AppError> {
+) -> Result<Uuid, AppError> {
     let at = truncate_to_micros(at);
-    let account = entry.account;
-    repo::ensure_chain_head(conn, account, at).await?;
-    let head = repo::lock_chain_head(conn, account)
-        .await?
-        .ok_or_else(|| AppError::internal("chain head vanished"))?;
-    repo::ensure_tree_head(conn).await?;
-    let size = repo::lock_tree_head(conn)
-        .await?
-        .ok_or_else(|| AppError::internal("tree head vanished"))?;
-    let prev_hash = to_hash(&head.head_hash).ok_or_else(|| damaged("chain head hash"))?;
-    let seq = head.seq + 1;
-    let seq_u64 = u64::try_from(seq).map_err(|_| damaged("chain head seq"))?;
-
     let content = Content::new(entry, at);
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).map_err(AppError::internal)?;
     let content_hash = content
         .hash(&salt)
         .ok_or_else(|| AppError::internal("entry too large to encode"))?;
-    let leaf_u64 = u64::try_from(size).map_err(|_| damaged("tree size"))?;
-    let leaf_hash = entry_leaf_hash(account, seq_u64, leaf_u64, &prev_hash, &content_hash);
     let id = Uuid::now_v7();
-    repo::insert_entry(
+    repo::insert_pending(
         conn,
-        access_log_entry::Model {
+        access_log_pending::Model {
             id,
-            account_id: account,
-            seq,
-            leaf_index: size,
-            prev_hash: prev_hash.to_vec(),
-            content_hash: content_hash.to_vec(),
-            leaf_hash: leaf_hash.to_vec(),
-            salt: Some(salt.to_vec()),
+            account_id: entry.account,
             occurred_at: at,
-            actor_kind: Some(content.actor_kind),
-            actor_id: Some(content.actor_id),
-            actor_agency_id: Some(content.actor_agency),
-            action: Some(content.action),
-            object_type: Some(content.object_type),
-            object_id: Some(content.object_id),
-            purpose: Some(content.purpose),
-            authorization: Some(content.authorization),
-            outcome: Some(content.outcome),
-            erased: false,
-            erased_at: None,
+            salt: salt.to_vec(),
+            content_hash: content_hash.to_vec(),
+            actor_kind: content.actor_kind,
+            actor_id: content.actor_id,
+            actor_agency_id: content.actor_agency,
+            action: content.action,
+            object_type: content.object_type,
+            object_id: content.object_id,
+            purpose: content.purpose,
+            authorization: content.authorization,
+            outcome: content.outcome,
         },
     )
     .await?;
-    if !repo::advance_chain(conn, account, head.seq, seq, &leaf_hash, at).await? {
+    Ok(id)
+}
+
+/// Pending entries sequenced per transaction at most (keeps each one short).
+const INTEGRATE_BATCH: u64 = 500;
+
+/// The sequencer, inside the caller's transaction: gives up to [`INTEGRATE_BATCH`] waiting
+/// entries, oldest first, the next `seq` of their citizen's chain and the next leaf index of
+/// the tree, and moves them to `access_log_entry`. Returns how many.
+///
+/// Concurrency: the tree-head row is made sure of and locked first (`FOR UPDATE` on
+/// PostgreSQL; on SQLite the first write holds the database's single write lock), then each
+/// citizen's chain head; a second sequencer (another instance) waits for the first and then
+/// sees its work done. Both heads move by compare-and-set: if either moved anyway, this fails
+/// with `access_log_conflict` and nothing is sequenced, never a fork or a reused index.
+pub async fn integrate_in(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    let now = truncate_to_micros(now);
+    repo::ensure_tree_head(conn).await?;
+    let start = repo::lock_tree_head(conn)
+        .await?
+        .ok_or_else(|| AppError::internal("tree head vanished"))?;
+    let batch = repo::pending_batch(conn, INTEGRATE_BATCH).await?;
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    // Per citizen in this batch: (seq at the start, seq now, head hash now).
+    let mut heads: HashMap<Uuid, (i64, i64, Hash)> = HashMap::new();
+    let mut size = start;
+    for pending in &batch {
+        let account = pending.account_id;
+        let (_, seq, prev_hash) = match heads.entry(account) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                repo::ensure_chain_head(conn, account, now).await?;
+                let head = repo::lock_chain_head(conn, account)
+                    .await?
+                    .ok_or_else(|| AppError::internal("chain head vanished"))?;
+                let hash = to_hash(&head.head_hash).ok_or_else(|| damaged("chain head hash"))?;
+                slot.insert((head.seq, head.seq, hash))
+            }
+        };
+        let content_hash = to_hash(&pending.content_hash).ok_or_else(|| damaged("content hash"))?;
+        let next = *seq + 1;
+        let seq_u64 = u64::try_from(next).map_err(|_| damaged("chain head seq"))?;
+        let leaf_u64 = u64::try_from(size).map_err(|_| damaged("tree size"))?;
+        let leaf_hash = entry_leaf_hash(account, seq_u64, leaf_u64, prev_hash, &content_hash);
+        repo::insert_entry(
+            conn,
+            access_log_entry::Model {
+                id: pending.id,
+                account_id: account,
+                seq: next,
+                leaf_index: size,
+                prev_hash: prev_hash.to_vec(),
+                content_hash: content_hash.to_vec(),
+                leaf_hash: leaf_hash.to_vec(),
+                salt: Some(pending.salt.clone()),
+                occurred_at: pending.occurred_at,
+                actor_kind: Some(pending.actor_kind.clone()),
+                actor_id: Some(pending.actor_id.clone()),
+                actor_agency_id: Some(pending.actor_agency_id.clone()),
+                action: Some(pending.action.clone()),
+                object_type: Some(pending.object_type.clone()),
+                object_id: Some(pending.object_id.clone()),
+                purpose: Some(pending.purpose.clone()),
+                authorization: Some(pending.authorization.clone()),
+                outcome: Some(pending.outcome.clone()),
+                erased: false,
+                erased_at: None,
+            },
+        )
+        .await?;
+        *seq = next;
+        *prev_hash = leaf_hash;
+        size += 1;
+    }
+    let moved = batch.len() as u64;
+    let removed = repo::delete_pending(conn, batch.into_iter().map(|p| p.id).collect()).await?;
+    if removed != moved {
         return Err(lost_race());
     }
-    if !repo::advance_tree(conn, size).await? {
+    for (account, (old, new, hash)) in heads {
+        if !repo::advance_chain(conn, account, old, new, &hash, now).await? {
+            return Err(lost_race());
+        }
+    }
+    if !repo::advance_tree(conn, start, size).await? {
         return Err(lost_race());
     }
-    Ok(EntryRef {
-        id,
-        account,
-        seq,
-        leaf_index: size,
-        leaf_hash,
-    })
+    Ok(moved)
+}
+
+/// Sequences every waiting entry, a batch per transaction (the background task every
+/// [`INTEGRATE_INTERVAL`]; before a checkpoint, an export, a citizen's page; tests on demand).
+/// Returns how many entries were sequenced.
+pub async fn integrate(
+    db: &sea_orm::DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    use sea_orm::TransactionTrait;
+    let mut total = 0;
+    loop {
+        let txn = db.begin().await?;
+        let moved = integrate_in(&txn, now).await?;
+        txn.commit().await?;
+        total += moved;
+        if moved < INTEGRATE_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// Sequences the citizen's waiting entries (and whatever waits before them) if there are any:
+/// one indexed query when there are none.
+pub async fn settle(state: &AppState, account: Uuid) -> Result<(), AppError> {
+    if repo::has_pending(&state.db, account).await? {
+        integrate(&state.db, state.clock.now()).await?;
+    }
+    Ok(())
+}
+
+/// Where a sequenced entry sits (`None` while it waits).
+pub async fn entry_ref(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<EntryRef>, AppError> {
+    let Some(row) = repo::find_entry(conn, id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(EntryRef {
+        id: row.id,
+        account: row.account_id,
+        seq: row.seq,
+        leaf_index: row.leaf_index,
+        leaf_hash: to_hash(&row.leaf_hash).ok_or_else(|| damaged("leaf hash length"))?,
+    }))
 }
 
 /// The stored content of an entry row, `None` once erased.
@@ -239,6 +341,7 @@ pub async fn publish_checkpoint_with(
 pub async fn publish_checkpoint(
     state: &AppState,
 ) -> Result<Option<access_log_checkpoint::Model>, AppError> {
+    integrate(&state.db, state.clock.now()).await?;
     publish_checkpoint_with(
         &state.db,
         &origin(&state.config.public_url),
@@ -264,16 +367,25 @@ pub async fn current_checkpoint_note(state: &AppState) -> Result<String, AppErro
     .map_err(AppError::internal)
 }
 
-/// Publishes a checkpoint every [`PUBLISH_INTERVAL`] when the tree grew, until shutdown.
+/// Sequences waiting entries every [`INTEGRATE_INTERVAL`] and publishes a checkpoint every
+/// [`PUBLISH_INTERVAL`] when the tree grew, until shutdown.
 pub async fn run_publisher(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut since_publish = PUBLISH_INTERVAL;
     loop {
-        match publish_checkpoint(&state).await {
-            Ok(Some(c)) => tracing::debug!(size = c.tree_size, "access-log checkpoint published"),
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "access-log checkpoint not published"),
+        if since_publish >= PUBLISH_INTERVAL {
+            since_publish = Duration::ZERO;
+            match publish_checkpoint(&state).await {
+                Ok(Some(c)) => {
+                    tracing::debug!(size = c.tree_size, "access-log checkpoint published")
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "access-log checkpoint not published"),
+            }
+        } else if let Err(error) = integrate(&state.db, state.clock.now()).await {
+            tracing::warn!(%error, "access-log entries not sequenced yet");
         }
         tokio::select! {
-            _ = tokio::time::sleep(PUBLISH_INTERVAL) => {}
+            _ = tokio::time::sleep(INTEGRATE_INTERVAL) => since_publish += INTEGRATE_INTERVAL,
             _ = shutdown.changed() => return,
         }
     }
@@ -379,6 +491,8 @@ pub async fn erase(
     only: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<u64, AppError> {
+    // Waiting entries are sequenced first, so nothing readable waits past the erasure.
+    while integrate_in(conn, at).await? == INTEGRATE_BATCH {}
     Ok(repo::erase(conn, account, only, truncate_to_micros(at)).await?)
 }
 
@@ -510,6 +624,10 @@ pub struct Report {
     pub chains: usize,
     pub tree_size: i64,
     pub checkpoints: usize,
+    /// Entries written but not yet sequenced (normally none or a second's worth; many, or an
+    /// old one, means the sequencer is not running).
+    pub pending: u64,
+    pub oldest_pending: Option<DateTime<Utc>>,
     /// In log order; the first is the first bad entry.
     pub problems: Vec<Problem>,
 }
@@ -600,6 +718,7 @@ pub async fn verify_all(conn: &impl ConnectionTrait) -> Result<Report, AppError>
     report.chains = heads.len();
     let tree_size = repo::tree_size(conn).await?;
     report.tree_size = tree_size;
+    (report.pending, report.oldest_pending) = repo::pending_summary(conn).await?;
     let checkpoints = repo::checkpoints(conn).await?;
     report.checkpoints = checkpoints.len();
     let mut pending_checkpoints = checkpoints.iter().peekable();

@@ -157,7 +157,7 @@ pub async fn request(
         },
     )
     .await?;
-    visit.finish(state).await?;
+    visit.finish().await?;
     Ok(code)
 }
 
@@ -237,7 +237,7 @@ pub async fn claim(
     if request.completed_at.is_some() || request.expires_at <= now {
         return Err(refuse("expired or used").await);
     }
-    let txn = access::begin_logged(state, request.owner_id).await?;
+    let txn = access::begin_logged(state).await?;
     if !vault_repo::claim_certification_request(&txn, request.id, desk.clerk, desk.agency, now)
         .await?
     {
@@ -374,7 +374,7 @@ pub async fn certify(
     if !vault_repo::record_certification(visit.txn(), request.id, record, now).await? {
         return Err(AppError::NotFound);
     }
-    visit.finish(state).await?;
+    visit.finish().await?;
     state.metrics.record_document("certified");
     tracing::info!(document = %document_id, clerk = %clerk.id, agency = %agency.code, "copy certified");
     Ok(document_id)

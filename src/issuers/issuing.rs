@@ -435,7 +435,7 @@ async fn record(
         authorization: Authorization::IssuingAuthority,
         outcome: Outcome::Allowed,
     };
-    let txn = crate::access::begin_logged(state, owner.id).await?;
+    let txn = crate::access::begin_logged(state).await?;
     crate::vault::repo::complete_signed_upload(&txn, row.clone(), signature_row, &superseded, now)
         .await?;
     crate::access::door::commit_logged(state, txn, &entry).await?;

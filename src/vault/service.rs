@@ -364,7 +364,7 @@ where
         }
     };
     let recorded = async {
-        let txn = access::begin_logged(state, owner.id).await?;
+        let txn = access::begin_logged(state).await?;
         repo::complete_upload(&txn, row.clone()).await?;
         let entry = owner_entry(
             owner.id,
@@ -439,7 +439,7 @@ pub async fn rename(
     if !repo::rename(visit.txn(), id.0, owner.id, sealed, state.clock.now()).await? {
         return Err(AppError::NotFound);
     }
-    visit.finish(state).await?;
+    visit.finish().await?;
     Ok(())
 }
 
@@ -469,7 +469,7 @@ pub async fn delete(
     if !repo::delete(visit.txn(), &row).await? {
         return Err(AppError::NotFound);
     }
-    visit.finish(state).await?;
+    visit.finish().await?;
     let key = BlobKey::parse(row.blob_key).map_err(AppError::internal)?;
     state.blobs.delete(&key).await?;
     repo::abandon_upload(&state.db, tombstone).await?;
@@ -531,7 +531,7 @@ pub async fn delete_account(state: &AppState, owner: &account::Model) -> Result<
     // content of its access log is erased (the salted hashes stay, so every proof still holds).
     // The deletion itself is the chain's last entry, appended after the erasure so it stays
     // readable: the platform's evidence that the account was deleted at the owner's request.
-    let txn = access::begin_logged(state, owner.id).await?;
+    let txn = access::begin_logged(state).await?;
     repo::shred_account(&txn, owner.id, tombstones.clone()).await?;
     crate::audit::service::erase(&txn, owner.id, None, now).await?;
     let entry = owner_entry(owner.id, Action::AccountDelete, Object::Account);

@@ -19,6 +19,7 @@ use crate::staff::{first_staff_login, step_up};
 type Line = (String, String, String, String, String, String);
 
 async fn chain(t: &TestApp, account: Uuid) -> Vec<Line> {
+    sequence(t).await;
     congdanso::audit::repo::entries_of(&t.state.db, account)
         .await
         .unwrap()
@@ -37,17 +38,25 @@ async fn chain(t: &TestApp, account: Uuid) -> Vec<Line> {
         .collect()
 }
 
+/// Runs the sequencer as the background task would.
+async fn sequence(t: &TestApp) {
+    congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
+        .await
+        .unwrap();
+}
+
 fn actions(lines: &[Line]) -> Vec<&str> {
     lines.iter().map(|l| l.1.as_str()).collect()
 }
 
-/// Makes every access-log insert fail, as a full disk or a broken log table would.
+/// Makes every access-log write fail (entries are written to `access_log_pending` with their
+/// action), as a full disk or a broken log table would.
 async fn break_the_log(t: &TestApp) {
     let db = &t.state.db;
     match db.get_database_backend() {
         DbBackend::Sqlite => {
             db.execute_unprepared(
-                "CREATE TRIGGER break_log BEFORE INSERT ON access_log_entry \
+                "CREATE TRIGGER break_log BEFORE INSERT ON access_log_pending \
                  BEGIN SELECT RAISE(ABORT, 'log down'); END;",
             )
             .await
@@ -57,7 +66,7 @@ async fn break_the_log(t: &TestApp) {
             db.execute_unprepared(
                 "CREATE FUNCTION break_log() RETURNS trigger AS $$ \
                  BEGIN RAISE EXCEPTION 'log down'; END; $$ LANGUAGE plpgsql; \
-                 CREATE TRIGGER break_log BEFORE INSERT ON access_log_entry \
+                 CREATE TRIGGER break_log BEFORE INSERT ON access_log_pending \
                  FOR EACH ROW EXECUTE FUNCTION break_log();",
             )
             .await
@@ -90,6 +99,7 @@ async fn every_read_and_change_by_the_owner_or_an_agency_is_an_entry() {
         .unwrap();
     let lines = chain(&t, owner.id).await;
     assert_eq!(actions(&lines), ["document.issue"]);
+    sequence(&t).await;
     let entry = &congdanso::audit::repo::entries_of(&t.state.db, owner.id)
         .await
         .unwrap()[0];
@@ -193,6 +203,7 @@ async fn every_read_and_change_by_the_owner_or_an_agency_is_an_entry() {
     assert_eq!(lines[6].3, issued.to_string());
 
     // Entries name documents, never describe them.
+    sequence(&t).await;
     let rows = congdanso::audit::repo::entries_of(&t.state.db, owner.id)
         .await
         .unwrap();
@@ -306,6 +317,7 @@ async fn refused_attempts_on_an_existing_document_are_entries_in_the_owners_chai
             .iter()
             .all(|l| l.0 == "citizen" && l.3 == doc.id.to_string())
     );
+    sequence(&t).await;
     let who = congdanso::audit::repo::entries_of(&t.state.db, owner.id)
         .await
         .unwrap()
@@ -460,6 +472,7 @@ async fn concurrent_reads_of_one_citizen_keep_one_linear_chain() {
         })
     });
     let outcomes = futures_util::future::join_all(reads).await;
+    sequence(&t).await;
     let ok = outcomes
         .into_iter()
         .filter(|o| matches!(o, Ok(Ok(()))))

@@ -61,12 +61,20 @@ fn sample_entry(account: Uuid, n: u32, clerk: Uuid, document: Uuid) -> Entry {
 }
 
 /// Appends in its own transaction, as a feature would with its action.
+/// Appends in its own transaction, as a feature would with its action, then runs the
+/// sequencer (the background task's job) and returns where the entry landed.
 async fn append(app: &TestApp, entry: &Entry) -> EntryRef {
     let txn = app.state.db.begin().await.unwrap();
-    let reference = service::append(&txn, app.clock.now(), entry).await.unwrap();
+    let id = service::append(&txn, app.clock.now(), entry).await.unwrap();
     txn.commit().await.unwrap();
+    service::integrate(&app.state.db, app.clock.now())
+        .await
+        .unwrap();
     app.clock.advance(chrono::Duration::seconds(1));
-    reference
+    service::entry_ref(&app.state.db, id)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 struct World {
@@ -513,8 +521,9 @@ async fn an_export_verifies_offline_after_the_server_is_gone_and_any_changed_byt
 // ------------------------------------------------------------------ concurrency
 
 /// 50 appends for one citizen and 10 for another, all in flight at once, each in its own
-/// transaction: one linear chain per citizen, seq 1..=50 without gap, leaf indexes 0..60 each
-/// used once, and the whole log verifies.
+/// transaction, and every third one followed at once by a sequencer run (several sequencers
+/// race each other and the appends, as on several instances): one linear chain per citizen,
+/// seq 1..=50 without gap, leaf indexes 0..60 each used once, and the whole log verifies.
 async fn fifty_concurrent_appends(app: TestApp) {
     let (a, b) = (citizen(), citizen());
     let (clerk, doc) = (Uuid::now_v7(), Uuid::now_v7());
@@ -524,18 +533,35 @@ async fn fifty_concurrent_appends(app: TestApp) {
         let entry = sample_entry(account, n, clerk, doc);
         async move {
             let txn = state.db.begin().await?;
-            let reference = service::append(&txn, state.clock.now(), &entry)
+            let id = service::append(&txn, state.clock.now(), &entry)
                 .await
                 .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
             txn.commit().await?;
-            Ok::<_, sea_orm::DbErr>(reference)
+            if n % 3 == 0 {
+                service::integrate(&state.db, state.clock.now())
+                    .await
+                    .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+            }
+            Ok::<_, sea_orm::DbErr>(id)
         }
     });
     let results = futures_util::future::join_all(tasks).await;
-    let refs: Vec<EntryRef> = results
+    let ids: Vec<Uuid> = results
         .into_iter()
-        .map(|r| r.expect("every concurrent append succeeds"))
+        .map(|r| r.expect("every concurrent append and sequencer run succeeds"))
         .collect();
+    service::integrate(&app.state.db, app.clock.now())
+        .await
+        .unwrap();
+    let mut refs: Vec<EntryRef> = Vec::new();
+    for id in ids {
+        refs.push(
+            service::entry_ref(&app.state.db, id)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
     let mut leaves: Vec<i64> = refs.iter().map(|r| r.leaf_index).collect();
     leaves.sort_unstable();
     assert_eq!(leaves, (0..60).collect::<Vec<i64>>());
@@ -1005,20 +1031,33 @@ async fn deleting_an_account_erases_its_log_content_in_the_same_transaction() {
         )
         .await;
     }
+    // One more still waiting for the sequencer when the account goes: erased all the same.
+    let txn = app.state.db.begin().await.unwrap();
+    service::append(
+        &txn,
+        app.clock.now(),
+        &sample_entry(owner.id, 3, Uuid::now_v7(), Uuid::now_v7()),
+    )
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
     congdanso::vault::service::delete_account(&app.state, &owner)
+        .await
+        .unwrap();
+    service::integrate(&app.state.db, app.clock.now())
         .await
         .unwrap();
     let rows = congdanso::audit::repo::entries_of(&app.state.db, owner.id)
         .await
         .unwrap();
-    assert_eq!(rows.len(), 4, "entries stay as proof, the deletion last");
+    assert_eq!(rows.len(), 5, "entries stay as proof, the deletion last");
     assert!(
-        rows[..3]
+        rows[..4]
             .iter()
             .all(|r| r.erased && r.salt.is_none() && r.object_id.is_none()),
         "their readable content went with the account"
     );
-    let last = &rows[3];
+    let last = &rows[4];
     assert!(!last.erased, "the deletion itself stays readable");
     assert_eq!(last.action.as_deref(), Some("account.delete"));
     assert_eq!(last.object_type.as_deref(), Some("account"));
