@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -52,6 +53,10 @@ pub struct Metrics {
     pub documents: Family<KindLabels, Counter>,
     /// Stored documents that failed authentication when read.
     pub documents_corrupted: Counter,
+    /// Access-log entries waiting for the sequencer, and the age of the oldest (set at
+    /// scrape time: a growing number or age means the sequencer is not running).
+    pub access_log_pending: Gauge,
+    pub access_log_oldest_pending_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,8 +107,22 @@ impl Metrics {
             "Stored documents that failed authentication when read",
             documents_corrupted.clone(),
         );
+        let access_log_pending = Gauge::default();
+        registry.register(
+            "access_log_pending",
+            "Access-log entries written but not yet sequenced into the chain and tree",
+            access_log_pending.clone(),
+        );
+        let access_log_oldest_pending_seconds = Gauge::default();
+        registry.register(
+            "access_log_oldest_pending_seconds",
+            "Age of the oldest access-log entry waiting to be sequenced (0 when none)",
+            access_log_oldest_pending_seconds.clone(),
+        );
         Self {
             registry,
+            access_log_pending,
+            access_log_oldest_pending_seconds,
             http_requests,
             http_request_duration,
             login_attempts,

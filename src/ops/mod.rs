@@ -160,6 +160,15 @@ pub async fn metrics(
             return Err(AppError::Unauthenticated);
         }
     }
+    let (pending, oldest) = crate::audit::repo::pending_summary(&state.db).await?;
+    state
+        .metrics
+        .access_log_pending
+        .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    state
+        .metrics
+        .access_log_oldest_pending_seconds
+        .set(oldest.map_or(0, |at| (state.clock.now() - at).num_seconds().max(0)));
     let body = state.metrics.render().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

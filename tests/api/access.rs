@@ -472,7 +472,18 @@ async fn concurrent_reads_of_one_citizen_keep_one_linear_chain() {
         })
     });
     let outcomes = futures_util::future::join_all(reads).await;
+    // Waiting for the sequencer, and the operators can see it.
+    let metrics = me.get("/metrics").await.body;
+    assert!(
+        metrics.contains("congdanso_access_log_pending 30"),
+        "{metrics}"
+    );
     sequence(&t).await;
+    let metrics = me.get("/metrics").await.body;
+    assert!(
+        metrics.contains("congdanso_access_log_pending 0"),
+        "{metrics}"
+    );
     let ok = outcomes
         .into_iter()
         .filter(|o| matches!(o, Ok(Ok(()))))
