@@ -409,7 +409,11 @@ pub async fn verify(
     .await
     {
         Ok(_) => {
-            let new = session::promote(&state, &pending.session, Stage::Full, &client).await?;
+            let known_device = known.as_ref().is_some_and(|c| {
+                device::is_known(&state, c.value(), pending.account.id, state.clock.now())
+            });
+            let new =
+                service::complete_login(&state, &pending.session, &client, known_device).await?;
             csrf::renew(&req)?;
             let target = next.unwrap_or_else(|| pending.role.home().to_owned());
             // This browser has now logged in to the account: it becomes a known device.
@@ -456,7 +460,7 @@ pub async fn logout(
     if let Some(cookie) = req.cookie(session::SESSION_COOKIE)
         && let Some(row) = session::load(&state, cookie.value()).await?
     {
-        crate::auth::repo::end(&state.db, row.id, state.clock.now()).await?;
+        service::log_out(&state, &row).await?;
     }
     let mut response = see_other("/");
     response
@@ -711,16 +715,7 @@ pub async fn end_session(
     path: web::Path<uuid::Uuid>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
-    let ended = crate::auth::repo::end_for_account(
-        &state.db,
-        current.account.id,
-        path.into_inner(),
-        state.clock.now(),
-    )
-    .await?;
-    if !ended {
-        return Err(AppError::NotFound);
-    }
+    service::end_session(&state, current.account.id, path.into_inner()).await?;
     Ok(see_other("/account?done=sessions"))
 }
 
@@ -730,8 +725,7 @@ pub async fn end_all_sessions(
     current: AnySession,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
-    crate::auth::repo::end_all_for_account(&state.db, current.account.id, state.clock.now())
-        .await?;
+    service::end_all_sessions(&state, current.account.id).await?;
     let mut response = see_other("/");
     response
         .add_cookie(&session::removal_cookie(secure(&state)))

@@ -3,7 +3,8 @@
 //! call these; time comes from the clock in the state.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::account;
+use entity::{account, session as session_row};
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -11,7 +12,9 @@ use zeroize::Zeroizing;
 use super::model::{BirthDate, Email, FieldProblem, FullName, LoginName, NationalId, PhoneNumber};
 use super::throttle::{ThrottlePolicy, ThrottleState};
 use super::{password, recovery, repo, totp};
+use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
 use crate::auth::Role;
+use crate::auth::session::{self, ClientInfo, NewSession, Stage};
 use crate::crypto::{self, DataKey, FieldContext, WrappedKey};
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
@@ -748,6 +751,10 @@ fn refuse_code<T>(state: &AppState, reserved: Reserved, code: &'static str) -> R
 
 /// Confirms TOTP enrolment with a first valid code; the account becomes active and gets its
 /// recovery codes, which are returned once and stored only hashed.
+///
+/// Nothing is written to the access log here: enrolment completes the account's creation (or
+/// a staff account's first login), so this first authenticator, first set of recovery codes and
+/// first known browser are the account's start, not a change to it.
 pub async fn confirm_enrolment(
     state: &AppState,
     account: &account::Model,
@@ -764,26 +771,136 @@ pub async fn confirm_enrolment(
         Ok(step) => {
             repo::activate_totp(&state.db, account.id, step, now).await?;
             reserved.succeeded(state).await?;
-            new_recovery_codes(state, account.id).await
+            let (shown, hashes) = fresh_recovery_codes()?;
+            repo::replace_recovery_codes(&state.db, account.id, hashes, now).await?;
+            Ok(shown)
         }
         Err(totp::TotpRejection::Replayed) => refuse_code(state, reserved, "code_replayed"),
         Err(_) => refuse_code(state, reserved, "code_invalid"),
     }
 }
 
-/// Replaces the account's recovery codes; returns the new ones for showing once.
+/// A new set of recovery codes: the formatted codes to show once, and the hashes to store.
+fn fresh_recovery_codes() -> Result<(Vec<String>, Vec<String>), AppError> {
+    let codes = recovery::generate().map_err(AppError::internal)?;
+    let shown = codes.iter().map(|c| c.formatted()).collect();
+    let hashes = codes.iter().map(|c| c.hash()).collect();
+    Ok((shown, hashes))
+}
+
+/// The access-log entry of an event on the account itself, by its owner in their own session.
+/// Staff and operator accounts log their own account events the same way, into their own
+/// chain: the actor kind is `citizen` (the account acting for itself) for them too.
+fn account_event(account_id: Uuid, action: Action) -> Entry {
+    Entry {
+        account: account_id,
+        actor: Actor::Citizen {
+            account: account_id,
+        },
+        action,
+        object: Object::Account,
+        purpose: None,
+        authorization: Authorization::Owner,
+        outcome: Outcome::Allowed,
+    }
+}
+
+/// Replaces the account's recovery codes (the old ones stop working) and logs
+/// `RecoveryCodesRegenerate`, in one transaction; returns the new codes for showing once.
 pub async fn new_recovery_codes(
     state: &AppState,
     account_id: Uuid,
 ) -> Result<Vec<String>, AppError> {
-    let codes = recovery::generate().map_err(AppError::internal)?;
-    let shown: Vec<String> = codes.iter().map(|c| c.formatted()).collect();
-    let hashes = codes.iter().map(|c| c.hash()).collect();
-    repo::replace_recovery_codes(&state.db, account_id, hashes, state.clock.now()).await?;
+    let (shown, hashes) = fresh_recovery_codes()?;
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    repo::replace_recovery_codes(&txn, account_id, hashes, now).await?;
+    crate::audit::append(
+        &txn,
+        now,
+        &account_event(account_id, Action::RecoveryCodesRegenerate),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(shown)
 }
 
+/// Completes a login whose second factor was just accepted: the pending session is promoted to
+/// a full one (new token), and when the browser holds no valid device cookie for the account
+/// (`known_device` false) `LoginNewDevice` is logged, in the same transaction: if the entry
+/// cannot be written, nobody is logged in. A repeat login from a known browser writes nothing.
+pub async fn complete_login(
+    state: &AppState,
+    pending: &session_row::Model,
+    client: &ClientInfo,
+    known_device: bool,
+) -> Result<NewSession, AppError> {
+    let txn = state.db.begin().await?;
+    let new = session::promote_on(&txn, state, pending, Stage::Full, client).await?;
+    if !known_device {
+        crate::audit::append(
+            &txn,
+            state.clock.now(),
+            &account_event(pending.account_id, Action::LoginNewDevice),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(new)
+}
+
+/// Logs out: ends the session behind the cookie. A full session's logout is logged as
+/// `SessionsEnd` in the same transaction; a half-finished login (password given, second
+/// factor not yet) is ended without an entry, since nobody proved to be the account's owner.
+/// A session that had ended already writes nothing.
+pub async fn log_out(state: &AppState, current: &session_row::Model) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let ended = crate::auth::repo::end(&txn, current.id, now).await?;
+    if ended && Stage::parse(&current.stage) == Some(Stage::Full) {
+        crate::audit::append(
+            &txn,
+            now,
+            &account_event(current.account_id, Action::SessionsEnd),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Ends one live session of the account (from the account page's list) and logs
+/// `SessionsEnd`, in one transaction. `NotFound` when it is not the account's or has ended.
+pub async fn end_session(
+    state: &AppState,
+    account_id: Uuid,
+    session_id: Uuid,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    if !crate::auth::repo::end_for_account(&txn, account_id, session_id, now).await? {
+        return Err(AppError::NotFound);
+    }
+    crate::audit::append(&txn, now, &account_event(account_id, Action::SessionsEnd)).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Ends every live session of the account, the current one included ("log out everywhere"),
+/// and logs `SessionsEnd` once, in one transaction.
+pub async fn end_all_sessions(state: &AppState, account_id: Uuid) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    if crate::auth::repo::end_all_for_account(&txn, account_id, now).await? > 0 {
+        crate::audit::append(&txn, now, &account_event(account_id, Action::SessionsEnd)).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Changes the password after a fresh TOTP code; every other session of the account ends.
+/// The new hash, the ended sessions and the `PasswordChange` entry commit together: if the
+/// entry cannot be written, the old password stays and no session ends.
 pub async fn change_password(
     state: &AppState,
     account: &account::Model,
@@ -814,12 +931,20 @@ pub async fn change_password(
     verify_second_factor(state, account, code, Accept::TotpOnly, client_ip).await?;
     let hash = hash_new_password(state, new_password).await?;
     let now = state.clock.now();
-    repo::set_password(&state.db, account.id, hash, now).await?;
-    for other in crate::auth::repo::live_for_account(&state.db, account.id, now).await? {
+    let txn = state.db.begin().await?;
+    repo::set_password(&txn, account.id, hash, now).await?;
+    for other in crate::auth::repo::live_for_account(&txn, account.id, now).await? {
         if other.id != current_session {
-            crate::auth::repo::end(&state.db, other.id, now).await?;
+            crate::auth::repo::end(&txn, other.id, now).await?;
         }
     }
+    crate::audit::append(
+        &txn,
+        now,
+        &account_event(account.id, Action::PasswordChange),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 
