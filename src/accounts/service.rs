@@ -754,7 +754,7 @@ fn refuse_code<T>(state: &AppState, reserved: Reserved, code: &'static str) -> R
 ///
 /// Nothing is written to the access log here: enrolment completes the account's creation (or
 /// a staff account's first login), so this first authenticator, first set of recovery codes and
-/// first known browser are the account's start, not a change to it.
+/// first known browser are the account's start, not a change to it (changing the app later is [`change_authenticator`]).
 pub async fn confirm_enrolment(
     state: &AppState,
     account: &account::Model,
@@ -945,6 +945,107 @@ pub async fn change_password(
     )
     .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// Where a new authenticator secret offered to one session is sealed: bound to the account and
+/// that session, so the offer (a hidden form field) opens nowhere else and cannot be chosen by
+/// the browser.
+fn offer_context(account_id: Uuid, session_id: Uuid) -> FieldContext {
+    FieldContext {
+        owner: account_id,
+        record: session_id,
+        field: "totp_secret_offer",
+    }
+}
+
+/// A new authenticator secret for the "change authenticator app" page, and its offer: the
+/// secret sealed under the account's data key for this session (URL-safe base64), which the
+/// form sends back with the first code. Nothing is stored until that code is confirmed.
+pub fn offer_authenticator(
+    state: &AppState,
+    account: &account::Model,
+    session_id: Uuid,
+) -> Result<(totp::TotpSecret, String), AppError> {
+    use base64::Engine;
+    let secret = totp::TotpSecret::generate().map_err(AppError::internal)?;
+    let key = data_key(state, account)?;
+    let sealed = crypto::seal_field(
+        &key,
+        &offer_context(account.id, session_id),
+        secret.as_bytes(),
+    )
+    .map_err(crypto_error)?;
+    Ok((
+        secret,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed),
+    ))
+}
+
+/// The secret inside an offer made by [`offer_authenticator`] to this account and session;
+/// `NotFound` for anything else (edited, another session's, not an offer).
+pub fn open_authenticator_offer(
+    state: &AppState,
+    account: &account::Model,
+    session_id: Uuid,
+    offer: &str,
+) -> Result<totp::TotpSecret, AppError> {
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(offer.trim())
+        .map_err(|_| AppError::NotFound)?;
+    let key = data_key(state, account)?;
+    let bytes = crypto::open_field(&key, &offer_context(account.id, session_id), &sealed)
+        .map_err(|_| AppError::NotFound)?;
+    totp::TotpSecret::from_bytes(bytes.to_vec()).map_err(|_| AppError::NotFound)
+}
+
+/// Changes the authenticator app: the first code of the offered secret must be valid (and its
+/// step newer than any code accepted before); then the new secret replaces the old one and
+/// `SecondFactorChange` is logged, in one transaction. Codes of the old app stop working at
+/// once. Throttled like every second-factor check. The caller asks for a fresh step-up first
+/// (a code of the old app), so a stolen session alone cannot swap the authenticator.
+pub async fn change_authenticator(
+    state: &AppState,
+    account: &account::Model,
+    session_id: Uuid,
+    offer: &str,
+    code: &str,
+    client_ip: Option<&str>,
+) -> Result<(), AppError> {
+    let secret = open_authenticator_offer(state, account, session_id, offer)?;
+    let keys = std::iter::once(second_factor_key(account.id))
+        .chain(ip_key(client_ip))
+        .collect();
+    let reserved = Reserved::attempt(state, keys).await?;
+    let now = state.clock.now();
+    let step = match totp::verify(&secret, code, now, account.totp_last_step) {
+        Ok(step) => step,
+        Err(totp::TotpRejection::Replayed) => {
+            return refuse_code(state, reserved, "code_replayed");
+        }
+        Err(_) => return refuse_code(state, reserved, "code_invalid"),
+    };
+    let key = data_key(state, account)?;
+    let sealed = crypto::seal_field(
+        &key,
+        &field_context(account.id, "totp_secret"),
+        secret.as_bytes(),
+    )
+    .map_err(crypto_error)?;
+    let txn = state.db.begin().await?;
+    if !repo::replace_totp(&txn, account.id, sealed, step, now).await? {
+        txn.rollback().await?;
+        return refuse_code(state, reserved, "code_replayed");
+    }
+    crate::audit::append(
+        &txn,
+        now,
+        &account_event(account.id, Action::SecondFactorChange),
+    )
+    .await?;
+    txn.commit().await?;
+    reserved.succeeded(state).await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::test;
-use congdanso::accounts::{repo, service};
+use congdanso::accounts::{repo, service, totp};
 use congdanso::audit::service::{EntryView, PageQuery, page};
 use congdanso::audit::{Action, Actor, Authorization, Object, Outcome};
 use congdanso::auth::Role;
@@ -520,5 +520,162 @@ async fn one_pending_login_completed_by_many_requests_at_once_is_one_session_and
     assert_eq!(
         actions(&log_of(&t, account).await),
         vec![Action::LoginNewDevice]
+    );
+}
+
+// ------------------------------------------------------------------ changing the authenticator
+
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    html.split(start)
+        .nth(1)
+        .and_then(|rest| rest.split(end).next())
+        .expect("marker on the page")
+}
+
+/// The secret and the offer the "change authenticator app" page shows.
+fn offered(html: &str) -> (totp::TotpSecret, String) {
+    let groups = between(html, r#"<code id="totp-secret">"#, "</code>");
+    let bytes = totp_rs::Secret::try_from_base32(groups.replace(' ', ""))
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let offer = between(html, r#"name="offer" value=""#, "\"")
+        .replace("&#x2d;", "-")
+        .replace("&#45;", "-");
+    (totp::TotpSecret::from_bytes(bytes).unwrap(), offer)
+}
+
+fn code_now(t: &TestApp, secret: &totp::TotpSecret) -> String {
+    totp::code_at(secret, t.clock.now().timestamp() / 30)
+}
+
+#[actix_web::test]
+async fn changing_the_authenticator_is_logged_and_the_old_app_stops_working() {
+    let t = spawn_app().await;
+    let mut client = Client::new(test::init_service(app(t.state.clone())).await);
+    register_citizen(&mut client, &t, CITIZEN).await;
+    let account = account_id(&t, CITIZEN).await;
+    let before = repo::find_by_login(&t.state.db, CITIZEN)
+        .await
+        .unwrap()
+        .unwrap();
+    let old_app = service::totp_secret(&t.state, &before).unwrap();
+
+    // Only after a fresh code of the old app.
+    let reply = client.get("/account/authenticator").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/step-up?next=%2Faccount%2Fauthenticator");
+    let reply = client
+        .post(
+            "/account/authenticator",
+            &[("code", "123456"), ("offer", "x")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(reply.location().starts_with("/step-up"));
+    let code = code_for(&t, CITIZEN, 1).await;
+    let reply = client.post("/step-up", &[("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+
+    let page = client.get("/account/authenticator").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<svg"), "QR code shown inline");
+    let (new_app, offer) = offered(&page.body);
+    assert_ne!(new_app.as_bytes(), old_app.as_bytes());
+
+    // A wrong code, or a code of the old app: refused, the same secret shown again.
+    t.clock.advance(chrono::Duration::seconds(60));
+    let old_code = code_now(&t, &old_app);
+    let reply = client
+        .post(
+            "/account/authenticator",
+            &[("code", &old_code), ("offer", &offer)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(offered(&reply.body).0.as_bytes(), new_app.as_bytes());
+    // An offer edited or made up is not found.
+    let mut edited = offer.clone();
+    edited.replace_range(10..11, if &offer[10..11] == "A" { "B" } else { "A" });
+    let reply = client
+        .post(
+            "/account/authenticator",
+            &[("code", &code_now(&t, &new_app)), ("offer", &edited)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(log_of(&t, account).await.len(), 0);
+    let unchanged = repo::find_by_login(&t.state.db, CITIZEN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.totp_secret, before.totp_secret);
+
+    let reply = client
+        .post(
+            "/account/authenticator",
+            &[("code", &code_now(&t, &new_app)), ("offer", &offer)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.location(), "/account?done=authenticator");
+    let log = log_of(&t, account).await;
+    assert_eq!(actions(&log), vec![Action::SecondFactorChange]);
+    assert_account_event(&log[0], account, Action::SecondFactorChange);
+
+    // From now on only the new app's codes log in.
+    client.post("/logout", &[]).await;
+    t.clock.advance(chrono::Duration::seconds(30));
+    client.get("/login").await;
+    client
+        .post("/login", &[("login", CITIZEN), ("password", PASSWORD)])
+        .await;
+    let reply = client
+        .post("/login/verify", &[("code", &code_now(&t, &old_app))])
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = client
+        .post("/login/verify", &[("code", &code_now(&t, &new_app))])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn one_authenticator_offer_sent_many_times_at_once_changes_it_once() {
+    let t = spawn_app().await;
+    let mut client = Client::new(test::init_service(app(t.state.clone())).await);
+    register_citizen(&mut client, &t, CITIZEN).await;
+    let account = account_id(&t, CITIZEN).await;
+    let code = code_for(&t, CITIZEN, 1).await;
+    client.post("/step-up", &[("code", &code)]).await;
+    let page = client.get("/account/authenticator").await;
+    let (new_app, offer) = offered(&page.body);
+    t.clock.advance(chrono::Duration::seconds(60));
+    let code = code_now(&t, &new_app);
+
+    let mut tabs = Vec::new();
+    for _ in 0..4 {
+        let mut tab = Client::new(test::init_service(app(t.state.clone())).await);
+        tab.cookies = client.cookies.clone();
+        tabs.push(tab);
+    }
+    let form = [("code", code.as_str()), ("offer", offer.as_str())];
+    let replies = join_all(
+        tabs.iter_mut()
+            .map(|tab| tab.post("/account/authenticator", &form)),
+    )
+    .await;
+    let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        actions(&log_of(&t, account).await),
+        vec![Action::SecondFactorChange]
     );
 }
