@@ -406,6 +406,35 @@ async fn when_the_log_cannot_be_written_the_action_fails_and_changes_nothing() {
     // The other browser's session did not end either.
     assert_eq!(other.get("/account").await.status, StatusCode::OK);
 
+    // Changing the authenticator app fails too, and the old app stays the one.
+    let code = code_for(&t, CITIZEN, 1).await;
+    let reply = client.post("/step-up", &[("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let page = client.get("/account/authenticator").await;
+    let (new_app, offer) = offered(&page.body);
+    t.clock.advance(chrono::Duration::seconds(60));
+    let reply = client
+        .post(
+            "/account/authenticator",
+            &[("code", &code_now(&t, &new_app)), ("offer", &offer)],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        reply.body
+    );
+    let after = repo::find_by_login(&t.state.db, CITIZEN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.totp_secret, before.totp_secret);
+    assert_eq!(
+        after.totp_last_step,
+        Some(t.clock.now().timestamp() / 30 - 1)
+    );
+
     // A login from a new browser fails closed: no full session without its entry.
     let mut tablet = Client::new(test::init_service(app(t.state.clone())).await);
     let status = log_in(&mut tablet, &t, CITIZEN, PASSWORD).await;
