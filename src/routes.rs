@@ -115,6 +115,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(account::new_recovery_codes)),
         )
         .service(
+            web::resource("/account/authenticator")
+                .route(web::get().to(account::authenticator_form))
+                .route(web::post().to(account::change_authenticator)),
+        )
+        .service(
             web::resource("/account/sessions/end-all")
                 .route(web::post().to(account::end_all_sessions)),
         )

@@ -97,6 +97,13 @@ pub fn throttle_key(
     Some(format!("device:{}", hex::encode(&digest[..16])))
 }
 
+/// Whether `value` is a valid, unexpired device cookie issued for `account_id`: the browser
+/// has completed a login to this account before (a login without one is logged as from a new
+/// device).
+pub fn is_known(state: &AppState, value: &str, account_id: Uuid, now: DateTime<Utc>) -> bool {
+    throttle_key(state, value, account_id, now).is_some()
+}
+
 /// The cookie carrying `value`: HTTP-only, same-site, for the whole site.
 pub fn cookie(value: String, secure: bool) -> Cookie<'static> {
     Cookie::build(DEVICE_COOKIE, value)

@@ -409,7 +409,11 @@ pub async fn verify(
     .await
     {
         Ok(_) => {
-            let new = session::promote(&state, &pending.session, Stage::Full, &client).await?;
+            let known_device = known.as_ref().is_some_and(|c| {
+                device::is_known(&state, c.value(), pending.account.id, state.clock.now())
+            });
+            let new =
+                service::complete_login(&state, &pending.session, &client, known_device).await?;
             csrf::renew(&req)?;
             let target = next.unwrap_or_else(|| pending.role.home().to_owned());
             // This browser has now logged in to the account: it becomes a known device.
@@ -456,7 +460,7 @@ pub async fn logout(
     if let Some(cookie) = req.cookie(session::SESSION_COOKIE)
         && let Some(row) = session::load(&state, cookie.value()).await?
     {
-        crate::auth::repo::end(&state.db, row.id, state.clock.now()).await?;
+        service::log_out(&state, &row).await?;
     }
     let mut response = see_other("/");
     response
@@ -612,6 +616,7 @@ pub async fn account(
     let notice = match query.done.as_deref() {
         Some("password") => Some(lang.t("account.password_changed").into_owned()),
         Some("sessions") => Some(lang.t("account.sessions_ended").into_owned()),
+        Some("authenticator") => Some(lang.t("account.authenticator_changed").into_owned()),
         _ => None,
     };
     account_page(&req, lang, &state, &current, FormState::new(), notice).await
@@ -705,22 +710,117 @@ pub async fn new_recovery_codes(
     )
 }
 
+// ------------------------------------------------------------------ change authenticator
+
+#[derive(Template)]
+#[template(path = "accounts/authenticator.html")]
+struct AuthenticatorPage {
+    lang: Lang,
+    chrome: Chrome,
+    form: FormState,
+    qr_svg: String,
+    secret_groups: String,
+    otpauth_uri: String,
+    offer: String,
+}
+
+fn authenticator_page(
+    req: &HttpRequest,
+    lang: Lang,
+    current: &AnySession,
+    secret: &totp::TotpSecret,
+    offer: String,
+    form: FormState,
+) -> Page {
+    let label = service::masked_login(&current.account);
+    let uri = totp::otpauth_uri(secret, "Công dân số", &label);
+    let status = form.status();
+    html(
+        status,
+        &AuthenticatorPage {
+            lang,
+            chrome: Chrome::new(req, Some(&current.0))?,
+            form,
+            qr_svg: totp::qr_svg(&uri, &lang.t("enroll.qr_title")).map_err(AppError::internal)?,
+            secret_groups: secret.display_groups(),
+            otpauth_uri: uri,
+            offer,
+        },
+    )
+}
+
+/// A new secret to add to the new app (nothing changes until its first code is confirmed).
+pub async fn authenticator_form(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    current: AnySession,
+) -> Page {
+    if let Some(redirect) =
+        session::step_up_redirect(&state, &current.session, "/account/authenticator")
+    {
+        return Ok(redirect);
+    }
+    let (secret, offer) =
+        service::offer_authenticator(&state, &current.account, current.session.id)?;
+    authenticator_page(&req, lang, &current, &secret, offer, FormState::new())
+}
+
+#[derive(Deserialize)]
+pub struct AuthenticatorInput {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    offer: String,
+}
+
+pub async fn change_authenticator(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    current: AnySession,
+    CsrfForm(input): CsrfForm<AuthenticatorInput>,
+) -> Page {
+    if let Some(redirect) =
+        session::step_up_redirect(&state, &current.session, "/account/authenticator")
+    {
+        return Ok(redirect);
+    }
+    let client = ClientInfo::of(&req);
+    match service::change_authenticator(
+        &state,
+        &current.account,
+        current.session.id,
+        &input.offer,
+        &input.code,
+        client.ip.as_deref(),
+    )
+    .await
+    {
+        Ok(()) => Ok(see_other("/account?done=authenticator")),
+        Err(error) => {
+            let form = FormState::new().from_error(lang, error)?;
+            let retry_after = form.retry_after();
+            // The same secret again: the person may have added it to the app already.
+            let secret = service::open_authenticator_offer(
+                &state,
+                &current.account,
+                current.session.id,
+                &input.offer,
+            )?;
+            let page = authenticator_page(&req, lang, &current, &secret, input.offer, form);
+            with_retry_after(page, retry_after)
+        }
+    }
+}
+
 pub async fn end_session(
     state: web::Data<AppState>,
     current: AnySession,
     path: web::Path<uuid::Uuid>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
-    let ended = crate::auth::repo::end_for_account(
-        &state.db,
-        current.account.id,
-        path.into_inner(),
-        state.clock.now(),
-    )
-    .await?;
-    if !ended {
-        return Err(AppError::NotFound);
-    }
+    service::end_session(&state, current.account.id, path.into_inner()).await?;
     Ok(see_other("/account?done=sessions"))
 }
 
@@ -730,8 +830,7 @@ pub async fn end_all_sessions(
     current: AnySession,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Page {
-    crate::auth::repo::end_all_for_account(&state.db, current.account.id, state.clock.now())
-        .await?;
+    service::end_all_sessions(&state, current.account.id).await?;
     let mut response = see_other("/");
     response
         .add_cookie(&session::removal_cookie(secure(&state)))

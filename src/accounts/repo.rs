@@ -68,6 +68,31 @@ pub async fn activate_totp(
     Ok(())
 }
 
+/// Replaces the sealed TOTP secret (a new authenticator app) and records the step its first code
+/// was accepted at, only if that step is newer than the last one accepted (so one code, and one
+/// form, changes the authenticator once). False when the step was already used.
+pub async fn replace_totp(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    sealed_secret: Vec<u8>,
+    step: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = account::Entity::update_many()
+        .col_expr(account::Column::TotpSecret, Expr::value(sealed_secret))
+        .col_expr(account::Column::TotpLastStep, Expr::value(step))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id))
+        .filter(
+            account::Column::TotpLastStep
+                .is_null()
+                .or(account::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Records an accepted TOTP step only if it is newer than the last one (so two instances racing
 /// on the same code accept it once). Returns false when the step was already used.
 pub async fn advance_totp_step(

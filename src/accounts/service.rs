@@ -3,7 +3,8 @@
 //! call these; time comes from the clock in the state.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::account;
+use entity::{account, session as session_row};
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -11,7 +12,9 @@ use zeroize::Zeroizing;
 use super::model::{BirthDate, Email, FieldProblem, FullName, LoginName, NationalId, PhoneNumber};
 use super::throttle::{ThrottlePolicy, ThrottleState};
 use super::{password, recovery, repo, totp};
+use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
 use crate::auth::Role;
+use crate::auth::session::{self, ClientInfo, NewSession, Stage};
 use crate::crypto::{self, DataKey, FieldContext, WrappedKey};
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
@@ -748,6 +751,10 @@ fn refuse_code<T>(state: &AppState, reserved: Reserved, code: &'static str) -> R
 
 /// Confirms TOTP enrolment with a first valid code; the account becomes active and gets its
 /// recovery codes, which are returned once and stored only hashed.
+///
+/// Nothing is written to the access log here: enrolment completes the account's creation (or
+/// a staff account's first login), so this first authenticator, first set of recovery codes and
+/// first known browser are the account's start, not a change to it (changing the app later is [`change_authenticator`]).
 pub async fn confirm_enrolment(
     state: &AppState,
     account: &account::Model,
@@ -764,26 +771,146 @@ pub async fn confirm_enrolment(
         Ok(step) => {
             repo::activate_totp(&state.db, account.id, step, now).await?;
             reserved.succeeded(state).await?;
-            new_recovery_codes(state, account.id).await
+            let (shown, hashes) = fresh_recovery_codes()?;
+            repo::replace_recovery_codes(&state.db, account.id, hashes, now).await?;
+            Ok(shown)
         }
         Err(totp::TotpRejection::Replayed) => refuse_code(state, reserved, "code_replayed"),
         Err(_) => refuse_code(state, reserved, "code_invalid"),
     }
 }
 
-/// Replaces the account's recovery codes; returns the new ones for showing once.
+/// A new set of recovery codes: the formatted codes to show once, and the hashes to store.
+fn fresh_recovery_codes() -> Result<(Vec<String>, Vec<String>), AppError> {
+    let codes = recovery::generate().map_err(AppError::internal)?;
+    let shown = codes.iter().map(|c| c.formatted()).collect();
+    let hashes = codes.iter().map(|c| c.hash()).collect();
+    Ok((shown, hashes))
+}
+
+/// The access-log entry of an event on the account itself, by its owner in their own session.
+/// Staff and operator accounts log their own account events the same way, into their own
+/// chain: the actor kind is `citizen` (the account acting for itself) for them too.
+fn account_event(account_id: Uuid, action: Action) -> Entry {
+    Entry {
+        account: account_id,
+        actor: Actor::Citizen {
+            account: account_id,
+        },
+        action,
+        object: Object::Account,
+        purpose: None,
+        authorization: Authorization::Owner,
+        outcome: Outcome::Allowed,
+    }
+}
+
+/// Replaces the account's recovery codes (the old ones stop working) and logs
+/// `RecoveryCodesRegenerate`, in one transaction; returns the new codes for showing once.
 pub async fn new_recovery_codes(
     state: &AppState,
     account_id: Uuid,
 ) -> Result<Vec<String>, AppError> {
-    let codes = recovery::generate().map_err(AppError::internal)?;
-    let shown: Vec<String> = codes.iter().map(|c| c.formatted()).collect();
-    let hashes = codes.iter().map(|c| c.hash()).collect();
-    repo::replace_recovery_codes(&state.db, account_id, hashes, state.clock.now()).await?;
+    let (shown, hashes) = fresh_recovery_codes()?;
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    repo::replace_recovery_codes(&txn, account_id, hashes, now).await?;
+    crate::audit::append(
+        &txn,
+        now,
+        &account_event(account_id, Action::RecoveryCodesRegenerate),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(shown)
 }
 
+/// Completes a login whose second factor was just accepted: the pending session is promoted to
+/// a full one (new token), and when the browser holds no valid device cookie for the account
+/// (`known_device` false) `LoginNewDevice` is logged, in the same transaction: if the entry
+/// cannot be written, nobody is logged in. A repeat login from a known browser writes nothing.
+pub async fn complete_login(
+    state: &AppState,
+    pending: &session_row::Model,
+    client: &ClientInfo,
+    known_device: bool,
+) -> Result<NewSession, AppError> {
+    let txn = state.db.begin().await?;
+    let new = session::promote_on(&txn, state, pending, Stage::Full, client).await?;
+    if !known_device {
+        crate::audit::append(
+            &txn,
+            state.clock.now(),
+            &account_event(pending.account_id, Action::LoginNewDevice),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(new)
+}
+
+/// Writes the `SessionsEnd` entry for sessions already ended. Ending a session takes access
+/// away, so it never waits for the log: the sessions end first (their own statement), and an
+/// entry that cannot be written is reported in the server log instead of keeping a session
+/// alive the citizen wanted gone (on a shared computer, say). The one exception to "the action
+/// and its entry commit together", written down in docs/SECURITY.md.
+async fn log_sessions_ended(
+    state: &AppState,
+    account_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if let Err(error) = crate::audit::append(
+        &state.db,
+        now,
+        &account_event(account_id, Action::SessionsEnd),
+    )
+    .await
+    {
+        tracing::error!(%error, account = %account_id, "sessions ended but their access-log entry could not be written");
+    }
+}
+
+/// Logs out: ends the session behind the cookie. A full session's logout is logged as
+/// `SessionsEnd`; a half-finished login (password given, second factor not yet) is ended
+/// without an entry, since nobody proved to be the account's owner. A session that had ended
+/// already writes nothing.
+pub async fn log_out(state: &AppState, current: &session_row::Model) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let ended = crate::auth::repo::end(&state.db, current.id, now).await?;
+    if ended && Stage::parse(&current.stage) == Some(Stage::Full) {
+        log_sessions_ended(state, current.account_id, now).await;
+    }
+    Ok(())
+}
+
+/// Ends one live session of the account (from the account page's list) and logs
+/// `SessionsEnd`. `NotFound` when it is not the account's or has ended.
+pub async fn end_session(
+    state: &AppState,
+    account_id: Uuid,
+    session_id: Uuid,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    if !crate::auth::repo::end_for_account(&state.db, account_id, session_id, now).await? {
+        return Err(AppError::NotFound);
+    }
+    log_sessions_ended(state, account_id, now).await;
+    Ok(())
+}
+
+/// Ends every live session of the account, the current one included ("log out everywhere"),
+/// and logs `SessionsEnd` once.
+pub async fn end_all_sessions(state: &AppState, account_id: Uuid) -> Result<(), AppError> {
+    let now = state.clock.now();
+    if crate::auth::repo::end_all_for_account(&state.db, account_id, now).await? > 0 {
+        log_sessions_ended(state, account_id, now).await;
+    }
+    Ok(())
+}
+
 /// Changes the password after a fresh TOTP code; every other session of the account ends.
+/// The new hash, the ended sessions and the `PasswordChange` entry commit together: if the
+/// entry cannot be written, the old password stays and no session ends.
 pub async fn change_password(
     state: &AppState,
     account: &account::Model,
@@ -814,12 +941,121 @@ pub async fn change_password(
     verify_second_factor(state, account, code, Accept::TotpOnly, client_ip).await?;
     let hash = hash_new_password(state, new_password).await?;
     let now = state.clock.now();
-    repo::set_password(&state.db, account.id, hash, now).await?;
-    for other in crate::auth::repo::live_for_account(&state.db, account.id, now).await? {
+    let txn = state.db.begin().await?;
+    repo::set_password(&txn, account.id, hash, now).await?;
+    for other in crate::auth::repo::live_for_account(&txn, account.id, now).await? {
         if other.id != current_session {
-            crate::auth::repo::end(&state.db, other.id, now).await?;
+            crate::auth::repo::end(&txn, other.id, now).await?;
         }
     }
+    crate::audit::append(
+        &txn,
+        now,
+        &account_event(account.id, Action::PasswordChange),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Where a new authenticator secret offered to one session is sealed: bound to the account and
+/// that session, so the offer (a hidden form field) opens nowhere else and cannot be chosen by
+/// the browser.
+fn offer_context(account_id: Uuid, session_id: Uuid) -> FieldContext {
+    FieldContext {
+        owner: account_id,
+        record: session_id,
+        field: "totp_secret_offer",
+    }
+}
+
+/// A new authenticator secret for the "change authenticator app" page, and its offer: the
+/// secret sealed under the account's data key for this session (URL-safe base64), which the
+/// form sends back with the first code. Nothing is stored until that code is confirmed.
+pub fn offer_authenticator(
+    state: &AppState,
+    account: &account::Model,
+    session_id: Uuid,
+) -> Result<(totp::TotpSecret, String), AppError> {
+    use base64::Engine;
+    let secret = totp::TotpSecret::generate().map_err(AppError::internal)?;
+    let key = data_key(state, account)?;
+    let sealed = crypto::seal_field(
+        &key,
+        &offer_context(account.id, session_id),
+        secret.as_bytes(),
+    )
+    .map_err(crypto_error)?;
+    Ok((
+        secret,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed),
+    ))
+}
+
+/// The secret inside an offer made by [`offer_authenticator`] to this account and session;
+/// `NotFound` for anything else (edited, another session's, not an offer).
+pub fn open_authenticator_offer(
+    state: &AppState,
+    account: &account::Model,
+    session_id: Uuid,
+    offer: &str,
+) -> Result<totp::TotpSecret, AppError> {
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(offer.trim())
+        .map_err(|_| AppError::NotFound)?;
+    let key = data_key(state, account)?;
+    let bytes = crypto::open_field(&key, &offer_context(account.id, session_id), &sealed)
+        .map_err(|_| AppError::NotFound)?;
+    totp::TotpSecret::from_bytes(bytes.to_vec()).map_err(|_| AppError::NotFound)
+}
+
+/// Changes the authenticator app: the first code of the offered secret must be valid (and its
+/// step newer than any code accepted before); then the new secret replaces the old one and
+/// `SecondFactorChange` is logged, in one transaction. Codes of the old app stop working at
+/// once. Throttled like every second-factor check. The caller asks for a fresh step-up first
+/// (a code of the old app), so a stolen session alone cannot swap the authenticator.
+pub async fn change_authenticator(
+    state: &AppState,
+    account: &account::Model,
+    session_id: Uuid,
+    offer: &str,
+    code: &str,
+    client_ip: Option<&str>,
+) -> Result<(), AppError> {
+    let secret = open_authenticator_offer(state, account, session_id, offer)?;
+    let keys = std::iter::once(second_factor_key(account.id))
+        .chain(ip_key(client_ip))
+        .collect();
+    let reserved = Reserved::attempt(state, keys).await?;
+    let now = state.clock.now();
+    let step = match totp::verify(&secret, code, now, account.totp_last_step) {
+        Ok(step) => step,
+        Err(totp::TotpRejection::Replayed) => {
+            return refuse_code(state, reserved, "code_replayed");
+        }
+        Err(_) => return refuse_code(state, reserved, "code_invalid"),
+    };
+    let key = data_key(state, account)?;
+    let sealed = crypto::seal_field(
+        &key,
+        &field_context(account.id, "totp_secret"),
+        secret.as_bytes(),
+    )
+    .map_err(crypto_error)?;
+    let txn = state.db.begin().await?;
+    if !repo::replace_totp(&txn, account.id, sealed, step, now).await? {
+        txn.rollback().await?;
+        return refuse_code(state, reserved, "code_replayed");
+    }
+    crate::audit::append(
+        &txn,
+        now,
+        &account_event(account.id, Action::SecondFactorChange),
+    )
+    .await?;
+    txn.commit().await?;
+    reserved.succeeded(state).await?;
     Ok(())
 }
 

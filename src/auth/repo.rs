@@ -70,14 +70,16 @@ pub async fn touch(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> R
     Ok(())
 }
 
-pub async fn end(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
-    session::Entity::update_many()
+/// Ends a session; false when it had ended already (so two requests racing to end it find
+/// out which one did).
+pub async fn end(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    let result = session::Entity::update_many()
         .col_expr(session::Column::EndedAt, Expr::value(now))
         .filter(session::Column::Id.eq(id))
         .filter(session::Column::EndedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected > 0)
 }
 
 /// Ends one session of an account; false when it is not that account's or already ended.

@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use entity::session;
+use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -92,13 +93,24 @@ pub async fn start(
     stage: Stage,
     client: &ClientInfo,
 ) -> Result<NewSession, AppError> {
+    start_on(&state.db, state, account_id, stage, client).await
+}
+
+/// [`start`] on `conn` (the caller's transaction, when the session is part of a larger action).
+pub async fn start_on(
+    conn: &impl ConnectionTrait,
+    state: &AppState,
+    account_id: Uuid,
+    stage: Stage,
+    client: &ClientInfo,
+) -> Result<NewSession, AppError> {
     let now = state.clock.now();
     let token = new_token()?;
     let id = Uuid::now_v7();
     let absolute =
         chrono::Duration::from_std(state.config.session_absolute).map_err(AppError::internal)?;
     repo::insert(
-        &state.db,
+        conn,
         session::Model {
             id,
             token_hash: hash_token(&token),
@@ -124,8 +136,23 @@ pub async fn promote(
     stage: Stage,
     client: &ClientInfo,
 ) -> Result<NewSession, AppError> {
-    repo::end(&state.db, current.id, state.clock.now()).await?;
-    start(state, current.account_id, stage, client).await
+    promote_on(&state.db, state, current, stage, client).await
+}
+
+/// [`promote`] on `conn` (the caller's transaction). Refused with `Unauthenticated` when
+/// `current` has ended meanwhile (another request promoted or ended it first), so one pending
+/// session becomes at most one new session.
+pub async fn promote_on(
+    conn: &impl ConnectionTrait,
+    state: &AppState,
+    current: &session::Model,
+    stage: Stage,
+    client: &ClientInfo,
+) -> Result<NewSession, AppError> {
+    if !repo::end(conn, current.id, state.clock.now()).await? {
+        return Err(AppError::Unauthenticated);
+    }
+    start_on(conn, state, current.account_id, stage, client).await
 }
 
 /// The live session behind a cookie token, or `None` when there is none or it has timed out

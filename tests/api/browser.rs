@@ -909,6 +909,9 @@ async fn staff_pages_pass_wcag() {
     b.submit().await;
     assert_eq!(b.path().await, "/account/recovery-codes");
     b.assert_accessible("recovery-confirm-en").await;
+    b.goto("/account/authenticator").await;
+    assert_eq!(b.path().await, "/account/authenticator");
+    b.assert_accessible("authenticator-en").await;
     b.click_and_wait(".account-nav button").await;
 
     // The agency admin's staff page and the counter desk.
