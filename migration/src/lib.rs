@@ -12,6 +12,7 @@ mod m20261202_000001_issuing_authority;
 mod m20261202_000003_vault_usage;
 mod m20261202_000004_access_log;
 mod m20261202_000006_certification_claim;
+mod m20261202_000012_misuse_report;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_vault_usage::Migration),
             Box::new(m20261202_000004_access_log::Migration),
             Box::new(m20261202_000006_certification_claim::Migration),
+            Box::new(m20261202_000012_misuse_report::Migration),
         ]
     }
 }
