@@ -728,5 +728,51 @@ async fn the_report_print_and_inbox_pages_pass_wcag_and_fit_a_phone() {
     b.submit().await;
     assert_eq!(b.path().await, "/access-log/reports");
     b.assert_accessible("my-reports-vi").await;
+
+    // The operator's side: the inbox, one report (after a step-up), a refused answer.
+    b.click_and_wait("form[action='/logout'] button[type=submit]")
+        .await;
+    let (_, initial) = accounts::create_staff_account(
+        &b.app.state,
+        Role::Operator,
+        "van.hanh",
+        "Trần Văn Hành",
+        None,
+    )
+    .await
+    .unwrap();
+    let code_now = |b: &crate::browser::Browser| {
+        let state = b.app.state.clone();
+        let step = b.app.clock.now().timestamp() / 30;
+        async move {
+            let operator = congdanso::accounts::repo::find_by_login(&state.db, "van.hanh")
+                .await
+                .unwrap()
+                .unwrap();
+            let secret = accounts::totp_secret(&state, &operator).unwrap();
+            congdanso::accounts::totp::code_at(&secret, step)
+        }
+    };
+    b.goto("/staff/login").await;
+    b.fill("login", "van.hanh").await;
+    b.fill("password", &initial).await;
+    b.submit().await;
+    assert_eq!(b.path().await, "/enroll");
+    b.fill("code", &code_now(&b).await).await;
+    b.submit().await;
+    b.goto("/admin/reports").await;
+    b.assert_accessible("report-inbox-vi").await;
+    let report = report_rows(&b.app).await.pop().unwrap();
+    let report_page = format!("/admin/reports/{}", report.id);
+    b.app.clock.advance(chrono::Duration::seconds(30));
+    b.goto(&report_page).await;
+    assert_eq!(b.path().await, "/step-up");
+    b.fill("code", &code_now(&b).await).await;
+    b.submit().await;
+    assert_eq!(b.path().await, report_page);
+    b.assert_accessible("report-operator-vi").await;
+    b.click_and_wait("form[action$='/answer'] button[type=submit]")
+        .await;
+    b.assert_accessible("report-answer-refused-vi").await;
     b.finish().await;
 }
