@@ -66,7 +66,7 @@ impl Text {
             .chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
-            return Err(AppError::field(field, "text_required"));
+            return Err(AppError::field(field, "text_control"));
         }
         Ok(Self(value.replace("\r\n", "\n")))
     }
@@ -105,6 +105,9 @@ mod tests {
         let long = Text::parse(&"ư".repeat(MAX_TEXT_CHARS + 1), "comment").unwrap_err();
         assert_eq!(long.code(), "text_too_long");
         assert_eq!(Text::parse("a\r\nb", "comment").unwrap().as_str(), "a\nb");
-        assert!(Text::parse("a\u{0}b", "comment").is_err());
+        assert_eq!(
+            Text::parse("a\u{0}b", "comment").unwrap_err().code(),
+            "text_control"
+        );
     }
 }
