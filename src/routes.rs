@@ -7,6 +7,7 @@ use crate::accounts::pages as account;
 use crate::agencies::pages as agency;
 use crate::error::AppError;
 use crate::issuers::{api as issuers_api, certify_pages as certify, pages as issuers};
+use crate::reports::pages as reports;
 use crate::vault::pages as vault;
 use crate::{ops, site};
 
@@ -106,6 +107,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // The citizen's access log: who saw my data
         .service(web::resource("/access-log").route(web::get().to(crate::audit::pages::access_log)))
+        .service(
+            web::resource("/access-log/export.json")
+                .route(web::get().to(crate::audit::pages::export_json)),
+        )
+        .service(
+            web::resource("/access-log/print").route(web::get().to(crate::audit::pages::print)),
+        )
+        // Misuse reports: the citizen's form and list, the operators' inbox
+        .service(
+            web::resource("/access-log/entries/{id}/report")
+                .route(web::get().to(reports::report_form))
+                .route(web::post().to(reports::file_report)),
+        )
+        .service(web::resource("/access-log/reports").route(web::get().to(reports::mine)))
+        .service(web::resource("/admin/reports").route(web::get().to(reports::inbox)))
+        .service(web::resource("/admin/reports/{id}").route(web::get().to(reports::open)))
+        .service(
+            web::resource("/admin/reports/{id}/investigate")
+                .route(web::post().to(reports::investigate)),
+        )
+        .service(web::resource("/admin/reports/{id}/answer").route(web::post().to(reports::answer)))
         // Everyone's account page
         .service(web::resource("/account").route(web::get().to(account::account)))
         .service(web::resource("/account/password").route(web::post().to(account::change_password)))

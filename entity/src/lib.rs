@@ -15,6 +15,7 @@ pub mod document;
 pub mod document_signature;
 pub mod issuer_key;
 pub mod issuing_authority;
+pub mod misuse_report;
 pub mod platform_key;
 pub mod recovery_code;
 pub mod session;

@@ -13,6 +13,7 @@ mod m20261202_000003_vault_usage;
 mod m20261202_000004_access_log;
 mod m20261202_000006_certification_claim;
 mod m20261202_000010_access_log_pending;
+mod m20261202_000012_misuse_report;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_access_log::Migration),
             Box::new(m20261202_000006_certification_claim::Migration),
             Box::new(m20261202_000010_access_log_pending::Migration),
+            Box::new(m20261202_000012_misuse_report::Migration),
         ]
     }
 }

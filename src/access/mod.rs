@@ -40,6 +40,11 @@ mod tests {
              current ones to supersede them while an agency issues (nothing is shown)",
         ),
         (
+            "src/reports/service.rs",
+            "a misuse report's comment and answer (sealed under the citizen's key), opened for \
+             the citizen and for the operator handling it; not the vault's data",
+        ),
+        (
             "src/vault/service.rs",
             "the owner's key to seal a new upload (writing, never reading)",
         ),

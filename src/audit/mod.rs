@@ -16,6 +16,7 @@ pub mod api;
 pub mod export;
 pub mod model;
 pub mod pages;
+pub mod plain;
 pub mod repo;
 pub mod service;
 

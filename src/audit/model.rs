@@ -50,6 +50,8 @@ pub enum Actor {
     Staff { account: Uuid, agency: Uuid },
     /// An agency's system, through one of its API credentials.
     Agency { credential: Uuid, agency: Uuid },
+    /// A platform operator (e.g. answering a misuse report); belongs to no agency.
+    Operator { account: Uuid },
 }
 
 impl Actor {
@@ -58,20 +60,23 @@ impl Actor {
             Self::Citizen { .. } => "citizen",
             Self::Staff { .. } => "staff",
             Self::Agency { .. } => "agency",
+            Self::Operator { .. } => "operator",
         }
     }
 
     /// The acting account or credential.
     pub fn id(&self) -> Uuid {
         match self {
-            Self::Citizen { account } | Self::Staff { account, .. } => *account,
+            Self::Citizen { account }
+            | Self::Staff { account, .. }
+            | Self::Operator { account } => *account,
             Self::Agency { credential, .. } => *credential,
         }
     }
 
     pub fn agency(&self) -> Option<Uuid> {
         match self {
-            Self::Citizen { .. } => None,
+            Self::Citizen { .. } | Self::Operator { .. } => None,
             Self::Staff { agency, .. } | Self::Agency { agency, .. } => Some(*agency),
         }
     }
@@ -82,6 +87,7 @@ impl Actor {
         let agency_id = || Uuid::parse_str(agency).ok();
         match kind {
             "citizen" if agency.is_empty() => Some(Self::Citizen { account: id }),
+            "operator" if agency.is_empty() => Some(Self::Operator { account: id }),
             "staff" => Some(Self::Staff {
                 account: id,
                 agency: agency_id()?,
@@ -523,6 +529,7 @@ mod tests {
                 credential: id,
                 agency,
             },
+            Actor::Operator { account: id },
         ] {
             let agency_text = actor.agency().map(|a| a.to_string()).unwrap_or_default();
             assert_eq!(
@@ -539,6 +546,13 @@ mod tests {
             assert_eq!(Authorization::parse(&auth.code()), Some(auth));
         }
         assert_eq!(Authorization::parse("grant:nope"), None);
+        // An operator belongs to no agency; a staff member always to one.
+        assert_eq!(
+            Actor::parse("operator", &id.to_string(), &agency.to_string()),
+            None
+        );
+        assert_eq!(Actor::parse("staff", &id.to_string(), ""), None);
+        assert_eq!(Actor::Operator { account: id }.kind(), "operator");
         assert_eq!(Object::parse("profile", ""), Some(Object::Profile));
         assert_eq!(Object::parse("vault", ""), Some(Object::Vault));
         assert_eq!(Object::parse("account", ""), Some(Object::Account));

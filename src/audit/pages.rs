@@ -1,14 +1,18 @@
-//! "Ai đã xem dữ liệu của tôi" / "Who saw my data": the citizen's access log, newest first,
-//! filtered by period, document or actor, paged by keyset. Thin: extract → service → render.
+//! "Ai đã xem dữ liệu của tôi" / "Who saw my data": the citizen's access log in plain language,
+//! newest first, filtered by period, document or actor, paged by keyset; its export (JSON that
+//! `congdanso audit verify --export` checks offline) and a printable page. Thin: extract →
+//! service → render.
 
-use actix_web::{HttpRequest, http::StatusCode, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::model::{Actor, Authorization, Object};
-use super::service::{self, PageQuery};
+use super::model::Actor;
+use super::plain;
+use super::service::{self, EntryView, PageQuery};
 use crate::auth::CitizenSession;
 use crate::error::AppError;
 use crate::i18n::Lang;
@@ -18,6 +22,9 @@ use crate::state::AppState;
 /// Entries per page.
 const PAGE_SIZE: u64 = 20;
 
+/// The actor kinds the filter offers.
+const ACTOR_KINDS: [&str; 4] = ["citizen", "staff", "agency", "operator"];
+
 #[derive(Deserialize)]
 pub struct LogQuery {
     before: Option<String>,
@@ -25,21 +32,42 @@ pub struct LogQuery {
     until: Option<String>,
     document: Option<String>,
     actor: Option<String>,
+    who: Option<String>,
 }
 
-/// One line of the page.
+/// One line of the page: the entry as a sentence.
 pub struct Row {
-    pub when: String,
-    pub who_key: &'static str,
-    pub agency: Option<String>,
-    pub actor_id: Option<String>,
-    pub what_key: String,
-    pub object_key: String,
+    pub id: String,
+    pub sentence: String,
+    /// Vietnam time, machine-readable (`<time datetime>`).
+    pub iso: String,
+    pub outcome: &'static str,
     pub document_id: Option<String>,
-    pub purpose: Option<String>,
-    pub authority_key: &'static str,
-    pub outcome_key: String,
-    pub outcome: String,
+    pub actor_id: Option<String>,
+}
+
+/// The rows of `entries` in `lang`, with every name looked up in one query per kind.
+pub async fn rows(
+    state: &AppState,
+    lang: Lang,
+    entries: &[EntryView],
+) -> Result<Vec<Row>, AppError> {
+    let names = plain::names(state, entries).await?;
+    let now = state.clock.now();
+    Ok(entries
+        .iter()
+        .map(|e| Row {
+            id: e.id.to_string(),
+            sentence: plain::sentence(lang, e, &names, now),
+            iso: plain::iso(e.occurred_at),
+            outcome: e.outcome.map_or("unknown", |o| o.as_str()),
+            document_id: e.object.and_then(|o| o.document()).map(|id| id.to_string()),
+            actor_id: e
+                .actor
+                .filter(|a| !matches!(a, Actor::Citizen { .. }))
+                .map(|a| a.id().to_string()),
+        })
+        .collect())
 }
 
 #[derive(Template)]
@@ -50,6 +78,8 @@ struct AccessLogPage {
     rows: Vec<Row>,
     from: String,
     until: String,
+    who: String,
+    kinds: Vec<(&'static str, String)>,
     filtered: bool,
     older: Option<String>,
 }
@@ -72,6 +102,14 @@ fn parse_id(value: &Option<String>, field: &'static str) -> Result<Option<Uuid>,
         .transpose()
 }
 
+/// The start of a day in Vietnam time.
+fn vietnam_midnight(day: NaiveDate) -> Option<chrono::DateTime<Utc>> {
+    plain::vietnam()
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+}
+
 /// `GET /access-log`
 pub async fn access_log(
     req: HttpRequest,
@@ -82,17 +120,21 @@ pub async fn access_log(
 ) -> Page {
     let from = parse_date(&query.from, "from")?;
     let until = parse_date(&query.until, "until")?;
+    let who = non_empty(&query.who)
+        .map(|v| {
+            ACTOR_KINDS
+                .into_iter()
+                .find(|k| *k == v)
+                .ok_or_else(|| AppError::field("who", "choice"))
+        })
+        .transpose()?;
     let page_query = PageQuery {
         actor: parse_id(&query.actor, "actor")?,
+        actor_kind: who,
         document: parse_id(&query.document, "document")?,
-        from: from
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| Utc.from_utc_datetime(&d)),
-        // The whole last day is included.
-        until: until
-            .and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| Utc.from_utc_datetime(&d)),
+        // Days are Vietnamese calendar days; the whole last day is included.
+        from: from.and_then(vietnam_midnight),
+        until: until.and_then(|d| d.succ_opt()).and_then(vietnam_midnight),
         before: non_empty(&query.before)
             .map(|v| {
                 v.parse::<i64>()
@@ -102,52 +144,14 @@ pub async fn access_log(
     };
     service::settle(&state, citizen.account.id).await?;
     let page = service::page(&state.db, citizen.account.id, &page_query, PAGE_SIZE).await?;
-    let names = service::agency_names(&state.db, &page.entries).await?;
-    let rows = page
-        .entries
-        .iter()
-        .map(|e| Row {
-            when: e.occurred_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            who_key: match e.actor {
-                Some(Actor::Citizen { .. }) => "access_log.actor_citizen",
-                Some(Actor::Staff { .. }) => "access_log.actor_staff",
-                Some(Actor::Agency { .. }) => "access_log.actor_agency",
-                None => "access_log.unknown",
-            },
-            agency: e
-                .actor
-                .and_then(|a| a.agency())
-                .and_then(|id| names.get(&id).cloned()),
-            actor_id: e.actor.map(|a| a.id().to_string()),
-            what_key: e.action.map_or("access_log.unknown".to_owned(), |a| {
-                format!("access_log.action_{}", a.as_str().replace('.', "_"))
-            }),
-            object_key: match e.object {
-                Some(Object::Document { doc_type, .. }) => doc_type.label_key(),
-                Some(other) => format!("access_log.object_{}", other.type_code()),
-                None => "access_log.unknown".to_owned(),
-            },
-            document_id: e.object.and_then(|o| o.id()).map(|id| id.to_string()),
-            purpose: e.purpose.clone(),
-            authority_key: match e.authorization {
-                Some(Authorization::Owner) => "access_log.auth_owner",
-                Some(Authorization::Grant(_)) => "access_log.auth_grant",
-                Some(Authorization::Request(_)) => "access_log.auth_request",
-                Some(Authorization::IssuingAuthority) => "access_log.auth_issuing_authority",
-                None => "access_log.unknown",
-            },
-            outcome_key: e.outcome.map_or("access_log.unknown".to_owned(), |o| {
-                format!("access_log.outcome_{}", o.as_str())
-            }),
-            outcome: e.outcome.map_or("unknown", |o| o.as_str()).to_owned(),
-        })
-        .collect();
+    let rows = rows(&state, lang, &page.entries).await?;
     let mut keep: Vec<(&str, String)> = Vec::new();
     for (name, value) in [
         ("from", &query.from),
         ("until", &query.until),
         ("document", &query.document),
         ("actor", &query.actor),
+        ("who", &query.who),
     ] {
         if let Some(v) = non_empty(value) {
             keep.push((name, v.to_owned()));
@@ -169,8 +173,93 @@ pub async fn access_log(
             rows,
             from: non_empty(&query.from).unwrap_or_default().to_owned(),
             until: non_empty(&query.until).unwrap_or_default().to_owned(),
+            who: who.unwrap_or_default().to_owned(),
+            kinds: ACTOR_KINDS
+                .iter()
+                .map(|k| (*k, format!("access_log.actor_kind_{k}")))
+                .collect(),
             filtered: !keep.is_empty(),
             older,
+        },
+    )
+}
+
+/// `GET /access-log/export.json`: the citizen's whole log with chain, inclusion proofs and
+/// checkpoints, the file `congdanso audit verify --export` checks offline.
+pub async fn export_json(
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+) -> Result<HttpResponse, AppError> {
+    service::settle(&state, citizen.account.id).await?;
+    let export = service::export_for_citizen(&state.db, citizen.account.id).await?;
+    let bytes = export.to_bytes().map_err(AppError::internal)?;
+    let day = state
+        .clock
+        .now()
+        .with_timezone(&plain::vietnam())
+        .format("%Y-%m-%d");
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"access-log-{day}.json\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(bytes))
+}
+
+#[derive(Template)]
+#[template(path = "audit/print.html")]
+struct PrintPage {
+    lang: Lang,
+    chrome: Chrome,
+    rows: Vec<Row>,
+    printed_for: String,
+    chain: String,
+    checkpoint: Option<String>,
+    heading: String,
+}
+
+/// `GET /access-log/print`: every entry in plain language, the chain head, the latest signed
+/// checkpoint and how to verify offline, laid out for paper.
+pub async fn print(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+) -> Page {
+    let account = citizen.account.id;
+    service::settle(&state, account).await?;
+    let entries = service::all_entries(&state.db, account).await?;
+    let rows = rows(&state, lang, &entries).await?;
+    let (seq, hash, checkpoint) = service::heads_for_print(&state.db, account).await?;
+    let name = crate::accounts::service::profile(&state, &citizen.account)?
+        .map(|p| p.full_name)
+        .unwrap_or_default();
+    let now = state.clock.now();
+    let printed_at = now
+        .with_timezone(&plain::vietnam())
+        .format("%H:%M %d/%m/%Y (UTC+7)")
+        .to_string();
+    render(
+        StatusCode::OK,
+        &PrintPage {
+            lang,
+            chrome: Chrome::new(&req, Some(&citizen.0))?,
+            heading: plain::fill(
+                &lang.t("access_log.print_entries"),
+                &[("count", &rows.len().to_string())],
+            ),
+            rows,
+            printed_for: plain::fill(
+                &lang.t("access_log.print_for"),
+                &[("name", &name), ("when", &printed_at)],
+            ),
+            chain: plain::fill(
+                &lang.t("access_log.print_chain_text"),
+                &[("seq", &seq.to_string()), ("hash", &hash)],
+            ),
+            checkpoint: checkpoint.map(|c| c.note),
         },
     )
 }

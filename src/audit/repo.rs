@@ -246,6 +246,8 @@ pub async fn count_entries(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
 #[derive(Debug, Clone, Default)]
 pub struct PageFilter {
     pub actor_id: Option<String>,
+    /// Only entries by this kind of actor (`citizen`, `staff`, `agency`, `operator`).
+    pub actor_kind: Option<&'static str>,
     pub object_id: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -268,6 +270,9 @@ pub async fn page(
     }
     if let Some(actor) = &filter.actor_id {
         query = query.filter(C::ActorId.eq(actor.as_str()));
+    }
+    if let Some(kind) = filter.actor_kind {
+        query = query.filter(C::ActorKind.eq(kind));
     }
     if let Some(object) = &filter.object_id {
         query = query.filter(C::ObjectId.eq(object.as_str()));
@@ -355,4 +360,48 @@ pub async fn insert_checkpoint(
     .exec(db)
     .await?;
     Ok(())
+}
+
+/// One entry of one citizen (erased or not); `None` for another citizen's entry.
+pub async fn entry_of(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    id: Uuid,
+) -> Result<Option<access_log_entry::Model>, DbErr> {
+    access_log_entry::Entity::find_by_id(id)
+        .filter(access_log_entry::Column::AccountId.eq(account))
+        .one(db)
+        .await
+}
+
+/// The accounts with these ids, in one query (the staff and operators named on a page).
+pub async fn accounts_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<entity::account::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    entity::account::Entity::find()
+        .filter(entity::account::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+/// The names of the agencies with these ids, in one query.
+pub async fn agency_names(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    entity::agency::Entity::find()
+        .select_only()
+        .column(entity::agency::Column::Id)
+        .column(entity::agency::Column::Name)
+        .filter(entity::agency::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await
 }

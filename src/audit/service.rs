@@ -412,6 +412,8 @@ pub struct EntryView {
 pub struct PageQuery {
     /// Only entries by this actor (account or credential id).
     pub actor: Option<Uuid>,
+    /// Only entries by this kind of actor ([`super::model::Actor::kind`]).
+    pub actor_kind: Option<&'static str>,
     /// Only entries about this document.
     pub document: Option<Uuid>,
     pub from: Option<DateTime<Utc>>,
@@ -427,6 +429,64 @@ pub struct Page {
     pub next_before: Option<i64>,
 }
 
+/// An entry row as the citizen's pages show it (codes typed; `None` where erased).
+pub fn entry_view(r: &access_log_entry::Model) -> EntryView {
+    use super::model::{Action, Actor, Authorization, Object, Outcome};
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    EntryView {
+        id: r.id,
+        seq: r.seq,
+        occurred_at: r.occurred_at,
+        actor: Actor::parse(
+            &text(&r.actor_kind),
+            &text(&r.actor_id),
+            &text(&r.actor_agency_id),
+        ),
+        action: r.action.as_deref().and_then(Action::parse),
+        object: Object::parse(&text(&r.object_type), &text(&r.object_id)),
+        purpose: r.purpose.clone().filter(|p| !p.is_empty()),
+        authorization: r.authorization.as_deref().and_then(Authorization::parse),
+        outcome: r.outcome.as_deref().and_then(Outcome::parse),
+    }
+}
+
+/// One entry of the citizen's log, `None` if it is not theirs (or does not exist).
+pub async fn entry_of(
+    conn: &impl ConnectionTrait,
+    account: Uuid,
+    id: Uuid,
+) -> Result<Option<EntryView>, AppError> {
+    Ok(repo::entry_of(conn, account, id)
+        .await?
+        .as_ref()
+        .map(entry_view))
+}
+
+/// Every entry of the citizen that is not erased, newest first (the printable page).
+pub async fn all_entries(
+    conn: &impl ConnectionTrait,
+    account: Uuid,
+) -> Result<Vec<EntryView>, AppError> {
+    let mut rows = repo::entries_of(conn, account).await?;
+    rows.retain(|r| !r.erased);
+    rows.reverse();
+    Ok(rows.iter().map(entry_view).collect())
+}
+
+/// The citizen's chain head (seq, hash) and the latest checkpoint note, for the printable page.
+pub async fn heads_for_print(
+    conn: &impl ConnectionTrait,
+    account: Uuid,
+) -> Result<(i64, String, Option<access_log_checkpoint::Model>), AppError> {
+    let head = repo::chain_head(conn, account).await?;
+    let latest = repo::latest_checkpoint(conn).await?;
+    Ok((
+        head.as_ref().map_or(0, |h| h.seq),
+        hex::encode(head.map_or(GENESIS.to_vec(), |h| h.head_hash)),
+        latest,
+    ))
+}
+
 /// The largest page.
 pub const MAX_PAGE: u64 = 100;
 
@@ -438,10 +498,10 @@ pub async fn page(
     query: &PageQuery,
     limit: u64,
 ) -> Result<Page, AppError> {
-    use super::model::{Action, Actor, Authorization, Object, Outcome};
     let limit = limit.clamp(1, MAX_PAGE);
     let filter = repo::PageFilter {
         actor_id: query.actor.map(|a| a.to_string()),
+        actor_kind: query.actor_kind,
         object_id: query.document.map(|d| d.to_string()),
         from: query.from,
         until: query.until,
@@ -454,27 +514,7 @@ pub async fn page(
     } else {
         None
     };
-    let entries = rows
-        .into_iter()
-        .map(|r| {
-            let text = |v: &Option<String>| v.clone().unwrap_or_default();
-            EntryView {
-                id: r.id,
-                seq: r.seq,
-                occurred_at: r.occurred_at,
-                actor: Actor::parse(
-                    &text(&r.actor_kind),
-                    &text(&r.actor_id),
-                    &text(&r.actor_agency_id),
-                ),
-                action: r.action.as_deref().and_then(Action::parse),
-                object: Object::parse(&text(&r.object_type), &text(&r.object_id)),
-                purpose: r.purpose.clone().filter(|p| !p.is_empty()),
-                authorization: r.authorization.as_deref().and_then(Authorization::parse),
-                outcome: r.outcome.as_deref().and_then(Outcome::parse),
-            }
-        })
-        .collect();
+    let entries = rows.iter().map(entry_view).collect();
     Ok(Page {
         entries,
         next_before,
@@ -910,22 +950,16 @@ pub async fn verify_database(db: &sea_orm::DatabaseConnection) -> Result<Report,
     report
 }
 
-/// The names of the agencies acting in `entries` (for the citizen's page).
+/// The names of the agencies acting in `entries` (for the citizen's page), in one query.
 pub async fn agency_names(
     conn: &impl ConnectionTrait,
     entries: &[EntryView],
 ) -> Result<HashMap<Uuid, String>, AppError> {
-    let mut names = HashMap::new();
-    for id in entries
+    let mut ids: Vec<Uuid> = entries
         .iter()
         .filter_map(|e| e.actor.and_then(|a| a.agency()))
-    {
-        if names.contains_key(&id) {
-            continue;
-        }
-        if let Some(agency) = crate::agencies::repo::find_by_id(conn, id).await? {
-            names.insert(id, agency.name);
-        }
-    }
-    Ok(names)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(repo::agency_names(conn, &ids).await?.into_iter().collect())
 }

@@ -732,5 +732,9 @@ async fn logging_out_works_even_when_the_log_cannot_be_written() {
     client.cookies = kept;
     let reply = client.get("/documents").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert!(reply.location().starts_with("/login"), "{}", reply.location());
+    assert!(
+        reply.location().starts_with("/login"),
+        "{}",
+        reply.location()
+    );
 }

@@ -955,7 +955,7 @@ async fn the_access_log_page_shows_the_citizen_who_saw_their_data_newest_first()
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Đăng ký thường trú, lần 21"));
     assert!(!page.body.contains("lần 77"));
-    assert!(!page.body.contains("lần 1<"), "only 20 on the first page");
+    assert!(!page.body.contains("lần 1)"), "only 20 on the first page");
     let newest = page.body.find("lần 21").unwrap();
     let older_entry = page.body.find("lần 20").unwrap();
     assert!(newest < older_entry, "newest first");
@@ -971,7 +971,7 @@ async fn the_access_log_page_shows_the_citizen_who_saw_their_data_newest_first()
             link.replace("&amp;", "&")
         ))
         .await;
-    assert!(older.body.contains("lần 0<") || older.body.contains("lần 0 "));
+    assert!(older.body.contains("lần 0)"));
     assert!(!older.body.contains("lần 21"));
 
     let only_doc2 = client.get(&format!("/access-log?document={doc2}")).await;

@@ -19,6 +19,7 @@ mod issuing;
 mod migrations;
 mod ops;
 mod process;
+mod reports;
 mod staff;
 mod storage;
 mod throttling;
