@@ -82,6 +82,7 @@ pub async fn build_state_with_keys(
         clock,
         metrics: Arc::new(Metrics::new()),
         passwords,
+        log_writer: Arc::default(),
     })
 }
 

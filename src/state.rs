@@ -23,4 +23,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bounded, memory-flat password hashing (see `accounts::password::HashPool`).
     pub passwords: Arc<HashPool>,
+    /// Group commit of the access-log entries of reads (see `audit::writer`).
+    pub log_writer: Arc<crate::audit::writer::GroupCommit>,
 }

@@ -186,7 +186,7 @@ pub async fn record_refusal(
         authorization,
         outcome: Outcome::Denied,
     };
-    if let Err(error) = audit::append(&state.db, state.clock.now(), &entry).await {
+    if let Err(error) = audit::service::record(state, state.clock.now(), &entry).await {
         tracing::error!(%error, action = action.as_str(), "could not record a refused attempt");
     }
 }
@@ -295,7 +295,7 @@ pub async fn open(
     purpose: Purpose,
 ) -> Result<Opened, AppError> {
     let (opened, entry) = decide(state, reader, id, purpose).await?;
-    audit::append(&state.db, state.clock.now(), &entry).await?;
+    audit::service::record(state, state.clock.now(), &entry).await?;
     Ok(opened)
 }
 
@@ -352,7 +352,7 @@ pub async fn list(
         authorization: Authorization::Owner,
         outcome: Outcome::Allowed,
     };
-    audit::append(&state.db, state.clock.now(), &entry).await?;
+    audit::service::record(state, state.clock.now(), &entry).await?;
     Ok(DocumentPage { rows, older, newer })
 }
 
@@ -406,7 +406,7 @@ pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, 
         authorization: reader.authorization(),
         outcome: Outcome::Allowed,
     };
-    audit::append(&state.db, state.clock.now(), &entry).await?;
+    audit::service::record(state, state.clock.now(), &entry).await?;
     Ok(identity)
 }
 

@@ -859,12 +859,9 @@ async fn log_sessions_ended(
     account_id: Uuid,
     now: chrono::DateTime<chrono::Utc>,
 ) {
-    if let Err(error) = crate::audit::append(
-        &state.db,
-        now,
-        &account_event(account_id, Action::SessionsEnd),
-    )
-    .await
+    if let Err(error) =
+        crate::audit::service::record(state, now, &account_event(account_id, Action::SessionsEnd))
+            .await
     {
         tracing::error!(%error, account = %account_id, "sessions ended but their access-log entry could not be written");
     }

@@ -19,6 +19,7 @@ pub mod pages;
 pub mod plain;
 pub mod repo;
 pub mod service;
+pub mod writer;
 
 pub use model::{Action, Actor, Authorization, Entry, Object, Outcome, Purpose};
 pub use service::{EntryRef, append};

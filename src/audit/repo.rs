@@ -123,6 +123,24 @@ pub async fn insert_pending(
     Ok(())
 }
 
+/// Writes several waiting entries in one statement.
+pub async fn insert_pending_many(
+    db: &impl ConnectionTrait,
+    entries: Vec<access_log_pending::Model>,
+) -> Result<(), DbErr> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    access_log_pending::Entity::insert_many(
+        entries
+            .into_iter()
+            .map(access_log_pending::ActiveModel::from),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 /// The oldest `limit` entries waiting to be sequenced (ids are UUIDv7: time order).
 pub async fn pending_batch(
     db: &impl ConnectionTrait,

@@ -63,6 +63,24 @@ pub async fn append(
     at: DateTime<Utc>,
     entry: &Entry,
 ) -> Result<Uuid, AppError> {
+    let row = pending_row(at, entry)?;
+    let id = row.id;
+    repo::insert_pending(conn, row).await?;
+    Ok(id)
+}
+
+/// Commits `entry` on its own, for a read that changes nothing: returns once it is committed
+/// (grouped with other reads' entries of this instance into one transaction, see
+/// [`super::writer`]). Returns the entry's id.
+pub async fn record(state: &AppState, at: DateTime<Utc>, entry: &Entry) -> Result<Uuid, AppError> {
+    let row = pending_row(at, entry)?;
+    let id = row.id;
+    state.log_writer.write(&state.db, row).await?;
+    Ok(id)
+}
+
+/// The waiting row of an entry: content encoded, a fresh salt, the salted hash.
+fn pending_row(at: DateTime<Utc>, entry: &Entry) -> Result<access_log_pending::Model, AppError> {
     let at = truncate_to_micros(at);
     let content = Content::new(entry, at);
     let mut salt = [0u8; 32];
@@ -70,28 +88,22 @@ pub async fn append(
     let content_hash = content
         .hash(&salt)
         .ok_or_else(|| AppError::internal("entry too large to encode"))?;
-    let id = Uuid::now_v7();
-    repo::insert_pending(
-        conn,
-        access_log_pending::Model {
-            id,
-            account_id: entry.account,
-            occurred_at: at,
-            salt: salt.to_vec(),
-            content_hash: content_hash.to_vec(),
-            actor_kind: content.actor_kind,
-            actor_id: content.actor_id,
-            actor_agency_id: content.actor_agency,
-            action: content.action,
-            object_type: content.object_type,
-            object_id: content.object_id,
-            purpose: content.purpose,
-            authorization: content.authorization,
-            outcome: content.outcome,
-        },
-    )
-    .await?;
-    Ok(id)
+    Ok(access_log_pending::Model {
+        id: Uuid::now_v7(),
+        account_id: entry.account,
+        occurred_at: at,
+        salt: salt.to_vec(),
+        content_hash: content_hash.to_vec(),
+        actor_kind: content.actor_kind,
+        actor_id: content.actor_id,
+        actor_agency_id: content.actor_agency,
+        action: content.action,
+        object_type: content.object_type,
+        object_id: content.object_id,
+        purpose: content.purpose,
+        authorization: content.authorization,
+        outcome: content.outcome,
+    })
 }
 
 /// Pending entries sequenced per transaction at most (keeps each one short).
