@@ -191,6 +191,25 @@ pub async fn find_entry(
     access_log_entry::Entity::find_by_id(id).one(db).await
 }
 
+/// Writes sequenced entries, a few hundred rows per statement.
+pub async fn insert_entries(
+    db: &impl ConnectionTrait,
+    entries: Vec<access_log_entry::Model>,
+) -> Result<(), DbErr> {
+    let mut rest = entries.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<access_log_entry::ActiveModel> = rest
+            .by_ref()
+            .take(200)
+            .map(access_log_entry::ActiveModel::from)
+            .collect();
+        access_log_entry::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn insert_entry(
     db: &impl ConnectionTrait,
     entry: access_log_entry::Model,

@@ -87,6 +87,11 @@ impl GroupCommit {
         }
     }
 
+    /// Holds off every flush of this instance while the guard lives (the SQLite sequencer).
+    pub async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.flush.lock().await
+    }
+
     /// `Some` once `ticket`'s batch was written: its result.
     fn outcome(&self, ticket: u64) -> Option<Result<(), AppError>> {
         let mut queue = self.lock();
