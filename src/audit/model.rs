@@ -214,14 +214,19 @@ impl Action {
 /// What was acted on: named, never described.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
-    Document { id: Uuid, doc_type: DocumentType },
+    Document {
+        id: Uuid,
+        doc_type: DocumentType,
+    },
     Profile,
     /// The citizen's list of documents.
     Vault,
     /// The account itself (its login, factors, sessions).
     Account,
     /// A misuse report.
-    Report { id: Uuid },
+    Report {
+        id: Uuid,
+    },
 }
 
 impl Object {
