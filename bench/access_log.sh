@@ -157,7 +157,7 @@ measure() {
   local headers=(-H "Cookie: $cookie") before after out
   [ "$encoding" = browser ] && headers+=(-H "Accept-Encoding: $BROWSER_ENCODINGS")
   before="$(cpu_ticks "${PID[$name]}")"
-  out="$(timeout 120 wrk -t2 -c"$conns" -d"$duration" --latency "${headers[@]}" "$url")"
+  out="$(timeout 120 wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"$duration" --latency "${headers[@]}" "$url")"
   after="$(cpu_ticks "${PID[$name]}")"
   python3 - "$part" "$round" "$label" "$encoding" "$conns" "$before" "$after" "$CLK_TCK" "$out" >>"$RESULTS" <<'EOF'
 import re, sys
