@@ -100,7 +100,11 @@ WATCHDOG=$!
 PIDS+=("$WATCHDOG")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# utime + stime of a pid; 0 (and a warning) if it is gone.
+cpu_ticks() {
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null \
+    || { echo "warning: process $1 is gone" >&2; echo 0; }
+}
 CLK_TCK="$(getconf CLK_TCK)"
 
 wait_for() { # url, pid
@@ -224,6 +228,10 @@ if has_part page; then
     full="$(seed 079090009999 5 20)"
     small="$(seed 079090005678 5 10)"
     [ -n "$big" ] && [ -n "$full" ] && [ -n "$small" ] || { echo "seeding gave no session" >&2; exit 1; }
+    if [ "$backend" = sqlite ] && command -v sqlite3 >/dev/null; then
+      echo "  query plan of page 1 (SQLite):"
+      sqlite3 "$dir/congdanso.db" "EXPLAIN QUERY PLAN SELECT * FROM access_log_entry WHERE account_id = (SELECT account_id FROM access_log_chain ORDER BY seq DESC LIMIT 1) AND erased = 0 ORDER BY seq DESC LIMIT 21" | sed 's/^/    /'
+    fi
     start_server "page-$backend" "$WORK/bin/congdanso" "$dir" "$url" "$port"
     base="http://127.0.0.1:$port/access-log"
     for who in big full small; do
