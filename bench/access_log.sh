@@ -80,6 +80,7 @@ cleanup() {
   trap - EXIT INT TERM
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/pg_dbs" ] && mapfile -t PG_DBS <"$WORK/pg_dbs"
   for db in "${PG_DBS[@]}"; do
     psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
   done
@@ -123,8 +124,9 @@ database_url() {
     echo "sqlite://$2/congdanso.db?mode=rwc"
   else
     local db="cds_bench_$(date +%s%N | cut -c1-13)_$$_$RANDOM"
+    # Called in $(…), a subshell: the name goes to a file the cleanup reads.
+    echo "$db" >>"$WORK/pg_dbs"
     psql -q "$BENCH_DATABASE_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
-    PG_DBS+=("$db")
     python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' \
       "$BENCH_DATABASE_URL" "$db"
   fi
