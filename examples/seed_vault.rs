@@ -1,11 +1,24 @@
-//! Seeds one citizen's vault with many documents for `bench/list_page.sh`, through the library
-//! (real encryption, real blobs, real rows), much faster than uploads over HTTP, and prints a
-//! logged-in session token for that citizen.
+//! Seeds one citizen's vault for the benchmarks (`bench/list_page.sh`, `bench/access_log.sh`)
+//! through the library — real encryption, real blobs, real rows, much faster than uploads over
+//! HTTP — optionally with access-log entries, and prints a logged-in session token for that
+//! citizen.
 //!
 //! ```text
-//! seed_vault <national id> <documents>     (settings from the environment, like `serve`)
+//! seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K]
 //! ```
-//! Prints `token=<session token>` on the last line.
+//! (settings from the environment, like `serve`)
+//!
+//! - `--log N`: N access-log entries for the citizen, appended with `audit::append` inside
+//!   transactions of B entries (default 500), C transactions at a time (default 1): a mix of the
+//!   citizen's own reads and changes, two counter clerks of one agency (certification with a
+//!   request) and another agency's system (reads under a grant), some denied, spread over the
+//!   last weeks, about the citizen's seeded documents.
+//! - `--citizens K` (with `--log`): the N entries go round-robin to K citizens (this one and K-1
+//!   more, registered here), so that concurrent appends contend on the one global tree head
+//!   and not on a citizen's chain head.
+//!
+//! Prints `token=<session token>` on the last line, and on stderr how long the appends took
+//! (entries per second), which is the append throughput at that batch size and concurrency.
 
 #![allow(clippy::print_stdout)]
 
@@ -14,25 +27,62 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use congdanso::accounts::service::RegistrationInput;
+use congdanso::audit::{Action, Actor, Authorization, Entry, Object, Outcome, Purpose};
+use congdanso::auth::Role;
 use congdanso::auth::session::{self, ClientInfo, Stage};
 use congdanso::config::Config;
+use congdanso::state::AppState;
 use congdanso::vault::model::DocumentType;
 use congdanso::vault::service::{self, NewDocument};
+use entity::account;
 use futures_util::StreamExt;
+use sea_orm::TransactionTrait;
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
 const PASSWORD: &str = "Hoa-sen-no-giua-ho-2026";
 
+struct Args {
+    national_id: String,
+    documents: usize,
+    log: usize,
+    batch: usize,
+    concurrency: usize,
+    citizens: usize,
+}
+
+fn parse_args() -> Option<Args> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut parsed = Args {
+        national_id: args.first()?.clone(),
+        documents: args.get(1)?.parse().ok()?,
+        log: 0,
+        batch: 500,
+        concurrency: 1,
+        citizens: 1,
+    };
+    let mut rest = args.get(2..)?.iter();
+    while let Some(flag) = rest.next() {
+        let value: usize = rest.next()?.parse().ok()?;
+        match flag.as_str() {
+            "--log" => parsed.log = value,
+            "--batch" => parsed.batch = value.max(1),
+            "--concurrency" => parsed.concurrency = value.max(1),
+            "--citizens" => parsed.citizens = value.clamp(1, 999),
+            _ => return None,
+        }
+    }
+    Some(parsed)
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let (Some(national_id), Some(count)) = (
-        args.get(1).cloned(),
-        args.get(2).and_then(|n| n.parse::<usize>().ok()),
-    ) else {
-        eprintln!("usage: seed_vault <national id> <documents>");
+    let Some(args) = parse_args() else {
+        eprintln!(
+            "usage: seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K]"
+        );
         return ExitCode::from(2);
     };
-    match actix_web::rt::System::new().block_on(seed(national_id, count)) {
+    match actix_web::rt::System::new().block_on(seed(args)) {
         Ok(token) => {
             println!("token={token}");
             ExitCode::SUCCESS
@@ -44,14 +94,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn seed(national_id: String, count: usize) -> Result<String, String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let clock: congdanso::clock::SharedClock = Arc::new(congdanso::clock::SystemClock);
-    let state = congdanso::startup::build_state(config, clock)
-        .await
-        .map_err(|e| e.to_string())?;
-    let owner = congdanso::accounts::service::register(
-        &state,
+async fn register(state: &AppState, national_id: String) -> Result<account::Model, String> {
+    congdanso::accounts::service::register(
+        state,
         RegistrationInput {
             national_id,
             full_name: "Nguyễn Văn Thử".into(),
@@ -63,46 +108,276 @@ async fn seed(national_id: String, count: usize) -> Result<String, String> {
         },
     )
     .await
-    .map_err(|e| format!("register: {e}"))?;
+    .map_err(|e| format!("register: {e}"))
+}
+
+async fn seed(args: Args) -> Result<String, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let clock: congdanso::clock::SharedClock = Arc::new(congdanso::clock::SystemClock);
+    let state = congdanso::startup::build_state(config, clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    let owner = register(&state, args.national_id.clone()).await?;
     let types = DocumentType::ALL;
     let started = std::time::Instant::now();
     // Four at a time: the database and the disk stay busy without contention.
-    let results: Vec<Result<(), String>> = futures_util::stream::iter(0..count)
-        .map(|i| {
-            let state = state.clone();
-            let owner = owner.clone();
-            async move {
-                let mut scan = b"%PDF-1.7\n".to_vec();
-                scan.extend(std::iter::repeat_n(b'x', 200 + i % 300));
-                service::store_document(
-                    &state,
-                    &owner,
-                    NewDocument {
-                        doc_type: types[i % types.len()],
-                        title: format!("Giấy tờ số {i} — bản chụp"),
-                        file_name: format!("giay-to-{i}.pdf"),
-                    },
-                    None,
-                    futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(scan))]),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-            }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
+    let results: Vec<Result<(Uuid, DocumentType), String>> =
+        futures_util::stream::iter(0..args.documents)
+            .map(|i| {
+                let state = state.clone();
+                let owner = owner.clone();
+                async move {
+                    let mut scan = b"%PDF-1.7\n".to_vec();
+                    scan.extend(std::iter::repeat_n(b'x', 200 + i % 300));
+                    let doc_type = types[i % types.len()];
+                    service::store_document(
+                        &state,
+                        &owner,
+                        NewDocument {
+                            doc_type,
+                            title: format!("Giấy tờ số {i} — bản chụp"),
+                            file_name: format!("giay-to-{i}.pdf"),
+                        },
+                        None,
+                        futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(scan))]),
+                    )
+                    .await
+                    .map(|doc| (doc.id, doc_type))
+                    .map_err(|e| e.to_string())
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
     let failed = results.iter().filter(|r| r.is_err()).count();
     if let Some(Err(error)) = results.iter().find(|r| r.is_err()) {
         return Err(format!("{failed} documents failed, first: {error}"));
     }
+    let documents: Vec<(Uuid, DocumentType)> = results.into_iter().flatten().collect();
     eprintln!(
-        "seed_vault: {count} documents in {:.1} s",
+        "seed_vault: {} documents in {:.1} s",
+        args.documents,
         started.elapsed().as_secs_f64()
     );
+    if args.log > 0 {
+        let mut citizens = vec![owner.id];
+        for k in 1..args.citizens {
+            // Same province, birth year and sex digits; the last three tell them apart.
+            let prefix: String = args.national_id.chars().take(9).collect();
+            citizens.push(register(&state, format!("{prefix}{k:03}")).await?.id);
+        }
+        let actors = Actors::new(&state).await?;
+        seed_log(&state, &citizens, &documents, &actors, &args).await?;
+    }
     let new = session::start(&state, owner.id, Stage::Full, &ClientInfo::default())
         .await
         .map_err(|e| e.to_string())?;
     Ok(new.token)
+}
+
+/// The agencies and people who appear in the log (made once per database, found again after).
+struct Actors {
+    counter_agency: Uuid,
+    clerks: [Uuid; 2],
+    requesting_agency: Uuid,
+    credential: Uuid,
+}
+
+async fn agency(state: &AppState, code: &str, name: &str, kind: &str) -> Result<Uuid, String> {
+    let found = congdanso::agencies::repo::find_by_code(&state.db, code)
+        .await
+        .map_err(|e| e.to_string())?;
+    match found {
+        Some(agency) => Ok(agency.id),
+        None => congdanso::agencies::service::create_agency(state, code, name, kind)
+            .await
+            .map(|a| a.id)
+            .map_err(|e| format!("agency {code}: {e}")),
+    }
+}
+
+async fn clerk(state: &AppState, login: &str, name: &str, agency: Uuid) -> Result<Uuid, String> {
+    let found = congdanso::accounts::repo::find_by_login(&state.db, login)
+        .await
+        .map_err(|e| e.to_string())?;
+    match found {
+        Some(account) => Ok(account.id),
+        None => congdanso::accounts::service::create_staff_account(
+            state,
+            Role::CounterStaff,
+            login,
+            name,
+            Some(agency),
+        )
+        .await
+        .map(|(a, _)| a.id)
+        .map_err(|e| format!("clerk {login}: {e}")),
+    }
+}
+
+impl Actors {
+    async fn new(state: &AppState) -> Result<Self, String> {
+        let counter_agency = agency(
+            state,
+            "BENCH-MOTCUA-HC",
+            "Bộ phận một cửa UBND quận Hải Châu",
+            "district",
+        )
+        .await?;
+        let requesting_agency = agency(
+            state,
+            "BENCH-SO-KHDT",
+            "Sở Kế hoạch và Đầu tư TP Đà Nẵng",
+            "department",
+        )
+        .await?;
+        let clerks = [
+            clerk(state, "bench.clerk1", "Phạm Văn Một Cửa", counter_agency).await?,
+            clerk(state, "bench.clerk2", "Võ Thị Tiếp Nhận", counter_agency).await?,
+        ];
+        let (credential, _) =
+            congdanso::issuers::service::create_credential(state, requesting_agency, "Cổng DVC")
+                .await
+                .map_err(|e| format!("credential: {e}"))?;
+        Ok(Self {
+            counter_agency,
+            clerks,
+            requesting_agency,
+            credential: credential.id,
+        })
+    }
+
+    /// The i-th entry of the mix, for `account`: about 60 % the citizen's own reads and
+    /// changes, 25 % counter clerks (code entered, copies certified), 15 % an agency's system
+    /// reading under a grant; one in 25 of the others' attempts denied.
+    fn entry(&self, i: usize, account: Uuid, documents: &[(Uuid, DocumentType)]) -> Entry {
+        let document =
+            documents
+                .get(i % documents.len().max(1))
+                .map_or(Object::Vault, |&(id, doc_type)| Object::Document {
+                    id,
+                    doc_type,
+                });
+        let request = Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 + (i / 7) as u128);
+        let grant = Uuid::from_u128(0x6a47_0000_0000_0000_0000_0000_0000_0000 + (i / 50) as u128);
+        let outcome = if i % 25 == 13 {
+            Outcome::Denied
+        } else {
+            Outcome::Allowed
+        };
+        let own = |action, object| Entry {
+            account,
+            actor: Actor::Citizen { account },
+            action,
+            object,
+            purpose: None,
+            authorization: Authorization::Owner,
+            outcome: Outcome::Allowed,
+        };
+        match i % 20 {
+            0..=4 => own(Action::DocumentOpen, document),
+            5..=7 => own(Action::DocumentView, document),
+            8..=9 => own(Action::DocumentsList, Object::Vault),
+            10 => own(Action::ProfileRead, Object::Profile),
+            11 => own(
+                [
+                    Action::CertificationCodeCreate,
+                    Action::DocumentRename,
+                    Action::LoginNewDevice,
+                ][i / 20 % 3],
+                if i / 20 % 3 == 2 {
+                    Object::Account
+                } else {
+                    document
+                },
+            ),
+            12..=16 => Entry {
+                account,
+                actor: Actor::Staff {
+                    account: self.clerks[i % 2],
+                    agency: self.counter_agency,
+                },
+                action: [
+                    Action::CertificationCodeUse,
+                    Action::DocumentView,
+                    Action::DocumentOpen,
+                    Action::DocumentCertify,
+                    Action::DocumentFields,
+                ][i % 20 - 12],
+                object: document,
+                purpose: Purpose::parse("Chứng thực bản sao từ bản chính tại bộ phận một cửa"),
+                authorization: Authorization::Request(request),
+                outcome,
+            },
+            _ => Entry {
+                account,
+                actor: Actor::Agency {
+                    credential: self.credential,
+                    agency: self.requesting_agency,
+                },
+                action: [
+                    Action::DocumentFields,
+                    Action::DocumentPackage,
+                    Action::ProfileRead,
+                ][i % 20 - 17],
+                object: if i % 20 == 19 {
+                    Object::Profile
+                } else {
+                    document
+                },
+                purpose: Purpose::parse("Xác minh hồ sơ đăng ký hộ kinh doanh số HKD-2026-00417"),
+                authorization: Authorization::Grant(grant),
+                outcome,
+            },
+        }
+    }
+}
+
+async fn seed_log(
+    state: &AppState,
+    citizens: &[Uuid],
+    documents: &[(Uuid, DocumentType)],
+    actors: &Actors,
+    args: &Args,
+) -> Result<(), String> {
+    let now = state.clock.now();
+    let total = args.log;
+    let batches: Vec<std::ops::Range<usize>> = (0..total)
+        .step_by(args.batch)
+        .map(|start| start..(start + args.batch).min(total))
+        .collect();
+    let started = std::time::Instant::now();
+    let results: Vec<Result<(), String>> = futures_util::stream::iter(batches)
+        .map(|range| async move {
+            let txn = state.db.begin().await.map_err(|e| e.to_string())?;
+            for i in range {
+                let account = citizens[i % citizens.len()];
+                // Oldest first, three minutes apart, ending now.
+                let minutes = i64::try_from(total - i).unwrap_or(i64::MAX) * 3;
+                let at = now - chrono::Duration::minutes(minutes);
+                let entry = actors.entry(i / citizens.len(), account, documents);
+                congdanso::audit::append(&txn, at, &entry)
+                    .await
+                    .map_err(|e| format!("append {i}: {e}"))?;
+            }
+            txn.commit().await.map_err(|e| e.to_string())
+        })
+        .buffer_unordered(args.concurrency)
+        .collect()
+        .await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "seed_vault: appended {} entries for {} citizen(s) in {seconds:.2} s ({:.0} entries/s; \
+         {} per transaction, {} transactions at a time; {failed} transactions failed)",
+        total - failed * args.batch.min(total),
+        citizens.len(),
+        total as f64 / seconds,
+        args.batch,
+        args.concurrency,
+    );
+    if let Some(Err(error)) = results.iter().find(|r| r.is_err()) {
+        return Err(format!("{failed} log transactions failed, first: {error}"));
+    }
+    Ok(())
 }
