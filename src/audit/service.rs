@@ -107,7 +107,7 @@ fn pending_row(at: DateTime<Utc>, entry: &Entry) -> Result<access_log_pending::M
 }
 
 /// Pending entries sequenced per transaction at most (keeps each one short).
-const INTEGRATE_BATCH: u64 = 500;
+const INTEGRATE_BATCH: u64 = 250;
 
 /// The sequencer, inside the caller's transaction: gives up to [`INTEGRATE_BATCH`] waiting
 /// entries, oldest first, the next `seq` of their citizen's chain and the next leaf index of
@@ -221,11 +221,22 @@ pub async fn integrate(
 /// handler (which sleeps in steps of up to 100 ms); on PostgreSQL the two never block each
 /// other (the reads' inserts take no lock).
 pub async fn sequence(state: &AppState) -> Result<u64, AppError> {
-    let _gate = match state.db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => Some(state.log_writer.exclusive().await),
-        _ => None,
-    };
-    integrate(&state.db, state.clock.now()).await
+    use sea_orm::TransactionTrait;
+    if state.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return integrate(&state.db, state.clock.now()).await;
+    }
+    // One batch per hold of the gate, so a read waits for one batch at most, not for all.
+    let mut total = 0;
+    loop {
+        let _gate = state.log_writer.exclusive().await;
+        let txn = state.db.begin().await?;
+        let moved = integrate_in(&txn, state.clock.now()).await?;
+        txn.commit().await?;
+        total += moved;
+        if moved < INTEGRATE_BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 /// Sequences the citizen's waiting entries (and whatever waits before them) if there are any:
