@@ -51,7 +51,7 @@ fn actions(lines: &[Line]) -> Vec<&str> {
 
 /// Makes every access-log write fail (entries are written to `access_log_pending` with their
 /// action), as a full disk or a broken log table would.
-async fn break_the_log(t: &TestApp) {
+pub async fn break_the_log(t: &TestApp) {
     let db = &t.state.db;
     match db.get_database_backend() {
         DbBackend::Sqlite => {

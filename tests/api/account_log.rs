@@ -12,7 +12,9 @@ use congdanso::clock::Clock;
 use congdanso::startup::app;
 use entity::access_log_entry;
 use futures_util::future::join_all;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::access::break_the_log;
 use uuid::Uuid;
 
 use crate::accounts::{PASSWORD, code_for, recovery_codes_in, register_citizen};
@@ -343,35 +345,6 @@ async fn a_staff_account_logs_its_own_events_in_its_own_chain() {
     let log = log_of(&t, operator.id).await;
     assert_eq!(actions(&log), vec![Action::PasswordChange]);
     assert_account_event(&log[0], operator.id, Action::PasswordChange);
-}
-
-/// Makes every insert into the access log fail, as a full disk or a broken log would.
-async fn break_the_log(t: &TestApp) {
-    let db = &t.state.db;
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.execute_unprepared(
-                "CREATE FUNCTION fail_log() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'log down'; END $$",
-            )
-            .await
-            .unwrap();
-            db.execute_unprepared(
-                "CREATE TRIGGER fail_log BEFORE INSERT ON access_log_pending \
-                 FOR EACH ROW EXECUTE FUNCTION fail_log()",
-            )
-            .await
-            .unwrap();
-        }
-        _ => {
-            db.execute_unprepared(
-                "CREATE TRIGGER fail_log BEFORE INSERT ON access_log_pending \
-                 BEGIN SELECT RAISE(ABORT, 'log down'); END;",
-            )
-            .await
-            .unwrap();
-        }
-    }
 }
 
 #[actix_web::test]
