@@ -138,7 +138,8 @@ fn crypto_error(error: crypto::CryptoError) -> AppError {
     AppError::internal(format!("crypto: {error}"))
 }
 
-fn document_object(row: &document::Model) -> Result<Object, AppError> {
+/// How the log names a document: its id and type, never its title.
+pub fn document_object(row: &document::Model) -> Result<Object, AppError> {
     Ok(Object::Document {
         id: row.id,
         doc_type: DocumentType::parse(&row.doc_type)
@@ -343,15 +344,7 @@ pub async fn list(
             Ok((row, title))
         })
         .collect::<Result<Vec<_>, AppError>>()?;
-    let entry = Entry {
-        account: owner.id,
-        actor: Actor::Citizen { account: owner.id },
-        action: Action::DocumentsList,
-        object: Object::Vault,
-        purpose: None,
-        authorization: Authorization::Owner,
-        outcome: Outcome::Allowed,
-    };
+    let entry = Entry::by_owner(owner.id, Action::DocumentsList, Object::Vault);
     audit::service::record(state, state.clock.now(), &entry).await?;
     Ok(DocumentPage { rows, older, newer })
 }

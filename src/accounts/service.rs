@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::model::{BirthDate, Email, FieldProblem, FullName, LoginName, NationalId, PhoneNumber};
 use super::throttle::{ThrottlePolicy, ThrottleState};
 use super::{password, recovery, repo, totp};
-use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
+use crate::audit::{Action, Entry, Object};
 use crate::auth::Role;
 use crate::auth::session::{self, ClientInfo, NewSession, Stage};
 use crate::crypto::{self, DataKey, FieldContext, WrappedKey};
@@ -792,17 +792,7 @@ fn fresh_recovery_codes() -> Result<(Vec<String>, Vec<String>), AppError> {
 /// Staff and operator accounts log their own account events the same way, into their own
 /// chain: the actor kind is `citizen` (the account acting for itself) for them too.
 fn account_event(account_id: Uuid, action: Action) -> Entry {
-    Entry {
-        account: account_id,
-        actor: Actor::Citizen {
-            account: account_id,
-        },
-        action,
-        object: Object::Account,
-        purpose: None,
-        authorization: Authorization::Owner,
-        outcome: Outcome::Allowed,
-    }
+    Entry::by_owner(account_id, action, Object::Account)
 }
 
 /// Replaces the account's recovery codes (the old ones stop working) and logs

@@ -375,6 +375,21 @@ pub struct Entry {
     pub outcome: Outcome,
 }
 
+impl Entry {
+    /// Something the citizen did to their own data or account, in their own session.
+    pub fn by_owner(account: Uuid, action: Action, object: Object) -> Self {
+        Self {
+            account,
+            actor: Actor::Citizen { account },
+            action,
+            object,
+            purpose: None,
+            authorization: Authorization::Owner,
+            outcome: Outcome::Allowed,
+        }
+    }
+}
+
 /// The readable content of an entry exactly as stored and hashed: the typed [`Entry`] turned
 /// into its stable codes, with the time.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -18,11 +18,10 @@ use zeroize::Zeroizing;
 use super::issuing::make_receipt;
 use super::{repo, service};
 use crate::access::{self, DocumentId, Opened, Purpose, Reader};
-use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
+use crate::audit::{Action, Actor, Authorization, Entry, Outcome};
 use crate::crypto::{DataKey, KeyId, sign};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::vault::model::DocumentType;
 use crate::vault::repo as vault_repo;
 use crate::verify::payload::{self, Kind, PAYLOAD_VERSION};
 
@@ -215,11 +214,7 @@ pub async fn claim(
     let document = vault_repo::find(&state.db, request.document_id)
         .await?
         .ok_or_else(code_error)?;
-    let object = Object::Document {
-        id: document.id,
-        doc_type: DocumentType::parse(&document.doc_type)
-            .ok_or_else(|| AppError::internal("unknown document type"))?,
-    };
+    let object = access::door::document_object(&document)?;
     let now = state.clock.now();
     let refuse = async |why: &str| {
         tracing::warn!(request = %request.id, why, "certification code refused");

@@ -142,17 +142,7 @@ pub async fn file(
     crate::audit::append(
         &txn,
         now,
-        &Entry {
-            account: citizen.id,
-            actor: Actor::Citizen {
-                account: citizen.id,
-            },
-            action: Action::ReportFile,
-            object: Object::Report { id },
-            purpose: None,
-            authorization: Authorization::Owner,
-            outcome: Outcome::Allowed,
-        },
+        &Entry::by_owner(citizen.id, Action::ReportFile, Object::Report { id }),
     )
     .await?;
     txn.commit().await?;

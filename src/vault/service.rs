@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::model::{self, DocumentType};
 use super::repo;
 use crate::access::{self, DocumentId, Purpose, Reader};
-use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
+use crate::audit::{Action, Entry, Object};
 use crate::crypto::{
     self, DEFAULT_CHUNK_SIZE, DataKey, FieldContext, StreamContext, StreamEncryptor,
 };
@@ -366,10 +366,10 @@ where
     let recorded = async {
         let txn = access::begin_logged(state).await?;
         repo::complete_upload(&txn, row.clone()).await?;
-        let entry = owner_entry(
+        let entry = Entry::by_owner(
             owner.id,
             Action::DocumentUpload,
-            document_object(&row, new.doc_type),
+            access::door::document_object(&row)?,
         );
         access::door::commit_logged(state, txn, &entry).await
     }
@@ -380,27 +380,6 @@ where
     }
     state.metrics.record_document("stored");
     Ok(row)
-}
-
-/// An entry for something the owner did to their own data.
-pub fn owner_entry(owner: Uuid, action: Action, object: Object) -> Entry {
-    Entry {
-        account: owner,
-        actor: Actor::Citizen { account: owner },
-        action,
-        object,
-        purpose: None,
-        authorization: Authorization::Owner,
-        outcome: Outcome::Allowed,
-    }
-}
-
-/// How the log names a document: id and type, never its title.
-pub fn document_object(row: &document::Model, doc_type: DocumentType) -> Object {
-    Object::Document {
-        id: row.id,
-        doc_type,
-    }
 }
 
 /// Gives back the reservation, then removes (best effort) a blob that will never be recorded;
@@ -534,7 +513,7 @@ pub async fn delete_account(state: &AppState, owner: &account::Model) -> Result<
     let txn = access::begin_logged(state).await?;
     repo::shred_account(&txn, owner.id, tombstones.clone()).await?;
     crate::audit::service::erase(&txn, owner.id, None, now).await?;
-    let entry = owner_entry(owner.id, Action::AccountDelete, Object::Account);
+    let entry = Entry::by_owner(owner.id, Action::AccountDelete, Object::Account);
     access::door::commit_logged(state, txn, &entry).await?;
     for tombstone in tombstones {
         let key = BlobKey::parse(tombstone.blob_key.clone()).map_err(AppError::internal)?;
