@@ -183,6 +183,36 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// How long a login waits for a hashing turn before `service_busy`; zero: no waiting.
     pub password_hash_queue_timeout: Duration,
+    /// Limits on agencies' access requests and the grants they become.
+    pub grants: GrantSettings,
+}
+
+/// Limits on consent-scoped sharing, validated once at startup.
+#[derive(Debug, Clone)]
+pub struct GrantSettings {
+    /// Longest a grant may last (`GRANT_MAX_DAYS`, default 365).
+    pub max_grant_days: u32,
+    /// How long a citizen has to answer a request before it expires
+    /// (`REQUEST_ANSWER_DAYS`, default 14).
+    pub answer_days: u32,
+    /// Most reads of each document a repeated grant may allow (`GRANT_MAX_USES`, default 100).
+    pub max_uses: u32,
+}
+
+fn bounded(
+    value: Option<String>,
+    name: &'static str,
+    default: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    let n: u32 = parse_or(value, name, &default.to_string())?;
+    if n == 0 || n > max {
+        return Err(ConfigError::new(
+            name,
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    Ok(n)
 }
 
 /// Reads variables by name; lets tests pass a map instead of mutating the process environment.
@@ -388,6 +418,11 @@ impl Config {
             ));
         }
         let step_up = minutes(get("STEP_UP_MINUTES"), "STEP_UP_MINUTES", 5)?;
+        let grants = GrantSettings {
+            max_grant_days: bounded(get("GRANT_MAX_DAYS"), "GRANT_MAX_DAYS", 365, 3650)?,
+            answer_days: bounded(get("REQUEST_ANSWER_DAYS"), "REQUEST_ANSWER_DAYS", 14, 90)?,
+            max_uses: bounded(get("GRANT_MAX_USES"), "GRANT_MAX_USES", 100, 10_000)?,
+        };
         let max_upload_bytes: u64 =
             parse_or(get("MAX_UPLOAD_BYTES"), "MAX_UPLOAD_BYTES", "200000000")?;
         let storage_quota_bytes: u64 = parse_or(
@@ -455,6 +490,7 @@ impl Config {
             storage_quota_bytes,
             password_hash_concurrency,
             password_hash_queue_timeout,
+            grants,
         })
     }
 

@@ -49,6 +49,13 @@ pub enum AppError {
     CsrfRejected,
     #[error("conflict: {message}")]
     Conflict { code: &'static str, message: String },
+    /// A grant that no longer allows the read (`grant_withdrawn`, `grant_expired`,
+    /// `grant_exhausted`): the agency is told why, since the grant is its own.
+    #[error("refused: {message}")]
+    Refused { code: &'static str, message: String },
+    /// A document outside a grant, answered exactly like a missing one.
+    #[error("out of scope")]
+    OutOfScope,
     #[error("too many attempts, retry after {retry_after:?}")]
     RateLimited { retry_after: Duration },
     #[error("request timed out")]
@@ -97,7 +104,10 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
-            Self::InvalidInput { code, .. } | Self::Conflict { code, .. } => code,
+            Self::InvalidInput { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Refused { code, .. } => code,
+            Self::OutOfScope => "out_of_scope",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unauthenticated => "unauthenticated",
@@ -124,6 +134,8 @@ impl AppError {
             Self::Forbidden => "error.forbidden",
             Self::CsrfRejected => "error.csrf_failed",
             Self::Conflict { .. } => "error.conflict",
+            Self::Refused { .. } => "error.forbidden",
+            Self::OutOfScope => "error.not_found",
             Self::RateLimited { .. } => "error.rate_limited",
             Self::Timeout => "error.request_timeout",
             Self::MethodNotAllowed => "error.method_not_allowed",
@@ -143,7 +155,10 @@ impl AppError {
     /// What an API client is told (English, stable enough for logs and support tickets).
     pub fn api_message(&self) -> String {
         match self {
-            Self::InvalidInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
+            Self::InvalidInput { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::Refused { message, .. } => message.clone(),
+            Self::OutOfScope => "no such document under this grant".to_owned(),
             Self::RateLimited { retry_after } => {
                 format!(
                     "too many attempts; retry after {} s",
@@ -198,7 +213,8 @@ impl ResponseError for AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CsrfRejected | Self::Refused { .. } => StatusCode::FORBIDDEN,
+            Self::OutOfScope => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,

@@ -265,6 +265,11 @@ fn clone_for_render(error: &AppError) -> AppError {
         AppError::ServiceBusy { retry_after } => AppError::ServiceBusy {
             retry_after: *retry_after,
         },
+        AppError::Refused { code, message } => AppError::Refused {
+            code,
+            message: message.clone(),
+        },
+        AppError::OutOfScope => AppError::OutOfScope,
         AppError::NotFound => AppError::NotFound,
         AppError::PayloadTooLarge => AppError::PayloadTooLarge,
         AppError::UnsupportedMediaType => AppError::UnsupportedMediaType,

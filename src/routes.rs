@@ -49,10 +49,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/agency").route(web::get().to(issuers_api::whoami)))
                 .service(web::resource("/documents").route(web::post().to(issuers_api::issue)))
                 .service(web::resource("/verify").route(web::post().to(issuers_api::verify)))
+                .configure(crate::grants::configure_api)
                 .default_service(web::to(not_found)),
         )
         // Pages
         .service(web::resource("/").route(web::get().to(site::home)))
+        .configure(crate::grants::configure)
         .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)))
         // Citizens: registration, TOTP enrolment, login
         .service(

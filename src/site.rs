@@ -174,6 +174,8 @@ impl Chrome {
 struct HomePage {
     lang: Lang,
     chrome: Chrome,
+    /// For a citizen: agencies' requests waiting for their answer.
+    requests_waiting: Option<String>,
 }
 
 #[derive(Template)]
@@ -189,11 +191,23 @@ struct ErrorPage<'a> {
 pub async fn home(
     lang: Lang,
     req: HttpRequest,
+    state: web::Data<crate::state::AppState>,
     session: crate::auth::MaybeSession,
 ) -> Result<impl Responder, AppError> {
+    let requests_waiting = match session.0.as_ref() {
+        Some(current) if current.role == crate::auth::Role::Citizen => {
+            let n = crate::grants::service::pending_count(&state, &current.account).await?;
+            Some(
+                lang.t("home.requests_waiting")
+                    .replace("%{n}", &n.to_string()),
+            )
+        }
+        _ => None,
+    };
     Ok(HomePage {
         lang,
         chrome: Chrome::new(&req, session.0.as_ref())?,
+        requests_waiting,
     })
 }
 

@@ -1,11 +1,13 @@
 //! sea-orm entities, one module per table. Generated shape only: no behaviour lives here; the
 //! rules are in the feature services of the `congdanso` crate.
 
+pub mod access_grant;
 pub mod access_log_chain;
 pub mod access_log_checkpoint;
 pub mod access_log_entry;
 pub mod access_log_pending;
 pub mod access_log_tree;
+pub mod access_request;
 pub mod account;
 pub mod agency;
 pub mod agency_succession;
@@ -13,6 +15,7 @@ pub mod api_credential;
 pub mod certification_request;
 pub mod document;
 pub mod document_signature;
+pub mod grant_document;
 pub mod issuer_key;
 pub mod issuing_authority;
 pub mod misuse_report;

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use entity::{account, certification_request, document};
+use entity::{access_grant, account, certification_request, document, grant_document};
 use futures_util::{Stream, StreamExt};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
@@ -42,6 +42,14 @@ pub enum Reader<'a> {
         agency: Uuid,
         request: &'a certification_request::Model,
     },
+    /// An agency's system under a grant the citizen gave: only while the grant is live, only
+    /// the documents it covers, only the forms (file, signed fields) each allows.
+    Agency {
+        credential: Uuid,
+        agency: Uuid,
+        grant: &'a access_grant::Model,
+        covered: &'a grant_document::Model,
+    },
 }
 
 impl Reader<'_> {
@@ -54,6 +62,12 @@ impl Reader<'_> {
                 account: *clerk,
                 agency: *agency,
             },
+            Self::Agency {
+                credential, agency, ..
+            } => Actor::Agency {
+                credential: *credential,
+                agency: *agency,
+            },
         }
     }
 
@@ -61,6 +75,7 @@ impl Reader<'_> {
         match self {
             Self::Owner(_) => Authorization::Owner,
             Self::Clerk { request, .. } => Authorization::Request(request.id),
+            Self::Agency { grant, .. } => Authorization::Grant(grant.id),
         }
     }
 
@@ -68,6 +83,9 @@ impl Reader<'_> {
     fn request_is_theirs(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         match self {
             Self::Owner(_) => true,
+            Self::Agency { agency, grant, .. } => {
+                grant.agency_id == *agency && grant.withdrawn_at.is_none() && grant.expires_at > now
+            }
             Self::Clerk {
                 clerk,
                 agency,
@@ -97,6 +115,18 @@ impl Reader<'_> {
                     && request.owner_id == row.owner_id
                     && self.request_is_theirs(now)
             }
+            Self::Agency { grant, covered, .. } => {
+                let form_granted = match purpose {
+                    Purpose::Open => covered.file,
+                    Purpose::Fields => covered.fields != "[]",
+                    _ => false,
+                };
+                form_granted
+                    && covered.grant_id == grant.id
+                    && covered.document_id == row.id
+                    && grant.citizen_id == row.owner_id
+                    && self.request_is_theirs(now)
+            }
         }
     }
 }
@@ -108,6 +138,8 @@ pub enum Purpose {
     View,
     /// Read its file (download, inline display, a byte range).
     Open,
+    /// Read some of its signed fields (an agency under a field-limited grant).
+    Fields,
     /// Build its verification package (signed data and file).
     Package,
     /// Change its title.
@@ -125,6 +157,7 @@ impl Purpose {
         match self {
             Self::View => Action::DocumentView,
             Self::Open => Action::DocumentOpen,
+            Self::Fields => Action::DocumentFields,
             Self::Package => Action::DocumentPackage,
             Self::Rename => Action::DocumentRename,
             Self::Delete => Action::DocumentDelete,
@@ -251,7 +284,7 @@ async fn decide(
     }
     let key = match reader {
         Reader::Owner(owner) => crate::accounts::service::data_key(state, owner)?,
-        Reader::Clerk { .. } => {
+        Reader::Clerk { .. } | Reader::Agency { .. } => {
             let owner = crate::accounts::repo::find_by_id(&state.db, row.owner_id)
                 .await?
                 .ok_or(AppError::NotFound)?;
@@ -349,6 +382,27 @@ pub async fn list(
     Ok(DocumentPage { rows, older, newer })
 }
 
+/// The owner's documents of these types with their titles, for choosing what to share with an
+/// agency; one `documents.list` entry.
+pub async fn of_types(
+    state: &AppState,
+    owner: &account::Model,
+    types: &[String],
+) -> Result<Vec<(document::Model, String)>, AppError> {
+    let rows = vault_repo::of_types(&state.db, owner.id, types, 200).await?;
+    let key = crate::accounts::service::data_key(state, owner)?;
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            let title = open_text(&key, owner.id, row.id, "title", &row.title)?;
+            Ok((row, title))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let entry = Entry::by_owner(owner.id, Action::DocumentsList, Object::Vault);
+    audit::service::record(state, state.clock.now(), &entry).await?;
+    Ok(rows)
+}
+
 /// Who a citizen is, as a reader other than themself may see it.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -369,6 +423,8 @@ pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, 
             });
         }
         Reader::Clerk { request, .. } => request,
+        // An agency sees only what its grant covers: signed fields, never the profile.
+        Reader::Agency { .. } => return Err(AppError::NotFound),
     };
     let now = state.clock.now();
     if !reader.request_is_theirs(now) {

@@ -146,10 +146,16 @@ pub enum Action {
     ReportFile,
     /// An operator changed a misuse report's status or answered it.
     ReportAnswer,
+    /// The citizen approved an agency's access request: a grant and its consent record.
+    GrantApprove,
+    /// The citizen refused an agency's access request.
+    RequestRefuse,
+    /// The citizen withdrew a grant.
+    GrantWithdraw,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 24] = [
         Self::DocumentOpen,
         Self::DocumentView,
         Self::DocumentFields,
@@ -171,6 +177,9 @@ impl Action {
         Self::AccountDelete,
         Self::ReportFile,
         Self::ReportAnswer,
+        Self::GrantApprove,
+        Self::RequestRefuse,
+        Self::GrantWithdraw,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -196,6 +205,9 @@ impl Action {
             Self::AccountDelete => "account.delete",
             Self::ReportFile => "report.file",
             Self::ReportAnswer => "report.answer",
+            Self::GrantApprove => "grant.approve",
+            Self::RequestRefuse => "request.refuse",
+            Self::GrantWithdraw => "grant.withdraw",
         }
     }
 
@@ -233,6 +245,14 @@ pub enum Object {
     Report {
         id: Uuid,
     },
+    /// An agency's access request.
+    Request {
+        id: Uuid,
+    },
+    /// A consent grant.
+    Grant {
+        id: Uuid,
+    },
 }
 
 impl Object {
@@ -243,12 +263,17 @@ impl Object {
             Self::Vault => "vault",
             Self::Account => "account",
             Self::Report { .. } => "report",
+            Self::Request { .. } => "request",
+            Self::Grant { .. } => "grant",
         }
     }
 
     pub fn id(&self) -> Option<Uuid> {
         match self {
-            Self::Document { id, .. } | Self::Report { id } => Some(*id),
+            Self::Document { id, .. }
+            | Self::Report { id }
+            | Self::Request { id }
+            | Self::Grant { id } => Some(*id),
             Self::Profile | Self::Vault | Self::Account => None,
         }
     }
@@ -268,6 +293,16 @@ impl Object {
             ("account", true) => return Some(Self::Account),
             ("report", false) => {
                 return Some(Self::Report {
+                    id: Uuid::parse_str(id).ok()?,
+                });
+            }
+            ("request", false) => {
+                return Some(Self::Request {
+                    id: Uuid::parse_str(id).ok()?,
+                });
+            }
+            ("grant", false) => {
+                return Some(Self::Grant {
                     id: Uuid::parse_str(id).ok()?,
                 });
             }

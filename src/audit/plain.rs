@@ -170,6 +170,8 @@ fn object(lang: Lang, object: Option<Object>) -> String {
             &[("type", &lower_first(&lang.t(&doc_type.label_key())))],
         ),
         Some(Object::Report { .. }) => lang.t("access_log.say.report").into_owned(),
+        Some(Object::Request { .. }) => lang.t("access_log.say.request").into_owned(),
+        Some(Object::Grant { .. }) => lang.t("access_log.say.grant").into_owned(),
         Some(Object::Profile) => lang.t("access_log.say.profile").into_owned(),
         Some(Object::Vault) => lang.t("access_log.say.vault").into_owned(),
         Some(Object::Account) => lang.t("access_log.say.account").into_owned(),

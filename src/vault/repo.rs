@@ -211,6 +211,22 @@ pub async fn list_for_owner(
         .await
 }
 
+/// The owner's documents of these types, newest first (what a citizen may pick to share).
+pub async fn of_types(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+    types: &[String],
+    limit: u64,
+) -> Result<Vec<document::Model>, DbErr> {
+    document::Entity::find()
+        .filter(document::Column::OwnerId.eq(owner))
+        .filter(document::Column::DocType.is_in(types.iter().cloned()))
+        .order_by_desc(document::Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<document::Model>, DbErr> {
     document::Entity::find_by_id(id).one(db).await
 }
