@@ -1,44 +1,25 @@
-//! PLACEHOLDER until wave/purposes merges (replaced wholesale by that branch).
-pub mod repo {
-    use chrono::{DateTime, Utc};
-    use sea_orm::{ConnectionTrait, DbErr};
-    use uuid::Uuid;
+//! What an agency may ask citizens for: its purposes (registered by operators: description,
+//! legal basis, retention after use, and per document type the fields and whether the file
+//! may be asked for), the procedure catalogue, and the record of refused over-asking.
 
-    pub use super::{OverAsking, Procedure, Purpose};
-
-    pub async fn find_purpose(
-        _conn: &impl ConnectionTrait,
-        _agency: Uuid,
-        _code: &str,
-    ) -> Result<Option<Purpose>, DbErr> {
-        Ok(None)
-    }
-
-    pub async fn find_procedure(
-        _conn: &impl ConnectionTrait,
-        _code: &str,
-    ) -> Result<Option<Procedure>, DbErr> {
-        Ok(None)
-    }
-
-    pub async fn record_over_asking(
-        _conn: &impl ConnectionTrait,
-        _at: DateTime<Utc>,
-        _row: &OverAsking,
-    ) -> Result<(), DbErr> {
-        Ok(())
-    }
-}
+pub mod repo;
+pub mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone)]
+/// What a purpose covers of one document type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocScope {
+    #[serde(default)]
     pub file: bool,
+    #[serde(default)]
     pub fields: BTreeSet<String>,
 }
 
+/// A registered purpose.
 #[derive(Debug, Clone)]
 pub struct Purpose {
     pub id: Uuid,
@@ -52,17 +33,21 @@ pub struct Purpose {
     pub retired: bool,
 }
 
-#[derive(Debug, Clone)]
+/// A procedure of the catalogue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Procedure {
     pub code: String,
+    #[serde(default)]
     pub national_code: Option<String>,
     pub name_vi: String,
     pub name_en: String,
     pub required_types: Vec<String>,
+    #[serde(default)]
     pub optional_types: Vec<String>,
     pub source: String,
 }
 
+/// A refused over-asking request, as recorded.
 #[derive(Debug, Clone)]
 pub struct OverAsking {
     pub agency: Uuid,

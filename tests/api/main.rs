@@ -12,6 +12,7 @@ mod authority;
 pub mod browser;
 mod certify;
 mod errors;
+mod grants;
 mod health;
 mod helpers;
 mod issuers;

@@ -1,0 +1,724 @@
+//! Consent-scoped grants: an agency asks, the citizen decides, every read is checked (in the
+//! documented order) and logged. The authorization matrix, each rule with a test that fails
+//! without it.
+
+use actix_web::http::StatusCode;
+use actix_web::test;
+use congdanso::crypto::sign;
+use congdanso::startup::app;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::issuing::{CITIZEN, Issuer, cccd_fields, citizen, id_of, make_issuer, post_json};
+use crate::staff::step_up;
+
+/// A second agency that asks for documents (not the issuer), with its API token.
+pub struct Asker {
+    pub agency: entity::agency::Model,
+    pub token: String,
+}
+
+pub async fn make_asker(t: &TestApp, code: &str) -> Asker {
+    let agency = congdanso::agencies::service::create_agency(
+        &t.state,
+        code,
+        &format!("UBND {code}"),
+        "commune",
+    )
+    .await
+    .unwrap();
+    let (_, token) = congdanso::issuers::service::create_credential(&t.state, agency.id, "Một cửa")
+        .await
+        .unwrap();
+    Asker {
+        agency,
+        token: token.to_string(),
+    }
+}
+
+/// Registers purpose `code` for the agency: CCCD (file and the given fields) and the
+/// household-residence types, as an operator would.
+pub async fn register_purpose(
+    t: &TestApp,
+    agency: &entity::agency::Model,
+    code: &str,
+    cccd_fields: &[&str],
+) {
+    let scope = json!({
+        "cccd": { "file": false, "fields": cccd_fields },
+        "household_registration": { "file": true, "fields": [] },
+    });
+    let input = congdanso::purposes::service::NewPurpose {
+        code: code.to_owned(),
+        description_vi: "Đăng ký cư trú".to_owned(),
+        description_en: "Residence registration".to_owned(),
+        legal_basis: "Luật Cư trú 2020, Điều 22".to_owned(),
+        retention_days: 90,
+        scope: serde_json::from_value(scope).unwrap(),
+    };
+    congdanso::purposes::service::register(&t.state, agency.id, &input)
+        .await
+        .unwrap();
+}
+
+async fn over_asking_count(t: &TestApp) -> usize {
+    congdanso::purposes::repo::recent_over_asking(&t.state.db, 100)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A citizen with a CCCD issued to them, logged in; returns the browser and the document id.
+async fn citizen_with_cccd<S, B>(t: &TestApp, me: &mut Client<S>) -> (Issuer, Uuid)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    crate::accounts::register_citizen(me, t, CITIZEN).await;
+    let issuer = make_issuer(t, "CA-DANANG", 31).await;
+    let payload = issuer.payload(t, "cccd", cccd_fields(CITIZEN), None);
+    let (status, body) = post_json(
+        t,
+        &issuer.token,
+        "/api/v1/documents",
+        &issuer.signed(&payload),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (issuer, id_of(&body))
+}
+
+fn ask_cccd(fields: Value, max_uses: u32) -> Value {
+    json!({
+        "citizen_national_id": CITIZEN,
+        "purpose": "cu-tru",
+        "explanation": "Xác minh nhân thân để đăng ký thường trú",
+        "documents": [{ "type": "cccd", "fields": fields }],
+        "duration_days": 30,
+        "max_uses": max_uses,
+    })
+}
+
+async fn get_json(t: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let service = test::init_service(app(t.state.clone())).await;
+    let request = test::TestRequest::get()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .to_request();
+    let response = test::call_service(&service, request).await;
+    let status = response.status();
+    let bytes = test::read_body(response).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The citizen approves request `id` picking `document` for item 0 with `optional` fields on.
+async fn approve<S, B>(
+    t: &TestApp,
+    me: &mut Client<S>,
+    id: &str,
+    document: Uuid,
+    optional: &[&str],
+) -> Uuid
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    step_up(me, t, CITIZEN).await;
+    let pick = format!("doc_0_{document}");
+    let opts: Vec<String> = optional.iter().map(|f| format!("opt_0_{f}")).collect();
+    let mut fields: Vec<(&str, &str)> = vec![(pick.as_str(), "on")];
+    fields.extend(opts.iter().map(|o| (o.as_str(), "on")));
+    let reply = me
+        .post(&format!("/shared/requests/{id}/approve"), &fields)
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    Uuid::parse_str(reply.location().trim_start_matches("/shared/grants/")).unwrap()
+}
+
+fn platform_key(t: &TestApp) -> ed25519_dalek::VerifyingKey {
+    t.state.keys.signing.verifying_key()
+}
+
+#[actix_web::test]
+async fn an_agency_asks_the_citizen_approves_and_the_agency_reads_exactly_the_granted_fields() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (_issuer, cccd) = citizen_with_cccd(&t, &mut me).await;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(
+        &t,
+        &asker.agency,
+        "cu-tru",
+        &["full_name", "date_of_birth", "place_of_residence"],
+    )
+    .await;
+
+    let body = ask_cccd(
+        json!({ "full_name": "required", "date_of_birth": "optional", "place_of_residence": "optional" }),
+        2,
+    );
+    let (status, request) = post_json(&t, &asker.token, "/api/v1/requests", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    assert_eq!(request["status"], "pending");
+    let id = request["id"].as_str().unwrap().to_owned();
+
+    // The citizen sees it in the inbox, nothing pre-selected, approve and refuse both there.
+    let home = me.get("/").await;
+    assert!(home.body.contains("1"), "count on the home page");
+    let page = me.get(&format!("/shared/requests/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("UBND UBND-HAICHAU"));
+    assert!(!page.body.contains("checked"), "nothing pre-selected");
+    assert!(page.body.contains(&format!("/shared/requests/{id}/refuse")));
+
+    // Approval without a fresh second factor is sent to the step-up, and nothing is granted.
+    let reply = me
+        .post(
+            &format!("/shared/requests/{id}/approve"),
+            &[(format!("doc_0_{cccd}").as_str(), "on")],
+        )
+        .await;
+    assert!(
+        reply.location().starts_with("/step-up"),
+        "{}",
+        reply.location()
+    );
+    let grant = approve(&t, &mut me, &id, cccd, &["date_of_birth"]).await;
+
+    // The agency sees the grant and its consent record, which verifies with the platform key.
+    let (status, shown) = get_json(&t, &asker.token, &format!("/api/v1/grants/{grant}")).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["status"], "active");
+    let record = &shown["consent_record"];
+    sign::verify_json(
+        &platform_key(&t),
+        &record["record"],
+        record["signature"].as_str().unwrap(),
+    )
+    .expect("consent record verifies");
+    assert_eq!(record["record"]["record_id"], grant.to_string());
+    assert_eq!(
+        record["record"]["data"][0]["fields"],
+        json!(["date_of_birth", "full_name"])
+    );
+    assert_eq!(
+        record["record"]["data"][0]["optional_fields_declined"],
+        json!(["place_of_residence"])
+    );
+    assert_eq!(record["record"]["events"][0]["event"], "given");
+    let mut tampered = record["record"].clone();
+    tampered["data"][0]["fields"] = json!(["date_of_birth", "full_name", "place_of_residence"]);
+    assert!(
+        sign::verify_json(
+            &platform_key(&t),
+            &tampered,
+            record["signature"].as_str().unwrap()
+        )
+        .is_err()
+    );
+
+    // The read: exactly the granted fields, with a receipt signed by the platform.
+    let (status, read) = get_json(
+        &t,
+        &asker.token,
+        &format!("/api/v1/grants/{grant}/documents/{cccd}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    let fields = read["fields"].as_object().unwrap();
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    assert_eq!(names, ["date_of_birth", "full_name"]);
+    assert_eq!(fields["full_name"], cccd_fields(CITIZEN)["full_name"]);
+    let receipt = &read["receipt"];
+    sign::verify_json(
+        &platform_key(&t),
+        &receipt["receipt"],
+        receipt["signature"].as_str().unwrap(),
+    )
+    .expect("receipt verifies");
+    assert_eq!(receipt["receipt"]["grant_id"], grant.to_string());
+
+    // The file was not asked for: outside the grant, like a missing document.
+    let (status, body) = get_json(
+        &t,
+        &asker.token,
+        &format!("/api/v1/grants/{grant}/documents/{cccd}/file"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("out_of_scope")),
+        "{body}"
+    );
+
+    // The citizen's log: the approval, the agency's read under the grant, the refused file.
+    congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
+        .await
+        .unwrap();
+    let owner = citizen(&t).await;
+    let entries = congdanso::audit::repo::entries_of(&t.state.db, owner.id)
+        .await
+        .unwrap();
+    let grant_auth = format!("grant:{grant}");
+    let under_grant: Vec<(String, String)> = entries
+        .iter()
+        .filter(|e| e.authorization.as_deref() == Some(grant_auth.as_str()))
+        .map(|e| {
+            (
+                e.action.clone().unwrap_or_default(),
+                e.outcome.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        under_grant,
+        [
+            ("document.fields".to_owned(), "allowed".to_owned()),
+            ("document.open".to_owned(), "denied".to_owned())
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action.as_deref() == Some("grant.approve"))
+    );
+
+    // The citizen's Shared page lists it; the consent record downloads as signed JSON.
+    assert!(me.get("/shared").await.body.contains(&grant.to_string()));
+    let (reply, bytes) = me
+        .get_with(&format!("/shared/grants/{grant}/consent.json"), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let downloaded: Value = serde_json::from_slice(&bytes).unwrap();
+    sign::verify_json(
+        &platform_key(&t),
+        &downloaded["record"],
+        downloaded["signature"].as_str().unwrap(),
+    )
+    .unwrap();
+}
+
+/// A grant over the citizen's CCCD with `max_uses`, the full name required.
+async fn granted<S, B>(t: &TestApp, me: &mut Client<S>, max_uses: u32) -> (Asker, Uuid, Uuid)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let (_issuer, cccd) = citizen_with_cccd(t, me).await;
+    let asker = make_asker(t, "UBND-HAICHAU").await;
+    register_purpose(t, &asker.agency, "cu-tru", &["full_name", "date_of_birth"]).await;
+    let (status, request) = post_json(
+        t,
+        &asker.token,
+        "/api/v1/requests",
+        &ask_cccd(json!({ "full_name": "required" }), max_uses),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    let grant = approve(t, me, request["id"].as_str().unwrap(), cccd, &[]).await;
+    (asker, grant, cccd)
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn withdrawal_expiry_and_max_uses_each_stop_the_very_next_read() {
+    // max uses
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (asker, grant, cccd) = granted(&t, &mut me, 2).await;
+    let path = format!("/api/v1/grants/{grant}/documents/{cccd}");
+    assert_eq!(get_json(&t, &asker.token, &path).await.0, StatusCode::OK);
+    assert_eq!(get_json(&t, &asker.token, &path).await.0, StatusCode::OK);
+    let (status, body) = get_json(&t, &asker.token, &path).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "grant_exhausted")
+    );
+
+    // withdrawal
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (asker, grant, cccd) = granted(&t, &mut me, 5).await;
+    let path = format!("/api/v1/grants/{grant}/documents/{cccd}");
+    assert_eq!(get_json(&t, &asker.token, &path).await.0, StatusCode::OK);
+    let page = me.get(&format!("/shared/grants/{grant}")).await;
+    assert!(page.body.contains("/withdraw"), "a withdraw form");
+    let reply = me
+        .post(&format!("/shared/grants/{grant}/withdraw"), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let (status, body) = get_json(&t, &asker.token, &path).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "grant_withdrawn")
+    );
+    let (_, shown) = get_json(&t, &asker.token, &format!("/api/v1/grants/{grant}")).await;
+    assert_eq!(shown["status"], "withdrawn");
+    let events: Vec<&str> = shown["consent_record"]["record"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["given", "withdrawn"]);
+
+    // expiry, enforced at read time (no job has run)
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (asker, grant, cccd) = granted(&t, &mut me, 5).await;
+    let path = format!("/api/v1/grants/{grant}/documents/{cccd}");
+    t.clock
+        .advance(chrono::Duration::days(30) + chrono::Duration::seconds(1));
+    let (status, body) = get_json(&t, &asker.token, &path).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "grant_expired")
+    );
+}
+
+#[actix_web::test]
+async fn an_agency_only_ever_sees_its_own_requests_and_grants_and_only_the_granted_documents() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (asker, grant, cccd) = granted(&t, &mut me, 5).await;
+    let other = make_asker(&t, "UBND-THACHTHANG").await;
+    let request = congdanso::grants::repo::find_grant(&t.state.db, grant)
+        .await
+        .unwrap()
+        .unwrap()
+        .request_id;
+
+    for path in [
+        format!("/api/v1/grants/{grant}"),
+        format!("/api/v1/requests/{request}"),
+        format!("/api/v1/grants/{grant}/documents/{cccd}"),
+    ] {
+        let (status, body) = get_json(&t, &other.token, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (_, list) = get_json(&t, &other.token, "/api/v1/grants").await;
+    assert_eq!(list["grants"].as_array().unwrap().len(), 0);
+    let (_, list) = get_json(&t, &asker.token, "/api/v1/grants").await;
+    assert_eq!(list["grants"].as_array().unwrap().len(), 1);
+
+    // Another document of the same citizen, another citizen's, and none at all: alike.
+    let owner = citizen(&t).await;
+    let scan = crate::issuing::pdf("không chia sẻ");
+    let reply = me
+        .post_multipart(
+            "/documents",
+            &[("doc_type", "cccd"), ("title", "Bản chụp")],
+            Some(("cccd.pdf", &scan)),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let unshared = congdanso::vault::repo::list_for_owner(&t.state.db, owner.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.id != cccd)
+        .unwrap()
+        .id;
+    for document in [unshared, Uuid::now_v7()] {
+        let (status, body) = get_json(
+            &t,
+            &asker.token,
+            &format!("/api/v1/grants/{grant}/documents/{document}"),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "out_of_scope"),
+            "{body}"
+        );
+    }
+
+    // The citizen deletes the granted document (the approval's step-up still holds): gone,
+    // like one outside the grant.
+    let reply = me.post(&format!("/documents/{cccd}/delete"), &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let (status, body) = get_json(
+        &t,
+        &asker.token,
+        &format!("/api/v1/grants/{grant}/documents/{cccd}"),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "out_of_scope"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn bad_requests_get_precise_errors_and_over_asking_is_refused_and_recorded() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let base = ask_cccd(json!({ "full_name": "required" }), 1);
+    let with = |path: &str, value: Value| {
+        let mut body = base.clone();
+        body[path] = value;
+        body
+    };
+    let cases = [
+        (with("purpose", json!(" ")), "empty_purpose"),
+        (
+            with("documents", json!([{ "type": "tau_bay", "file": true }])),
+            "unknown_type",
+        ),
+        (
+            with(
+                "documents",
+                json!([{ "type": "cccd", "fields": { "blood_type": "required" } }]),
+            ),
+            "unknown_field",
+        ),
+        (with("duration_days", json!(100_000)), "duration_too_long"),
+        (
+            with("procedure", json!("khong-co-thu-tuc-nay")),
+            "unknown_procedure",
+        ),
+        (
+            with(
+                "documents",
+                json!([{ "type": "cccd", "fields": { "date_of_birth": "required" } }]),
+            ),
+            "over_asking",
+        ),
+        (
+            with("documents", json!([{ "type": "cccd", "file": true }])),
+            "over_asking",
+        ),
+        (with("purpose", json!("khong-dang-ky")), "over_asking"),
+        (
+            with("citizen_national_id", json!("12345")),
+            "invalid_national_id",
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, reply) = post_json(&t, &asker.token, "/api/v1/requests", &body).await;
+        assert_eq!(
+            (status, code(&reply)),
+            (StatusCode::UNPROCESSABLE_ENTITY, expected),
+            "{body}: {reply}"
+        );
+    }
+    assert_eq!(over_asking_count(&t).await, 3);
+    let (_, list) = get_json(&t, &asker.token, "/api/v1/requests").await;
+    assert_eq!(
+        list["requests"].as_array().unwrap().len(),
+        0,
+        "nothing half-written"
+    );
+}
+
+#[actix_web::test]
+async fn a_national_id_without_an_account_is_answered_like_any_other_and_unanswered_requests_expire()
+ {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let known = ask_cccd(json!({ "full_name": "required" }), 1);
+    let mut unknown = known.clone();
+    unknown["citizen_national_id"] = json!("079203000999");
+    let (s1, a) = post_json(&t, &asker.token, "/api/v1/requests", &known).await;
+    let (s2, b) = post_json(&t, &asker.token, "/api/v1/requests", &unknown).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+    let shape = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        (keys, v["status"].clone(), v["answer_by"].clone())
+    };
+    assert_eq!(
+        shape(&a),
+        shape(&b),
+        "same answer whether or not an account exists"
+    );
+
+    t.clock.advance(chrono::Duration::days(15));
+    for id in [&a["id"], &b["id"]] {
+        let (_, shown) = get_json(
+            &t,
+            &asker.token,
+            &format!("/api/v1/requests/{}", id.as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(shown["status"], "expired");
+    }
+    assert!(
+        !me.get("/shared")
+            .await
+            .body
+            .contains(a["id"].as_str().unwrap()),
+        "gone from the inbox"
+    );
+    let reply = me
+        .get(&format!("/shared/requests/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert!(
+        !reply.body.contains("/approve"),
+        "an expired request cannot be approved"
+    );
+}
+
+async fn post_keyed(t: &TestApp, token: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+    let service = test::init_service(app(t.state.clone())).await;
+    let request = test::TestRequest::post()
+        .uri("/api/v1/requests")
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("idempotency-key", key))
+        .set_payload(body.to_string())
+        .to_request();
+    let response = test::call_service(&service, request).await;
+    let status = response.status();
+    let bytes = test::read_body(response).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn idempotency_and_parallel_uses(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    let issuer = make_issuer(&t, "CA-DANANG", 31).await;
+    let payload = issuer.payload(&t, "cccd", cccd_fields(CITIZEN), None);
+    let (_, body) = post_json(
+        &t,
+        &issuer.token,
+        "/api/v1/documents",
+        &issuer.signed(&payload),
+    )
+    .await;
+    let cccd = id_of(&body);
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let body = ask_cccd(json!({ "full_name": "required" }), 3);
+
+    // Twelve POSTs with one key at once: one request.
+    let posts = (0..12).map(|_| post_keyed(&t, &asker.token, "ho-so-42", &body));
+    let replies = futures_util::future::join_all(posts).await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .iter()
+        .map(|(s, v)| {
+            assert!(s.is_success(), "{s} {v}");
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
+    let mut other = body.clone();
+    other["duration_days"] = json!(7);
+    let (status, reply) = post_keyed(&t, &asker.token, "ho-so-42", &other).await;
+    assert_eq!(
+        (status, code(&reply)),
+        (StatusCode::CONFLICT, "idempotency_key_reused")
+    );
+
+    let id = ids.into_iter().next().unwrap();
+    let grant = approve(&t, &mut me, &id, cccd, &[]).await;
+    // Twenty reads at once of a grant allowing three: exactly three get through.
+    let path = format!("/api/v1/grants/{grant}/documents/{cccd}");
+    let reads = (0..20).map(|_| get_json(&t, &asker.token, &path));
+    let replies = futures_util::future::join_all(reads).await;
+    let ok = replies.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let exhausted = replies
+        .iter()
+        .filter(|(_, v)| code(v) == "grant_exhausted")
+        .count();
+    assert_eq!((ok, exhausted), (3, 17), "{replies:?}");
+}
+
+#[actix_web::test]
+async fn idempotency_keys_and_max_uses_hold_under_parallel_requests_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/grants.db?mode=rwc", dir.path().display());
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    idempotency_and_parallel_uses(t).await;
+}
+
+#[actix_web::test]
+async fn idempotency_keys_and_max_uses_hold_under_parallel_requests_on_postgres() {
+    let Some(admin) = postgres_url() else {
+        skip(
+            "idempotency_keys_and_max_uses_hold_under_parallel_requests_on_postgres",
+            "TEST_DATABASE_URL not set",
+        );
+        return;
+    };
+    let url = crate::helpers::fresh_postgres_database(&admin).await;
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    idempotency_and_parallel_uses(t).await;
+}
+
+#[actix_web::test]
+async fn refusing_tells_the_agency_and_a_second_answer_loses() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (_issuer, cccd) = citizen_with_cccd(&t, &mut me).await;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let (_, request) = post_json(
+        &t,
+        &asker.token,
+        "/api/v1/requests",
+        &ask_cccd(json!({ "full_name": "required" }), 1),
+    )
+    .await;
+    let id = request["id"].as_str().unwrap();
+    let reply = me.post(&format!("/shared/requests/{id}/refuse"), &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let (_, shown) = get_json(&t, &asker.token, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(shown["status"], "refused");
+    step_up(&mut me, &t, CITIZEN).await;
+    let reply = me
+        .post(
+            &format!("/shared/requests/{id}/approve"),
+            &[(format!("doc_0_{cccd}").as_str(), "on")],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(
+        congdanso::grants::repo::grants_of_citizen(&t.state.db, citizen(&t).await.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
