@@ -136,7 +136,65 @@ pub async fn seed(state: &AppState) -> Result<Vec<DemoAccount>, AppError> {
         });
     }
     seed_signed_documents(state, &agency).await?;
+    seed_sharing(state, &agency).await?;
     Ok(out)
+}
+
+/// A purpose registered for the demo district and one request from it waiting in the demo
+/// citizen's inbox ("Đã chia sẻ"), so sharing can be tried at once. Idempotent: the request is
+/// sent with a fixed `Idempotency-Key`.
+async fn seed_sharing(state: &AppState, agency: &entity::agency::Model) -> Result<(), AppError> {
+    let scope = serde_json::json!({
+        "cccd": { "file": false, "fields": ["full_name", "date_of_birth", "place_of_residence"] },
+        "household_registration": { "file": true, "fields": [] },
+    });
+    crate::purposes::service::register(
+        state,
+        agency.id,
+        &crate::purposes::service::NewPurpose {
+            code: "cu-tru".into(),
+            description_vi: "Xác minh nhân thân và nơi cư trú khi đăng ký thường trú".into(),
+            description_en:
+                "Checking identity and residence for a permanent residence registration".into(),
+            legal_basis: "Luật Cư trú 2020, Điều 22; Luật 91/2025/QH15, Điều 9 (sự đồng ý)".into(),
+            retention_days: 90,
+            scope: serde_json::from_value(scope).map_err(AppError::internal)?,
+        },
+    )
+    .await?;
+    let credential = match crate::issuers::repo::credentials_for_agency(&state.db, agency.id)
+        .await?
+        .into_iter()
+        .find(|c| c.name == "Demo one-stop counter" && c.revoked_at.is_none())
+    {
+        Some(credential) => credential.id,
+        None => {
+            crate::issuers::service::create_credential(state, agency.id, "Demo one-stop counter")
+                .await?
+                .0
+                .id
+        }
+    };
+    let client = crate::issuers::api::AgencyClient {
+        agency: agency.clone(),
+        credential,
+    };
+    let body = serde_json::json!({
+        "citizen_national_id": DEMO_CITIZEN_ID,
+        "purpose": "cu-tru",
+        "explanation": "Hồ sơ đăng ký thường trú số 2026/123: cần xác minh họ tên, ngày sinh.",
+        "documents": [{ "type": "cccd", "fields": { "full_name": "required", "date_of_birth": "required", "place_of_residence": "optional" } }],
+        "duration_days": 30,
+        "max_uses": 1,
+    });
+    crate::grants::service::create_request(
+        state,
+        &client,
+        body.to_string().as_bytes(),
+        Some("demo-request"),
+    )
+    .await?;
+    Ok(())
 }
 
 /// A demo police department that has issued the demo citizen's CCCD (signed with a key made for

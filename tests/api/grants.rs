@@ -4,6 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::test;
+use congdanso::clock::Clock;
 use congdanso::crypto::sign;
 use congdanso::startup::app;
 use serde_json::{Value, json};
@@ -721,4 +722,54 @@ async fn refusing_tells_the_agency_and_a_second_answer_loses() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[actix_web::test]
+async fn the_sharing_pages_pass_wcag_and_fit_a_phone() {
+    let Some(b) =
+        crate::browser::Browser::start("the_sharing_pages_pass_wcag_and_fit_a_phone", "vi").await
+    else {
+        return;
+    };
+    congdanso::demo::seed(&b.app.state).await.unwrap();
+    let login = congdanso::demo::DEMO_CITIZEN_ID;
+    b.goto("/login").await;
+    b.fill("login", login).await;
+    b.fill("password", congdanso::demo::DEMO_PASSWORD).await;
+    b.submit().await;
+    let account = congdanso::accounts::repo::find_by_login(&b.app.state.db, login)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = congdanso::accounts::service::totp_secret(&b.app.state, &account).unwrap();
+    let code = congdanso::accounts::totp::code_at(&secret, b.app.clock.now().timestamp() / 30);
+    b.fill("code", &code).await;
+    b.submit().await;
+    b.goto("/shared").await;
+    assert_eq!(b.path().await, "/shared");
+    b.assert_accessible("shared-vi").await;
+    let pending = congdanso::grants::repo::pending_for_citizen(
+        &b.app.state.db,
+        account.id,
+        b.app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pending.len(), 1, "the demo request waits in the inbox");
+    b.goto(&format!("/shared/requests/{}", pending[0].id)).await;
+    b.assert_accessible("shared-request-vi").await;
+    let cccd = congdanso::vault::repo::list_for_owner(&b.app.state.db, account.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.doc_type == "cccd")
+        .unwrap();
+    let mut choice = congdanso::grants::service::Choice::default();
+    choice.documents.insert(0, [cccd.id].into_iter().collect());
+    let grant = congdanso::grants::service::approve(&b.app.state, &account, pending[0].id, &choice)
+        .await
+        .unwrap();
+    b.goto(&format!("/shared/grants/{}", grant.id)).await;
+    b.assert_accessible("shared-grant-vi").await;
+    b.finish().await;
 }
