@@ -27,6 +27,7 @@ pub mod issuers;
 pub mod keys;
 pub mod middleware;
 pub mod ops;
+pub mod outbox;
 pub mod reports;
 pub mod routes;
 pub mod site;

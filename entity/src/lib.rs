@@ -16,6 +16,7 @@ pub mod document_signature;
 pub mod issuer_key;
 pub mod issuing_authority;
 pub mod misuse_report;
+pub mod outbox_message;
 pub mod platform_key;
 pub mod recovery_code;
 pub mod session;

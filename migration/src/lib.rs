@@ -14,6 +14,7 @@ mod m20261202_000004_access_log;
 mod m20261202_000006_certification_claim;
 mod m20261202_000010_access_log_pending;
 mod m20261202_000012_misuse_report;
+mod m20261202_000015_outbox;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_certification_claim::Migration),
             Box::new(m20261202_000010_access_log_pending::Migration),
             Box::new(m20261202_000012_misuse_report::Migration),
+            Box::new(m20261202_000015_outbox::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ mod issuers;
 mod issuing;
 mod migrations;
 mod ops;
+mod outbox;
 mod process;
 mod reports;
 mod staff;
