@@ -243,3 +243,55 @@ async fn several_deliverers_send_each_message_exactly_once() {
     ids.sort();
     assert_eq!(seen, ids, "every message exactly once");
 }
+
+#[actix_web::test]
+async fn message_pending_at_stop_is_delivered_by_a_new_instance() {
+    use congdanso::keys::{Keyring, PlatformSigningKey, master_key_from_bytes};
+    let t = spawn_app_with(&[
+        ("CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK", "true"),
+        ("CONGDANSO_OUTBOX_INTERVAL_MS", "20"),
+        ("BIND_ADDR", "127.0.0.1:0"),
+    ])
+    .await;
+    let (_, cred, secret) = credential(&t, "SOTP").await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = receiver(listener).await;
+    // Written while no deliverer runs (the first instance "stopped" before sending it).
+    let id = enqueue(&t, cred, &url, 7).await;
+    let keys = Keyring {
+        master: master_key_from_bytes(*t.state.keys.master.expose_secret()).unwrap(),
+        previous: Vec::new(),
+        signing: PlatformSigningKey::from_bytes(t.state.keys.signing.signing_key().to_bytes()),
+    };
+    let state = congdanso::startup::build_state_with_keys(
+        (*t.state.config).clone(),
+        Arc::new(t.clock.clone()),
+        keys,
+    )
+    .await
+    .unwrap();
+    let second = congdanso::startup::Application::from_state(state).unwrap();
+    let handle = second.handle();
+    let running = tokio::spawn(second.run_until_stopped());
+    for _ in 0..200 {
+        if !got.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let one = &got[0];
+    assert_eq!(header(one, webhook::HEADER_ID), id.to_string());
+    assert!(webhook::verify(
+        secret.as_bytes(),
+        &id.to_string(),
+        header(one, webhook::HEADER_TIMESTAMP),
+        &one.1,
+        header(one, webhook::HEADER_SIGNATURE)
+    ));
+    assert_eq!(status(&t, id).await.status, "delivered");
+}
