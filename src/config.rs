@@ -185,6 +185,8 @@ pub struct Config {
     pub password_hash_queue_timeout: Duration,
     /// Limits on agencies' access requests and the grants they become.
     pub grants: GrantSettings,
+    /// The outbox deliverer (`CONGDANSO_OUTBOX_*`).
+    pub outbox: OutboxSettings,
 }
 
 /// Limits on consent-scoped sharing, validated once at startup.
@@ -213,6 +215,115 @@ fn bounded(
         ));
     }
     Ok(n)
+}
+
+/// How the outbox deliverer runs and which callback URLs are accepted.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// Pause between two claims when nothing was due (`CONGDANSO_OUTBOX_INTERVAL_MS`, 1000).
+    pub interval: Duration,
+    /// Messages claimed at once (`CONGDANSO_OUTBOX_BATCH`, 20).
+    pub batch: u64,
+    /// Attempts before a message is dead (`CONGDANSO_OUTBOX_MAX_ATTEMPTS`, 12).
+    pub max_attempts: i32,
+    /// First retry delay, doubled each attempt (`CONGDANSO_OUTBOX_BACKOFF_BASE_SECS`, 10).
+    pub backoff_base: Duration,
+    /// Longest retry delay (`CONGDANSO_OUTBOX_BACKOFF_CAP_SECS`, 3600).
+    pub backoff_cap: Duration,
+    /// How long a claim holds before another instance may take the message
+    /// (`CONGDANSO_OUTBOX_LEASE_SECS`, 60; more than twice the timeout).
+    pub lease: Duration,
+    /// Time for one webhook request (`CONGDANSO_OUTBOX_TIMEOUT_SECS`, 10).
+    pub timeout: Duration,
+    /// Accept `http://` callbacks to loopback addresses (`CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK`;
+    /// tests and the demo only).
+    pub allow_http_loopback: bool,
+}
+
+impl OutboxSettings {
+    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let interval_ms: u64 = parse_or(
+            get("CONGDANSO_OUTBOX_INTERVAL_MS"),
+            "CONGDANSO_OUTBOX_INTERVAL_MS",
+            "1000",
+        )?;
+        if !(10..=600_000).contains(&interval_ms) {
+            return Err(ConfigError::new(
+                "CONGDANSO_OUTBOX_INTERVAL_MS",
+                "must be between 10 and 600000 milliseconds",
+            ));
+        }
+        let batch: u64 = parse_or(
+            get("CONGDANSO_OUTBOX_BATCH"),
+            "CONGDANSO_OUTBOX_BATCH",
+            "20",
+        )?;
+        if !(1..=1000).contains(&batch) {
+            return Err(ConfigError::new(
+                "CONGDANSO_OUTBOX_BATCH",
+                "must be between 1 and 1000",
+            ));
+        }
+        let max_attempts: i32 = parse_or(
+            get("CONGDANSO_OUTBOX_MAX_ATTEMPTS"),
+            "CONGDANSO_OUTBOX_MAX_ATTEMPTS",
+            "12",
+        )?;
+        if !(1..=100).contains(&max_attempts) {
+            return Err(ConfigError::new(
+                "CONGDANSO_OUTBOX_MAX_ATTEMPTS",
+                "must be between 1 and 100",
+            ));
+        }
+        let backoff_base = seconds(
+            get("CONGDANSO_OUTBOX_BACKOFF_BASE_SECS"),
+            "CONGDANSO_OUTBOX_BACKOFF_BASE_SECS",
+            10,
+        )?;
+        let backoff_cap = seconds(
+            get("CONGDANSO_OUTBOX_BACKOFF_CAP_SECS"),
+            "CONGDANSO_OUTBOX_BACKOFF_CAP_SECS",
+            3600,
+        )?;
+        if backoff_base.is_zero() || backoff_cap < backoff_base {
+            return Err(ConfigError::new(
+                "CONGDANSO_OUTBOX_BACKOFF_CAP_SECS",
+                "the base delay must be positive and the cap at least the base",
+            ));
+        }
+        let lease = seconds(
+            get("CONGDANSO_OUTBOX_LEASE_SECS"),
+            "CONGDANSO_OUTBOX_LEASE_SECS",
+            60,
+        )?;
+        let timeout = seconds(
+            get("CONGDANSO_OUTBOX_TIMEOUT_SECS"),
+            "CONGDANSO_OUTBOX_TIMEOUT_SECS",
+            10,
+        )?;
+        if timeout.is_zero() || lease < timeout * 2 {
+            return Err(ConfigError::new(
+                "CONGDANSO_OUTBOX_LEASE_SECS",
+                "must be more than twice CONGDANSO_OUTBOX_TIMEOUT_SECS (a positive number), \
+                 so a lease never runs out during a delivery",
+            ));
+        }
+        let allow_http_loopback = parse_bool(
+            get("CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK"),
+            "CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK",
+            false,
+        )?;
+        Ok(Self {
+            interval: Duration::from_millis(interval_ms),
+            batch,
+            max_attempts,
+            backoff_base,
+            backoff_cap,
+            lease,
+            timeout,
+            allow_http_loopback,
+        })
+    }
 }
 
 /// Reads variables by name; lets tests pass a map instead of mutating the process environment.
@@ -463,6 +574,7 @@ impl Config {
             ));
         }
         let password_hash_queue_timeout = Duration::from_millis(queue_ms);
+        let outbox = OutboxSettings::from_vars(&get)?;
 
         Ok(Self {
             app_env,
@@ -491,6 +603,7 @@ impl Config {
             password_hash_concurrency,
             password_hash_queue_timeout,
             grants,
+            outbox,
         })
     }
 

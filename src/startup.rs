@@ -204,6 +204,10 @@ impl Application {
         tasks.spawn("access-log checkpoints", move |shutdown| {
             crate::audit::service::run_publisher(publisher_state, shutdown)
         });
+        let outbox_state = state.clone();
+        tasks.spawn("outbox deliverer", move |shutdown| {
+            crate::outbox::run(outbox_state, shutdown)
+        });
         let app_state = state.clone();
         // Without TCP_NODELAY a response written in two pieces waits for the client's delayed
         // ACK (40 ms on Linux) before its second piece leaves.

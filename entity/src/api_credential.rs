@@ -13,6 +13,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// The webhook signing key, wrapped by the master key `webhook_key_master_id` (bound to
+    /// the credential id); `None` for credentials made before webhooks, until rotation.
+    pub webhook_key_wrapped: Option<Vec<u8>>,
+    pub webhook_key_master_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

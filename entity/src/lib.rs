@@ -20,6 +20,7 @@ pub mod grant_document;
 pub mod issuer_key;
 pub mod issuing_authority;
 pub mod misuse_report;
+pub mod outbox_message;
 pub mod over_asking;
 pub mod platform_key;
 pub mod procedure;

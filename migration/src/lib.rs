@@ -15,6 +15,7 @@ mod m20261202_000006_certification_claim;
 mod m20261202_000010_access_log_pending;
 mod m20261202_000012_misuse_report;
 mod m20261202_000013_purposes;
+mod m20261202_000015_outbox;
 mod m20261202_000016_grants;
 
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_access_log_pending::Migration),
             Box::new(m20261202_000012_misuse_report::Migration),
             Box::new(m20261202_000013_purposes::Migration),
+            Box::new(m20261202_000015_outbox::Migration),
             Box::new(m20261202_000016_grants::Migration),
         ]
     }

@@ -123,7 +123,7 @@ pub async fn create_request(
     let callback = asked
         .callback_url
         .as_deref()
-        .map(crate::outbox::parse_callback)
+        .map(|raw| crate::outbox::parse_callback(raw, &state.config.outbox))
         .transpose()?;
     let purpose = purposes::repo::find_purpose(&state.db, client.agency.id, purpose_code).await?;
     let procedure = match asked.procedure.as_deref().map(str::trim) {

@@ -71,6 +71,38 @@ pub async fn insert_credential(
     Ok(())
 }
 
+pub async fn find_credential(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<api_credential::Model>, DbErr> {
+    api_credential::Entity::find_by_id(id).one(db).await
+}
+
+/// Replaces the wrapped webhook key of a live credential of one agency; false otherwise.
+pub async fn set_webhook_key(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    id: Uuid,
+    wrapped: Vec<u8>,
+    master_key_id: &str,
+) -> Result<bool, DbErr> {
+    let result = api_credential::Entity::update_many()
+        .col_expr(
+            api_credential::Column::WebhookKeyWrapped,
+            Expr::value(wrapped),
+        )
+        .col_expr(
+            api_credential::Column::WebhookKeyMasterId,
+            Expr::value(master_key_id),
+        )
+        .filter(api_credential::Column::Id.eq(id))
+        .filter(api_credential::Column::AgencyId.eq(agency_id))
+        .filter(api_credential::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 pub async fn credentials_for_agency(
     db: &impl ConnectionTrait,
     agency_id: Uuid,

@@ -145,17 +145,54 @@ pub async fn create_credential(
         "{TOKEN_PREFIX}{}",
         URL_SAFE_NO_PAD.encode(bytes.as_ref())
     ));
+    let id = Uuid::now_v7();
+    let webhook_key =
+        crate::outbox::webhook::generate_key(&state.keys, id).map_err(AppError::internal)?;
     let row = api_credential::Model {
-        id: Uuid::now_v7(),
+        id,
         agency_id,
         name,
         token_hash: hash_token(&token),
         created_at: state.clock.now(),
         last_used_at: None,
         revoked_at: None,
+        webhook_key_wrapped: Some(webhook_key.wrapped),
+        webhook_key_master_id: Some(webhook_key.master_key_id),
     };
     repo::insert_credential(&state.db, row.clone()).await?;
     Ok((row, token))
+}
+
+/// The webhook signing secret of a credential (`whsec_…`), unwrapped; for showing once after
+/// creation. `None` for a credential made before webhooks (rotate to get one).
+pub fn webhook_secret(
+    state: &AppState,
+    row: &api_credential::Model,
+) -> Result<Option<Zeroizing<String>>, AppError> {
+    match (&row.webhook_key_wrapped, &row.webhook_key_master_id) {
+        (Some(wrapped), Some(master)) => {
+            crate::outbox::webhook::open_key(&state.keys, row.id, wrapped, master)
+                .map(Some)
+                .map_err(AppError::internal)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Gives a live credential of `agency_id` a new webhook key (also the way a credential made
+/// before webhooks gets one); returns the secret, shown once. Messages still pending are signed
+/// with the new key.
+pub async fn rotate_webhook_key(
+    state: &AppState,
+    agency_id: Uuid,
+    id: Uuid,
+) -> Result<Zeroizing<String>, AppError> {
+    let key = crate::outbox::webhook::generate_key(&state.keys, id).map_err(AppError::internal)?;
+    if repo::set_webhook_key(&state.db, agency_id, id, key.wrapped, &key.master_key_id).await? {
+        Ok(key.secret)
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 pub async fn revoke_credential(

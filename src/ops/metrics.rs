@@ -57,6 +57,10 @@ pub struct Metrics {
     /// scrape time: a growing number or age means the sequencer is not running).
     pub access_log_pending: Gauge,
     pub access_log_oldest_pending_seconds: Gauge,
+    /// Outbox messages waiting, given up on, and the age of the oldest waiting (scrape time).
+    pub outbox_pending: Gauge,
+    pub outbox_dead: Gauge,
+    pub outbox_oldest_pending_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -119,8 +123,29 @@ impl Metrics {
             "Age of the oldest access-log entry waiting to be sequenced (0 when none)",
             access_log_oldest_pending_seconds.clone(),
         );
+        let outbox_pending = Gauge::default();
+        registry.register(
+            "outbox_pending",
+            "Outbox messages (webhooks) not yet delivered",
+            outbox_pending.clone(),
+        );
+        let outbox_dead = Gauge::default();
+        registry.register(
+            "outbox_dead",
+            "Outbox messages given up on (attempts exhausted, revoked credential, no key)",
+            outbox_dead.clone(),
+        );
+        let outbox_oldest_pending_seconds = Gauge::default();
+        registry.register(
+            "outbox_oldest_pending_seconds",
+            "Age of the oldest undelivered outbox message (0 when none)",
+            outbox_oldest_pending_seconds.clone(),
+        );
         Self {
             registry,
+            outbox_pending,
+            outbox_dead,
+            outbox_oldest_pending_seconds,
             access_log_pending,
             access_log_oldest_pending_seconds,
             http_requests,

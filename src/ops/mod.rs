@@ -169,6 +169,14 @@ pub async fn metrics(
         .metrics
         .access_log_oldest_pending_seconds
         .set(oldest.map_or(0, |at| (state.clock.now() - at).num_seconds().max(0)));
+    let (pending, dead, oldest) = crate::outbox::repo::summary(&state.db).await?;
+    let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    state.metrics.outbox_pending.set(gauge(pending));
+    state.metrics.outbox_dead.set(gauge(dead));
+    state
+        .metrics
+        .outbox_oldest_pending_seconds
+        .set(oldest.map_or(0, |at| (state.clock.now() - at).num_seconds().max(0)));
     let body = state.metrics.render().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

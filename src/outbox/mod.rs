@@ -1,27 +1,367 @@
-//! PLACEHOLDER until wave/outbox merges (replaced wholesale by that branch).
+//! The durable outbox: one mechanism for every message the platform owes someone outside the
+//! request (webhooks to agencies now; in-app, email and SMS notifications later).
+//!
+//! - [`enqueue`] inserts a row **in the caller's transaction**: the message exists if and only if
+//!   the change it reports committed, and nothing is sent before that commit.
+//! - A deliverer task ([`run`], started beside the server) claims due rows with a lease (a
+//!   conditional UPDATE that only one instance wins), delivers, and marks them delivered; a
+//!   failure is retried with exponential back-off and jitter up to a cap, and after
+//!   `CONGDANSO_OUTBOX_MAX_ATTEMPTS` the message is `dead`.
+//! - Delivery is at-least-once: a crash between the receiver's answer and the `delivered` mark
+//!   sends the message again once the lease runs out. Receivers dedupe by the message id.
+
+pub mod repo;
+pub mod webhook;
+
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use entity::outbox_message;
 use sea_orm::{ConnectionTrait, DbErr};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::config::OutboxSettings;
 use crate::error::AppError;
+use crate::state::AppState;
 
+/// The longest callback URL accepted.
+pub const MAX_CALLBACK_LEN: usize = 2048;
+
+/// A message to deliver later.
+#[derive(Debug, Clone)]
 pub enum Message {
+    /// A signed `POST` of `body` to an agency's callback URL, signed with the webhook key of
+    /// `credential` (the API credential the agency used).
     Webhook {
         credential: Uuid,
         url: url::Url,
+        /// e.g. `grant.withdrawn`
         event: String,
         body: serde_json::Value,
     },
 }
 
-pub async fn enqueue(
-    _conn: &impl ConnectionTrait,
-    _at: DateTime<Utc>,
-    _message: Message,
-) -> Result<Uuid, DbErr> {
-    Ok(Uuid::nil())
+/// What a webhook row's `payload` holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct WebhookPayload {
+    credential: Uuid,
+    event: String,
+    body: serde_json::Value,
 }
 
-pub fn parse_callback(raw: &str) -> Result<url::Url, AppError> {
-    url::Url::parse(raw).map_err(|_| AppError::invalid("invalid_callback", "bad callback URL"))
+/// Writes `message` to the outbox on `conn` (pass the caller's transaction), due at `at`.
+/// Returns the message id, which receivers see as `Congdanso-Webhook-Id`.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    at: DateTime<Utc>,
+    message: Message,
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    let (kind, destination, payload) = match message {
+        Message::Webhook {
+            credential,
+            url,
+            event,
+            body,
+        } => (
+            "webhook",
+            url.to_string(),
+            serde_json::to_string(&WebhookPayload {
+                credential,
+                event,
+                body,
+            })
+            .map_err(|e| DbErr::Custom(format!("outbox payload: {e}")))?,
+        ),
+    };
+    repo::insert(
+        conn,
+        outbox_message::Model {
+            id,
+            kind: kind.to_owned(),
+            destination,
+            payload,
+            status: repo::PENDING.to_owned(),
+            attempts: 0,
+            next_attempt_at: at,
+            claimed_by: None,
+            claimed_until: None,
+            last_error: None,
+            created_at: at,
+            delivered_at: None,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Parses an agency's callback URL: `https://` only (or `http://` to a loopback address when
+/// `CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK` is on), no user name or password, no fragment, at most
+/// [`MAX_CALLBACK_LEN`] characters. Error code `invalid_callback`.
+pub fn parse_callback(raw: &str, settings: &OutboxSettings) -> Result<url::Url, AppError> {
+    let bad = |why: &str| AppError::invalid("invalid_callback", format!("callback URL: {why}"));
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > MAX_CALLBACK_LEN {
+        return Err(bad("must be 1 to 2048 characters"));
+    }
+    let url = url::Url::parse(raw).map_err(|_| bad("not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("must not have a fragment"));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => return Err(bad("must name a host")),
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if settings.allow_http_loopback && loopback => Ok(url),
+        _ => Err(bad("must use https")),
+    }
+}
+
+/// The delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, capped, then a random
+/// jitter that keeps between half and all of it (so retries of many messages spread out).
+pub fn backoff(settings: &OutboxSettings, attempts: i32, jitter: f64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let delay = settings
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(settings.backoff_cap);
+    delay.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+fn random_unit() -> f64 {
+    let mut bytes = [0u8; 4];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX),
+        Err(_) => 1.0,
+    }
+}
+
+/// Why a delivery did not happen: retry later, or never.
+enum Failure {
+    Retry(String),
+    Dead(String),
+}
+
+/// One deliverer: its instance id (for leases) and its HTTP client.
+pub struct Deliverer {
+    instance: String,
+    client: reqwest::Client,
+}
+
+impl Deliverer {
+    pub fn new(settings: &OutboxSettings) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.timeout)
+            .user_agent(concat!("congdanso-webhook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("webhook client: {e}"))?;
+        Ok(Self {
+            instance: format!("deliverer-{}", Uuid::new_v4().simple()),
+            client,
+        })
+    }
+
+    /// Claims the due messages once and delivers them; returns how many were claimed.
+    pub async fn deliver_due(&self, state: &AppState) -> Result<usize, DbErr> {
+        let settings = &state.config.outbox;
+        let now = state.clock.now();
+        let lease = chrono::Duration::from_std(settings.lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let claimed =
+            repo::claim_due(&state.db, &self.instance, now, now + lease, settings.batch).await?;
+        let count = claimed.len();
+        for row in claimed {
+            let outcome = match row.kind.as_str() {
+                "webhook" => self.send_webhook(state, &row).await,
+                other => Err(Failure::Dead(format!("unknown message kind `{other}`"))),
+            };
+            let now = state.clock.now();
+            match outcome {
+                Ok(()) => {
+                    repo::mark_delivered(&state.db, row.id, &self.instance, now).await?;
+                }
+                Err(Failure::Dead(why)) => {
+                    tracing::warn!(message = %row.id, reason = %why, "outbox message dead");
+                    repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?;
+                }
+                Err(Failure::Retry(why)) if row.attempts >= settings.max_attempts => {
+                    let why = format!("gave up after {} attempts: {why}", row.attempts);
+                    tracing::warn!(message = %row.id, reason = %why, "outbox message dead");
+                    repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?;
+                }
+                Err(Failure::Retry(why)) => {
+                    let delay = backoff(settings, row.attempts, random_unit());
+                    let next = now
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or_else(|_| chrono::Duration::hours(1));
+                    tracing::info!(message = %row.id, attempts = row.attempts, reason = %why,
+                        "outbox delivery failed; retrying later");
+                    repo::mark_failed(&state.db, row.id, &self.instance, &why, Some(next)).await?;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    async fn send_webhook(
+        &self,
+        state: &AppState,
+        row: &outbox_message::Model,
+    ) -> Result<(), Failure> {
+        let payload: WebhookPayload = serde_json::from_str(&row.payload)
+            .map_err(|e| Failure::Dead(format!("unreadable payload: {e}")))?;
+        let url = url::Url::parse(&row.destination)
+            .map_err(|_| Failure::Dead("unreadable callback URL".into()))?;
+        let credential = crate::issuers::repo::find_credential(&state.db, payload.credential)
+            .await
+            .map_err(|e| Failure::Retry(format!("database: {e}")))?
+            .ok_or_else(|| Failure::Dead("the API credential no longer exists".into()))?;
+        if credential.revoked_at.is_some() {
+            return Err(Failure::Dead("the API credential is revoked".into()));
+        }
+        let (Some(wrapped), Some(master_key_id)) = (
+            credential.webhook_key_wrapped.as_deref(),
+            credential.webhook_key_master_id.as_deref(),
+        ) else {
+            return Err(Failure::Dead(
+                "the API credential has no webhook key (rotate its webhook key)".into(),
+            ));
+        };
+        let secret = webhook::open_key(&state.keys, credential.id, wrapped, master_key_id)
+            .map_err(Failure::Dead)?;
+        let id = row.id.to_string();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "id": id,
+            "type": payload.event,
+            "created_at": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "data": payload.body,
+        }))
+        .map_err(|e| Failure::Dead(format!("body: {e}")))?;
+        let timestamp = state.clock.now().timestamp().to_string();
+        let signature = webhook::signature(secret.as_bytes(), &id, &timestamp, &body);
+        drop(secret);
+        let response = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(webhook::HEADER_ID, &id)
+            .header(webhook::HEADER_TIMESTAMP, &timestamp)
+            .header(webhook::HEADER_SIGNATURE, signature)
+            .body(body)
+            .send()
+            .await
+            // Without the URL: its query may name things the log should not keep.
+            .map_err(|e| Failure::Retry(describe(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(Failure::Retry(format!(
+                "receiver answered {}",
+                status.as_u16()
+            )))
+        }
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "could not connect".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+/// Delivers due messages every `CONGDANSO_OUTBOX_INTERVAL_MS` until shutdown (at once again
+/// while a full batch came back).
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let deliverer = match Deliverer::new(&state.config.outbox) {
+        Ok(d) => d,
+        Err(error) => {
+            tracing::error!(%error, "outbox deliverer not started");
+            return;
+        }
+    };
+    loop {
+        let full = match deliverer.deliver_due(&state).await {
+            Ok(n) => n as u64 >= state.config.outbox.batch,
+            Err(error) => {
+                tracing::warn!(%error, "outbox not delivered this round");
+                false
+            }
+        };
+        if *shutdown.borrow() {
+            return;
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(state.config.outbox.interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(extra: &[(&str, &str)]) -> OutboxSettings {
+        let mut vars: HashMap<&str, &str> = HashMap::new();
+        vars.extend(extra.iter().copied());
+        crate::config::Config::from_vars(&vars).unwrap().outbox
+    }
+
+    #[test]
+    fn callback_urls() {
+        let strict = settings(&[]);
+        let lax = settings(&[("CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK", "true")]);
+        assert!(parse_callback("https://agency.example/hook?x=1", &strict).is_ok());
+        for bad in [
+            "http://agency.example/hook",
+            "http://127.0.0.1:8080/hook",
+            "https://user:pw@agency.example/hook",
+            "https://agency.example/hook#x",
+            "ftp://agency.example/",
+            "not a url",
+            "",
+        ] {
+            let error = parse_callback(bad, &strict).unwrap_err();
+            assert_eq!(error.code(), "invalid_callback", "{bad}");
+        }
+        let long = format!("https://agency.example/{}", "a".repeat(MAX_CALLBACK_LEN));
+        assert!(parse_callback(&long, &strict).is_err());
+        assert!(parse_callback("http://127.0.0.1:8080/hook", &lax).is_ok());
+        assert!(parse_callback("http://[::1]:8080/hook", &lax).is_ok());
+        assert!(parse_callback("http://agency.example/hook", &lax).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter() {
+        let s = settings(&[
+            ("CONGDANSO_OUTBOX_BACKOFF_BASE_SECS", "10"),
+            ("CONGDANSO_OUTBOX_BACKOFF_CAP_SECS", "100"),
+        ]);
+        assert_eq!(backoff(&s, 1, 1.0), Duration::from_secs(10));
+        assert_eq!(backoff(&s, 2, 1.0), Duration::from_secs(20));
+        assert_eq!(backoff(&s, 3, 1.0), Duration::from_secs(40));
+        assert_eq!(backoff(&s, 5, 1.0), Duration::from_secs(100));
+        assert_eq!(backoff(&s, 50, 1.0), Duration::from_secs(100));
+        assert_eq!(backoff(&s, 1, 0.0), Duration::from_secs(5));
+    }
 }

@@ -17,6 +17,7 @@ use crate::staff::step_up;
 /// A second agency that asks for documents (not the issuer), with its API token.
 pub struct Asker {
     pub agency: entity::agency::Model,
+    pub credential: entity::api_credential::Model,
     pub token: String,
 }
 
@@ -29,11 +30,13 @@ pub async fn make_asker(t: &TestApp, code: &str) -> Asker {
     )
     .await
     .unwrap();
-    let (_, token) = congdanso::issuers::service::create_credential(&t.state, agency.id, "Một cửa")
-        .await
-        .unwrap();
+    let (credential, token) =
+        congdanso::issuers::service::create_credential(&t.state, agency.id, "Một cửa")
+            .await
+            .unwrap();
     Asker {
         agency,
+        credential,
         token: token.to_string(),
     }
 }
@@ -772,4 +775,57 @@ async fn the_sharing_pages_pass_wcag_and_fit_a_phone() {
     b.goto(&format!("/shared/grants/{}", grant.id)).await;
     b.assert_accessible("shared-grant-vi").await;
     b.finish().await;
+}
+
+#[actix_web::test]
+async fn withdrawal_reaches_the_agency_as_a_signed_webhook_from_the_outbox() {
+    let t = spawn_app_with(&[("CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK", "true")]).await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (_issuer, cccd) = citizen_with_cccd(&t, &mut me).await;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = crate::outbox::receiver(listener).await;
+    let mut body = ask_cccd(json!({ "full_name": "required" }), 1);
+    body["callback_url"] = json!(url);
+    let (status, request) = post_json(&t, &asker.token, "/api/v1/requests", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    let grant = approve(&t, &mut me, request["id"].as_str().unwrap(), cccd, &[]).await;
+    let reply = me
+        .post(&format!("/shared/grants/{grant}/withdraw"), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    // A second withdrawal changes nothing and sends nothing more.
+    me.post(&format!("/shared/grants/{grant}/withdraw"), &[])
+        .await;
+
+    let deliverer = congdanso::outbox::Deliverer::new(&t.state.config.outbox).unwrap();
+    assert_eq!(deliverer.deliver_due(&t.state).await.unwrap(), 2);
+    let got = got.lock().unwrap().clone();
+    let secret = congdanso::issuers::service::webhook_secret(&t.state, &asker.credential)
+        .unwrap()
+        .unwrap();
+    let events: Vec<String> = got
+        .iter()
+        .map(|one| {
+            use congdanso::outbox::webhook;
+            let id = crate::outbox::header(one, webhook::HEADER_ID);
+            let ts = crate::outbox::header(one, webhook::HEADER_TIMESTAMP);
+            let sig = crate::outbox::header(one, webhook::HEADER_SIGNATURE);
+            assert!(webhook::verify(secret.as_bytes(), id, ts, &one.1, sig));
+            let body: Value = serde_json::from_slice(&one.1).unwrap();
+            body["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(events, ["request.approved", "grant.withdrawn"]);
+    let withdrawn: Value = serde_json::from_slice(&got[1].1).unwrap();
+    assert_eq!(withdrawn["data"]["grant_id"], grant.to_string());
+    let record = &withdrawn["data"]["consent_record"];
+    sign::verify_json(
+        &platform_key(&t),
+        &record["record"],
+        record["signature"].as_str().unwrap(),
+    )
+    .unwrap();
 }

@@ -19,6 +19,7 @@ mod issuers;
 mod issuing;
 mod migrations;
 mod ops;
+mod outbox;
 mod process;
 mod reports;
 mod staff;

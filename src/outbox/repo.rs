@@ -1,0 +1,166 @@
+//! Queries of the outbox table. Claiming is a conditional UPDATE per candidate row: it succeeds
+//! for exactly one instance, on SQLite and on PostgreSQL alike.
+
+use chrono::{DateTime, Utc};
+use entity::outbox_message;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const DEAD: &str = "dead";
+
+pub async fn insert(db: &impl ConnectionTrait, row: outbox_message::Model) -> Result<(), DbErr> {
+    let active = outbox_message::ActiveModel {
+        id: ActiveValue::Set(row.id),
+        kind: ActiveValue::Set(row.kind),
+        destination: ActiveValue::Set(row.destination),
+        payload: ActiveValue::Set(row.payload),
+        status: ActiveValue::Set(row.status),
+        attempts: ActiveValue::Set(row.attempts),
+        next_attempt_at: ActiveValue::Set(row.next_attempt_at),
+        claimed_by: ActiveValue::Set(row.claimed_by),
+        claimed_until: ActiveValue::Set(row.claimed_until),
+        last_error: ActiveValue::Set(row.last_error),
+        created_at: ActiveValue::Set(row.created_at),
+        delivered_at: ActiveValue::Set(row.delivered_at),
+    };
+    outbox_message::Entity::insert(active)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn unclaimed(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(outbox_message::Column::ClaimedUntil.is_null())
+        .add(outbox_message::Column::ClaimedUntil.lt(now))
+}
+
+/// Claims up to `limit` due messages for `instance` until `until`; returns the claimed rows
+/// (their `attempts` already counts this attempt).
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    instance: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<outbox_message::Model>, DbErr> {
+    let candidates: Vec<Uuid> = outbox_message::Entity::find()
+        .select_only()
+        .column(outbox_message::Column::Id)
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .filter(outbox_message::Column::NextAttemptAt.lte(now))
+        .filter(unclaimed(now))
+        .order_by_asc(outbox_message::Column::NextAttemptAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut claimed = Vec::new();
+    for id in candidates {
+        let result = outbox_message::Entity::update_many()
+            .col_expr(outbox_message::Column::ClaimedBy, Expr::value(instance))
+            .col_expr(outbox_message::Column::ClaimedUntil, Expr::value(until))
+            .col_expr(
+                outbox_message::Column::Attempts,
+                Expr::col(outbox_message::Column::Attempts).add(1),
+            )
+            .filter(outbox_message::Column::Id.eq(id))
+            .filter(outbox_message::Column::Status.eq(PENDING))
+            .filter(unclaimed(now))
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1
+            && let Some(row) = outbox_message::Entity::find_by_id(id).one(db).await?
+        {
+            claimed.push(row);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Marks a message delivered, if this instance still holds it.
+pub async fn mark_delivered(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    instance: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Status, Expr::value(DELIVERED))
+        .col_expr(outbox_message::Column::DeliveredAt, Expr::value(now))
+        .col_expr(
+            outbox_message::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            outbox_message::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(outbox_message::Column::Id.eq(id))
+        .filter(outbox_message::Column::ClaimedBy.eq(instance))
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Releases a message after a failed attempt: `dead`, or pending again from `next`.
+pub async fn mark_failed(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    instance: &str,
+    error: &str,
+    next: Option<DateTime<Utc>>,
+) -> Result<bool, DbErr> {
+    let mut update = outbox_message::Entity::update_many()
+        .col_expr(
+            outbox_message::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(outbox_message::Column::LastError, Expr::value(error));
+    update = match next {
+        Some(at) => update.col_expr(outbox_message::Column::NextAttemptAt, Expr::value(at)),
+        None => update.col_expr(outbox_message::Column::Status, Expr::value(DEAD)),
+    };
+    let result = update
+        .filter(outbox_message::Column::Id.eq(id))
+        .filter(outbox_message::Column::ClaimedBy.eq(instance))
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<outbox_message::Model>, DbErr> {
+    outbox_message::Entity::find_by_id(id).one(db).await
+}
+
+/// (pending, dead, oldest pending creation time), for /metrics.
+pub async fn summary(
+    db: &impl ConnectionTrait,
+) -> Result<(u64, u64, Option<DateTime<Utc>>), DbErr> {
+    let pending = outbox_message::Entity::find()
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .count(db)
+        .await?;
+    let dead = outbox_message::Entity::find()
+        .filter(outbox_message::Column::Status.eq(DEAD))
+        .count(db)
+        .await?;
+    let oldest = outbox_message::Entity::find()
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .order_by_asc(outbox_message::Column::CreatedAt)
+        .one(db)
+        .await?
+        .map(|r| r.created_at);
+    Ok((pending, dead, oldest))
+}
