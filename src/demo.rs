@@ -140,10 +140,14 @@ pub async fn seed(state: &AppState) -> Result<Vec<DemoAccount>, AppError> {
     Ok(out)
 }
 
+/// The procedure catalogue shipped with the source.
+pub const SHIPPED_PROCEDURES: &[u8] = include_bytes!("../catalogue/procedures.json");
+
 /// A purpose registered for the demo district and one request from it waiting in the demo
 /// citizen's inbox ("Đã chia sẻ"), so sharing can be tried at once. Idempotent: the request is
 /// sent with a fixed `Idempotency-Key`.
 async fn seed_sharing(state: &AppState, agency: &entity::agency::Model) -> Result<(), AppError> {
+    crate::purposes::service::import_procedures(state, SHIPPED_PROCEDURES).await?;
     let scope = serde_json::json!({
         "cccd": { "file": false, "fields": ["full_name", "date_of_birth", "place_of_residence"] },
         "household_registration": { "file": true, "fields": [] },

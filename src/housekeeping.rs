@@ -27,6 +27,8 @@ pub struct Report {
     pub orphan_blobs: u64,
     /// Certification codes expired for more than a day.
     pub certification_codes: u64,
+    /// Access requests past their answer-by time, marked expired.
+    pub expired_requests: u64,
 }
 
 /// One pass.
@@ -49,11 +51,14 @@ pub async fn run_once(state: &AppState) -> Result<Report, crate::error::AppError
         now - chrono::Duration::days(1),
     )
     .await?;
+    // Reads already treat unanswered requests past their time as expired; this only marks them.
+    let expired_requests = crate::grants::service::tidy(state).await?;
     Ok(Report {
         sessions,
         throttles,
         orphan_blobs,
         certification_codes,
+        expired_requests,
     })
 }
 

@@ -35,6 +35,16 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The procedure catalogue agencies can ask "for procedure X" by.
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+    },
+    /// Agencies' purposes: what each may ask citizens for (operators).
+    Purposes {
+        #[command(subcommand)]
+        command: PurposesCommand,
+    },
     /// Maintenance tasks (the server also runs them hourly).
     Maintenance {
         #[command(subcommand)]
@@ -179,6 +189,30 @@ enum AgencyCommand {
 }
 
 #[derive(Subcommand)]
+enum CatalogueCommand {
+    /// Import procedures from a JSON file (an array; see catalogue/procedures.json), all or
+    /// nothing, upserting by `code`.
+    Import {
+        /// The JSON file.
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PurposesCommand {
+    /// Register (or replace) a purpose of an agency from a JSON file: `code`,
+    /// `description_vi`, `description_en`, `legal_basis`, `retention_days`, `scope`
+    /// (document type → `{"file": bool, "fields": [...]}`).
+    Register {
+        /// The agency's code.
+        #[arg(long)]
+        agency: String,
+        /// The JSON file.
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum MaintenanceCommand {
     /// Remove orphan blobs of interrupted uploads, finished sessions and stale throttles.
     Sweep,
@@ -290,6 +324,12 @@ fn main() -> ExitCode {
                 command: KeysCommand::RetireMaster { id },
             } => retire_master(config, &id).await,
             Command::Audit { command } => audit(config, command).await,
+            Command::Catalogue {
+                command: CatalogueCommand::Import { file },
+            } => import_catalogue(config, &file).await,
+            Command::Purposes {
+                command: PurposesCommand::Register { agency, file },
+            } => register_purpose(config, &agency, &file).await,
             Command::Keys {
                 command: KeysCommand::Generate,
             }
@@ -580,6 +620,36 @@ fn audit_keys(
         return Err(format!("{}: no usable platform key", path.display()));
     }
     Ok(keys)
+}
+
+async fn import_catalogue(config: Config, file: &std::path::Path) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let state = state_for_tools(config).await?;
+    let n = congdanso::purposes::service::import_procedures(&state, &bytes)
+        .await
+        .map_err(|e| format!("{}: {}", file.display(), e.api_message()))?;
+    println!("imported {n} procedures");
+    Ok(())
+}
+
+async fn register_purpose(
+    config: Config,
+    agency: &str,
+    file: &std::path::Path,
+) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let input: congdanso::purposes::service::NewPurpose =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let state = state_for_tools(config).await?;
+    let agency = congdanso::agencies::repo::find_by_code(&state.db, agency)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no agency with code {agency}"))?;
+    congdanso::purposes::service::register(&state, agency.id, &input)
+        .await
+        .map_err(|e| format!("{}: {}", file.display(), e.api_message()))?;
+    println!("registered purpose {} for {}", input.code, agency.code);
+    Ok(())
 }
 
 async fn sweep(config: Config) -> Result<(), String> {

@@ -829,3 +829,73 @@ async fn withdrawal_reaches_the_agency_as_a_signed_webhook_from_the_outbox() {
     )
     .unwrap();
 }
+
+#[actix_web::test]
+async fn the_shipped_catalogue_imports_idempotently_a_bad_row_leaves_nothing_and_requests_can_name_a_procedure()
+ {
+    let t = spawn_app().await;
+    let shipped = congdanso::demo::SHIPPED_PROCEDURES;
+    let n = congdanso::purposes::service::import_procedures(&t.state, shipped)
+        .await
+        .unwrap();
+    assert!(n >= 10, "at least ten procedures of a ward counter");
+    assert_eq!(
+        congdanso::purposes::service::import_procedures(&t.state, shipped)
+            .await
+            .unwrap(),
+        n
+    );
+    let all = congdanso::purposes::repo::all_procedures(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), n, "upserted by code, not duplicated");
+    assert!(
+        all.iter().all(|p| !p.source.is_empty()),
+        "every procedure cites its source"
+    );
+
+    // One bad row: refused naming it, nothing of the file imported.
+    let bad = json!([
+        { "code": "moi-mot", "name_vi": "Một", "name_en": "One", "required_types": ["cccd"], "source": "x" },
+        { "code": "moi-hai", "name_vi": "Hai", "name_en": "Two", "required_types": ["tau_bay"], "source": "x" }
+    ]);
+    let error =
+        congdanso::purposes::service::import_procedures(&t.state, bad.to_string().as_bytes())
+            .await
+            .unwrap_err();
+    assert!(
+        error.api_message().contains("row 2"),
+        "{}",
+        error.api_message()
+    );
+    assert!(
+        congdanso::purposes::repo::find_procedure(&t.state.db, "moi-mot")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // "For procedure X": its types, as far as the purpose covers them.
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let mut body = ask_cccd(json!({}), 1);
+    body["documents"] = json!([]);
+    body["procedure"] = json!("xac-nhan-thong-tin-cu-tru");
+    let (status, request) = post_json(&t, &asker.token, "/api/v1/requests", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    assert_eq!(request["documents"][0]["type"], "cccd");
+    assert_eq!(
+        request["documents"][0]["fields"],
+        json!({ "full_name": "required" })
+    );
+    // A procedure needing a type the purpose does not cover is over-asking.
+    body["procedure"] = json!("chung-thuc-chu-ky");
+    let (status, reply) = post_json(&t, &asker.token, "/api/v1/requests", &body).await;
+    assert_eq!(
+        (status, code(&reply)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "over_asking"),
+        "{reply}"
+    );
+}
