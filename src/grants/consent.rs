@@ -63,3 +63,14 @@ pub fn receipt(state: &AppState, body: Value) -> Result<Value, AppError> {
         "platform_key_id": state.keys.signing.id(),
     }))
 }
+
+/// Signs a platform statement (the field cut): `{"body", "signature", "platform_key_id"}`.
+pub fn signed_value(state: &AppState, body: Value) -> Result<Value, AppError> {
+    let signature =
+        sign::sign_json(state.keys.signing.signing_key(), &body).map_err(AppError::internal)?;
+    Ok(json!({
+        "body": body,
+        "signature": signature,
+        "platform_key_id": state.keys.signing.id(),
+    }))
+}

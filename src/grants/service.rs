@@ -496,6 +496,18 @@ pub async fn approve(
                         "pick one of your own documents of the type asked for",
                     )
                 })?;
+            // A document the citizen uploaded has no signed fields: only its file can be shared.
+            let fields = if row.source == "self" {
+                Vec::new()
+            } else {
+                fields.clone()
+            };
+            if !item.file && fields.is_empty() {
+                return Err(invalid(
+                    "invalid_choice",
+                    "this document has no signed details to share",
+                ));
+            }
             documents.push(
                 repo::grant_document_row(grant_id, row.id, &row.doc_type, item.file, &fields)
                     .map_err(AppError::internal)?,
@@ -852,10 +864,48 @@ pub async fn agency_read(
     })
 }
 
-/// The JSON answer of a fields read: the document's kind, exactly the granted fields, and the
-/// signed access receipt.
+/// The JSON answer of a fields read: the document's kind, exactly the granted fields, the
+/// platform-signed cut naming the issuer-signed payload it was cut from (its SHA-256, the
+/// issuer's key and signature), and the signed access receipt.
 pub async fn fields_response(state: &AppState, read: &AgencyRead) -> Result<Value, AppError> {
-    let fields = granted_fields(state, read).await?;
+    let allowed: Vec<String> =
+        serde_json::from_str(&read.covered.fields).map_err(AppError::internal)?;
+    let Some(record) = crate::vault::repo::find_signature(&state.db, read.opened.row.id).await?
+    else {
+        // A document nobody signed has no fields to give (only its file may be granted).
+        return Err(AppError::OutOfScope);
+    };
+    let payload = read.opened.payload(&record)?;
+    let signed_fields = payload.get("fields").and_then(Value::as_object);
+    let fields: BTreeMap<String, Value> = allowed
+        .into_iter()
+        .filter_map(|name| {
+            let value = signed_fields?.get(&name)?.clone();
+            Some((name, value))
+        })
+        .collect();
+    let canonical = crate::crypto::sign::canonical_json(&payload).map_err(AppError::internal)?;
+    let cut = consent::signed_value(
+        state,
+        json!({
+            "kind": "congdanso.field_cut",
+            "version": 1,
+            "grant_id": read.grant.id,
+            "document_id": read.opened.row.id,
+            "type": read.opened.row.doc_type,
+            "fields": fields,
+            "source": {
+                "kind": record.kind,
+                "issuer_agency_id": record.agency_id,
+                "key_id": record.key_id,
+                "payload_sha256": hex::encode(Sha256::digest(&canonical)),
+                "signature": record.signature,
+                "issued_at": format_time(record.issued_at),
+                "accepted_at": format_time(record.accepted_at),
+            },
+            "cut_at": format_time(state.clock.now()),
+        }),
+    )?;
     Ok(json!({
         "document": {
             "id": read.opened.row.id,
@@ -864,31 +914,9 @@ pub async fn fields_response(state: &AppState, read: &AgencyRead) -> Result<Valu
         },
         "grant_id": read.grant.id,
         "fields": fields,
+        "cut": cut,
         "receipt": read.receipt,
     }))
-}
-
-/// The granted fields of a document read under a grant, exactly those and no other, from the
-/// payload its issuer signed.
-pub async fn granted_fields(
-    state: &AppState,
-    read: &AgencyRead,
-) -> Result<BTreeMap<String, Value>, AppError> {
-    let allowed: Vec<String> =
-        serde_json::from_str(&read.covered.fields).map_err(AppError::internal)?;
-    let Some(record) = crate::vault::repo::find_signature(&state.db, read.opened.row.id).await?
-    else {
-        return Ok(BTreeMap::new());
-    };
-    let payload = read.opened.payload(&record)?;
-    let fields = payload.get("fields").and_then(Value::as_object);
-    Ok(allowed
-        .into_iter()
-        .filter_map(|name| {
-            let value = fields?.get(&name)?.clone();
-            Some((name, value))
-        })
-        .collect())
 }
 
 /// Marks unanswered requests expired (reads already treat them so); for the housekeeping job.

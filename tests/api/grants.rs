@@ -159,7 +159,7 @@ fn platform_key(t: &TestApp) -> ed25519_dalek::VerifyingKey {
 async fn an_agency_asks_the_citizen_approves_and_the_agency_reads_exactly_the_granted_fields() {
     let t = spawn_app().await;
     let mut me = Client::new(test::init_service(app(t.state.clone())).await);
-    let (_issuer, cccd) = citizen_with_cccd(&t, &mut me).await;
+    let (issuer, cccd) = citizen_with_cccd(&t, &mut me).await;
     let asker = make_asker(&t, "UBND-HAICHAU").await;
     register_purpose(
         &t,
@@ -253,6 +253,52 @@ async fn an_agency_asks_the_citizen_approves_and_the_agency_reads_exactly_the_gr
     )
     .expect("receipt verifies");
     assert_eq!(receipt["receipt"]["grant_id"], grant.to_string());
+    // The platform-signed cut holds the same fields and names the issuer-signed payload it was
+    // cut from: its digest matches the payload the issuer signed, and that signature verifies.
+    let cut = &read["cut"];
+    sign::verify_json(
+        &platform_key(&t),
+        &cut["body"],
+        cut["signature"].as_str().unwrap(),
+    )
+    .expect("cut verifies");
+    assert_eq!(&cut["body"]["fields"], &read["fields"]);
+    let mut extra = cut["body"].clone();
+    extra["fields"]["place_of_residence"] = json!("Đà Nẵng");
+    assert!(
+        sign::verify_json(
+            &platform_key(&t),
+            &extra,
+            cut["signature"].as_str().unwrap()
+        )
+        .is_err()
+    );
+    let record = congdanso::vault::repo::find_signature(&t.state.db, cccd)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cut["body"]["source"]["signature"],
+        record.signature.as_str()
+    );
+    let owner = citizen(&t).await;
+    let opened = congdanso::access::open(
+        &t.state,
+        &congdanso::access::Reader::Owner(&owner),
+        congdanso::access::DocumentId(cccd),
+        congdanso::access::Purpose::View,
+    )
+    .await
+    .unwrap();
+    let signed = opened.payload(&record).unwrap();
+    let canonical = sign::canonical_json(&signed).unwrap();
+    assert_eq!(
+        cut["body"]["source"]["payload_sha256"],
+        crate::issuing::sha_hex(&canonical)
+    );
+    let issuer_key = issuer.key.verifying_key();
+    sign::verify_json(&issuer_key, &signed, &record.signature)
+        .expect("the issuer signed the source");
 
     // The file was not asked for: outside the grant, like a missing document.
     let (status, body) = get_json(
@@ -897,5 +943,60 @@ async fn the_shipped_catalogue_imports_idempotently_a_bad_row_leaves_nothing_and
         (status, code(&reply)),
         (StatusCode::UNPROCESSABLE_ENTITY, "over_asking"),
         "{reply}"
+    );
+}
+
+#[actix_web::test]
+async fn a_scan_the_citizen_uploaded_cannot_stand_in_for_signed_fields() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    let scan = crate::issuing::pdf("bản chụp CCCD");
+    let reply = me
+        .post_multipart(
+            "/documents",
+            &[("doc_type", "cccd"), ("title", "Bản chụp")],
+            Some(("cccd.pdf", &scan)),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let owner = citizen(&t).await;
+    let uploaded = congdanso::vault::repo::list_for_owner(&t.state.db, owner.id)
+        .await
+        .unwrap()[0]
+        .id;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let (_, request) = post_json(
+        &t,
+        &asker.token,
+        "/api/v1/requests",
+        &ask_cccd(json!({ "full_name": "required" }), 1),
+    )
+    .await;
+    let id = request["id"].as_str().unwrap();
+    let page = me.get(&format!("/shared/requests/{id}")).await;
+    assert!(
+        !page.body.contains(&uploaded.to_string()),
+        "not offered for signed details"
+    );
+    step_up(&mut me, &t, CITIZEN).await;
+    let reply = me
+        .post(
+            &format!("/shared/requests/{id}/approve"),
+            &[(format!("doc_0_{uploaded}").as_str(), "on")],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(
+        congdanso::grants::repo::grants_of_citizen(&t.state.db, owner.id)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
