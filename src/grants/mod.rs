@@ -5,6 +5,7 @@
 //! fields); the agency reads through the one door as `Reader::Agency`, each read checked and
 //! logged; withdrawal ends it on the next request and tells the agency through the outbox.
 
+pub mod agency_pages;
 pub mod api;
 pub mod consent;
 pub mod model;
@@ -48,5 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/shared/grants/{id}/consent.json")
                 .route(web::get().to(pages::consent_json)),
+        )
+        .service(
+            web::resource("/agency/sharing").route(web::get().to(agency_pages::agency_sharing)),
+        )
+        .service(
+            web::resource("/admin/over-asking").route(web::get().to(agency_pages::over_asking)),
         );
 }

@@ -1000,3 +1000,74 @@ async fn a_scan_the_citizen_uploaded_cannot_stand_in_for_signed_fields() {
             .is_empty()
     );
 }
+
+#[actix_web::test]
+async fn agency_admins_see_their_own_agencys_sharing_and_operators_see_over_asking() {
+    let t = spawn_app().await;
+    congdanso::demo::seed(&t.state).await.unwrap();
+    let demo = congdanso::agencies::repo::find_by_code(&t.state.db, "DEMO-HAICHAU")
+        .await
+        .unwrap()
+        .unwrap();
+    let ours = congdanso::grants::repo::requests_of_agency(&t.state.db, demo.id)
+        .await
+        .unwrap();
+    assert_eq!(ours.len(), 1);
+    // Another agency's request, and its refused over-asking.
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    let other = make_asker(&t, "UBND-THACHTHANG").await;
+    register_purpose(&t, &other.agency, "cu-tru", &["full_name"]).await;
+    let (_, theirs) = post_json(
+        &t,
+        &other.token,
+        "/api/v1/requests",
+        &ask_cccd(json!({ "full_name": "required" }), 1),
+    )
+    .await;
+    let (status, _) = post_json(
+        &t,
+        &other.token,
+        "/api/v1/requests",
+        &ask_cccd(json!({ "date_of_birth": "required" }), 1),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let mut admin = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::staff::first_staff_login(&mut admin, &t, "demo.admin", congdanso::demo::DEMO_PASSWORD)
+        .await;
+    let page = admin.get("/agency/sharing").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&ours[0].id.to_string()));
+    assert!(
+        !page.body.contains(theirs["id"].as_str().unwrap()),
+        "another agency's request"
+    );
+    assert_eq!(
+        admin.get("/admin/over-asking").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let mut operator = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::staff::first_staff_login(
+        &mut operator,
+        &t,
+        "demo.operator",
+        congdanso::demo::DEMO_PASSWORD,
+    )
+    .await;
+    let page = operator.get("/admin/over-asking").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("UBND-THACHTHANG") && page.body.contains("date_of_birth"));
+    assert!(!page.body.contains(CITIZEN), "never which citizen");
+
+    assert_eq!(
+        me.get("/agency/sharing").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        me.get("/admin/over-asking").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
