@@ -59,7 +59,8 @@ enum Command {
     /// Works offline from the cached trust list; exit status 0 = valid, 1 = not valid, 2 = could
     /// not check. The platform key is pinned by fingerprint on first use (see docs/api.md).
     Verify {
-        /// The package file (`….congdanso.tar`).
+        /// The package file (`….congdanso.tar`), or a signed consent record, access receipt or
+        /// field cut (JSON).
         package: std::path::PathBuf,
         /// Fetch the trust list and platform keys from this server first (https, or http to a
         /// loopback address); they are cached once they check out against the pinned key.
@@ -788,6 +789,19 @@ async fn client_tool(command: Command) -> Result<ExitCode, String> {
                     "congdanso: warning: the trust list is older than {} days; fetch a fresh one with --server to see recent revocations",
                     offline::STALE_AFTER_DAYS
                 );
+            }
+            if offline::is_json_file(&package) {
+                let report = offline::verify_statement(&package, &anchors.platform)?;
+                if json {
+                    println!("{}", offline::json_terminal_safe(&report)?);
+                } else {
+                    print!("{}", offline::describe_statement(&report)?);
+                }
+                return Ok(if report.valid {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
             }
             let report = offline::verify_package(&package, &anchors, now).await?;
             if json {

@@ -512,6 +512,83 @@ pub async fn verify_package(
     })
 }
 
+/// A platform-signed statement of sharing checked offline: a grant's consent record, an access
+/// receipt or a field cut (docs/CRYPTO.md, "Consent records and access receipts").
+#[derive(Debug, Serialize)]
+pub struct StatementReport {
+    pub valid: bool,
+    pub kind: String,
+    pub platform_key_id: String,
+    pub problem: Option<String>,
+    /// The signed statement itself, for the reader.
+    pub statement: Value,
+}
+
+/// Whether a file is a JSON statement (rather than a package, which is a tar archive).
+pub fn is_json_file(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| b.iter().copied().find(|c| !c.is_ascii_whitespace()))
+        == Some(b'{')
+}
+
+/// Verifies a consent record, access receipt or field cut against the pinned platform keys:
+/// Ed25519 by the named key over the RFC 8785 bytes of `record` / `receipt` / `body`.
+pub fn verify_statement(path: &Path, platform: &PlatformKeys) -> Result<StatementReport, String> {
+    let value = read_json(path)?;
+    let (member, statement) = ["record", "receipt", "body"]
+        .iter()
+        .find_map(|m| value.get(*m).map(|v| (*m, v.clone())))
+        .ok_or_else(|| {
+            format!(
+                "{}: neither a package nor a signed statement",
+                path.display()
+            )
+        })?;
+    let kind = statement
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or(member)
+        .to_owned();
+    let key_id = value
+        .get("platform_key_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let signature = value
+        .get("signature")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let problem = match platform.key(&key_id) {
+        None => Some(format!("signed by `{key_id}`, not a pinned platform key")),
+        Some(key) => crate::crypto::sign::verify_json(&key, &statement, signature)
+            .err()
+            .map(|_| "the platform signature does not match: altered or not ours".to_owned()),
+    };
+    Ok(StatementReport {
+        valid: problem.is_none(),
+        kind,
+        platform_key_id: key_id,
+        problem,
+        statement,
+    })
+}
+
+/// One screen for a person: verdict, kind, key, then the statement.
+pub fn describe_statement(report: &StatementReport) -> Result<String, String> {
+    let verdict = if report.valid { "VALID" } else { "INVALID" };
+    let mut out = format!(
+        "{verdict}: {} signed by platform key {}\n",
+        report.kind, report.platform_key_id
+    );
+    if let Some(problem) = &report.problem {
+        out.push_str(&format!("  problem: {problem}\n"));
+    }
+    out.push_str(&json_terminal_safe(&report.statement)?);
+    out.push('\n');
+    Ok(terminal_safe_lines(&out))
+}
+
 /// Whether the trust list is older than [`STALE_AFTER_DAYS`].
 pub fn is_stale(trust: &TrustList, now: DateTime<Utc>) -> bool {
     trust

@@ -352,6 +352,44 @@ async fn an_agency_asks_the_citizen_approves_and_the_agency_reads_exactly_the_gr
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     let downloaded: Value = serde_json::from_slice(&bytes).unwrap();
+
+    // `congdanso verify` checks the consent record and the cut offline against the platform
+    // keys; a tampered copy fails.
+    let dir = tempfile::tempdir().unwrap();
+    let (list, keys) = crate::verify::write_lists(&t, dir.path()).await;
+    let lists = [
+        "--trust-list",
+        list.as_str(),
+        "--platform-keys",
+        keys.as_str(),
+    ];
+    let file = dir.path().join("consent.json");
+    std::fs::write(&file, &bytes).unwrap();
+    let (code, stdout, stderr) =
+        crate::verify::run(crate::verify::cli().arg("verify").arg(&file).args(lists)).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("VALID: congdanso.consent_record"),
+        "{stdout}"
+    );
+    let mut forged = downloaded.clone();
+    forged["record"]["valid_until"] = json!("2099-01-01T00:00:00Z");
+    std::fs::write(&file, forged.to_string()).unwrap();
+    let (code, stdout, _) =
+        crate::verify::run(crate::verify::cli().arg("verify").arg(&file).args(lists)).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.starts_with("INVALID"), "{stdout}");
+    let cut_file = dir.path().join("cut.json");
+    std::fs::write(&cut_file, read["cut"].to_string()).unwrap();
+    let (code, stdout, _) = crate::verify::run(
+        crate::verify::cli()
+            .arg("verify")
+            .arg(&cut_file)
+            .args(lists),
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with("VALID: congdanso.field_cut"), "{stdout}");
     sign::verify_json(
         &platform_key(&t),
         &downloaded["record"],

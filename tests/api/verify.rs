@@ -157,7 +157,7 @@ async fn package_with_fields(t: &TestApp, issuer: &Issuer, fields: Value) -> Vec
 }
 
 /// The published lists written to files, for `verify --trust-list … --platform-keys …`.
-async fn write_lists(t: &TestApp, dir: &std::path::Path) -> (String, String) {
+pub async fn write_lists(t: &TestApp, dir: &std::path::Path) -> (String, String) {
     std::fs::create_dir_all(dir).unwrap();
     let list = dir.join("tl.json");
     let keys = dir.join("pk.json");
