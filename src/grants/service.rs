@@ -540,7 +540,8 @@ pub async fn approve(
             "agency_id": ask.agency.id,
             "code": ask.agency.code,
             "name": ask.agency.name,
-            "contact": state.config.public_url.join(&format!("/agencies/{}", ask.agency.code)).map(|u| u.to_string()).unwrap_or_default(),
+            // Agencies have no contact fields yet: the platform that relays requests to them.
+            "contact": state.config.public_url.to_string(),
         },
         "purpose": {
             "code": purpose.code,
