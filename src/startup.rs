@@ -83,6 +83,7 @@ pub async fn build_state_with_keys(
         metrics: Arc::new(Metrics::new()),
         passwords,
         log_writer: Arc::default(),
+        names: Arc::default(),
     })
 }
 

@@ -25,4 +25,6 @@ pub struct AppState {
     pub passwords: Arc<HashPool>,
     /// Group commit of the access-log entries of reads (see `audit::writer`).
     pub log_writer: Arc<crate::audit::writer::GroupCommit>,
+    /// Names shown on access-log pages, kept a minute (see `audit::plain::NameCache`).
+    pub names: Arc<crate::audit::plain::NameCache>,
 }

@@ -142,8 +142,7 @@ pub async fn access_log(
             })
             .transpose()?,
     };
-    service::settle(&state, citizen.account.id).await?;
-    let page = service::page(&state.db, citizen.account.id, &page_query, PAGE_SIZE).await?;
+    let page = service::page(&state, citizen.account.id, &page_query, PAGE_SIZE).await?;
     let rows = rows(&state, lang, &page.entries).await?;
     let mut keep: Vec<(&str, String)> = Vec::new();
     for (name, value) in [

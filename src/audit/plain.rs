@@ -6,7 +6,8 @@
 //! "hôm nay" / "hôm qua" by the Vietnamese calendar day, otherwise the date.
 //!
 //! Names come from [`names`], which looks up every agency and every staff member or operator
-//! of a list of entries in one query each (a page costs the same whatever its entries).
+//! of a list of entries in one query each (a page costs the same whatever its entries), and
+//! keeps them a minute in the instance's [`NameCache`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -36,31 +37,138 @@ pub struct Names {
     pub people: HashMap<Uuid, String>,
 }
 
-/// The names of every agency and every staff member or operator acting in `entries`: one query
+/// How long a looked-up name is reused: a renamed agency or staff member shows under the new
+/// name on log pages at most this much later (per instance).
+pub const NAME_TTL_SECS: i64 = 60;
+
+/// Names kept at most; past this the cache forgets everything and starts again (a page names
+/// at most a few dozen, so this only bounds memory).
+const NAME_CACHE_CAP: usize = 4096;
+
+/// What a cached name belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum NameKey {
+    Agency(Uuid),
+    Person(Uuid),
+}
+
+/// A small process-wide cache of the names log pages show (agencies, staff members,
+/// operators), so a page of a citizen whose entries name the same few agencies and clerks costs
+/// no lookup at all after the first: names are public-facing labels, not the citizen's data,
+/// and change rarely. Only found names are kept (a missing one is asked for again).
+#[derive(Default)]
+pub struct NameCache {
+    entries: std::sync::Mutex<HashMap<NameKey, (String, DateTime<Utc>)>>,
+}
+
+impl std::fmt::Debug for NameCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameCache").finish_non_exhaustive()
+    }
+}
+
+impl NameCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NameKey, (String, DateTime<Utc>)>> {
+        // A panic while holding the lock leaves a map that is still a valid cache.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Splits `keys` into the names still fresh at `now` and the keys to look up.
+    fn split(&self, keys: &[NameKey], now: DateTime<Utc>) -> (Names, Vec<NameKey>) {
+        let entries = self.lock();
+        let mut names = Names::default();
+        let mut missing = Vec::new();
+        for key in keys {
+            match entries.get(key) {
+                Some((name, until)) if now < *until => match key {
+                    NameKey::Agency(id) => {
+                        names.agencies.insert(*id, name.clone());
+                    }
+                    NameKey::Person(id) => {
+                        names.people.insert(*id, name.clone());
+                    }
+                },
+                _ => missing.push(*key),
+            }
+        }
+        (names, missing)
+    }
+
+    fn keep(&self, found: impl IntoIterator<Item = (NameKey, String)>, now: DateTime<Utc>) {
+        let until = now + chrono::Duration::seconds(NAME_TTL_SECS);
+        let mut entries = self.lock();
+        for (key, name) in found {
+            if entries.len() >= NAME_CACHE_CAP {
+                entries.retain(|_, (_, until)| now < *until);
+                if entries.len() >= NAME_CACHE_CAP {
+                    entries.clear();
+                }
+            }
+            entries.insert(key, (name, until));
+        }
+    }
+}
+
+/// The names of every agency and every staff member or operator acting in `entries`: from the
+/// instance's [`NameCache`] when looked up less than [`NAME_TTL_SECS`] ago, otherwise one query
 /// for the agencies, one for the accounts, then each profile opened with its account's key.
 pub async fn names(state: &AppState, entries: &[EntryView]) -> Result<Names, AppError> {
-    let agencies = super::service::agency_names(&state.db, entries).await?;
-    let mut ids: Vec<Uuid> = entries
+    let mut keys: Vec<NameKey> = Vec::new();
+    for entry in entries {
+        if let Some(agency) = entry.actor.and_then(|a| a.agency()) {
+            keys.push(NameKey::Agency(agency));
+        }
+        if let Some(Actor::Staff { account, .. } | Actor::Operator { account }) = entry.actor {
+            keys.push(NameKey::Person(account));
+        }
+    }
+    if keys.is_empty() {
+        return Ok(Names::default());
+    }
+    keys.sort_unstable_by_key(|k| match k {
+        NameKey::Agency(id) => (0, *id),
+        NameKey::Person(id) => (1, *id),
+    });
+    keys.dedup();
+    let now = state.clock.now();
+    let (mut names, missing) = state.names.split(&keys, now);
+    if missing.is_empty() {
+        return Ok(names);
+    }
+    let agency_ids: Vec<Uuid> = missing
         .iter()
-        .filter_map(|e| match e.actor {
-            Some(Actor::Staff { account, .. } | Actor::Operator { account }) => Some(account),
-            _ => None,
+        .filter_map(|k| match k {
+            NameKey::Agency(id) => Some(*id),
+            NameKey::Person(_) => None,
         })
         .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut people = HashMap::new();
-    for row in repo::accounts_by_ids(&state.db, &ids).await? {
+    let person_ids: Vec<Uuid> = missing
+        .iter()
+        .filter_map(|k| match k {
+            NameKey::Person(id) => Some(*id),
+            NameKey::Agency(_) => None,
+        })
+        .collect();
+    let mut found = Vec::new();
+    for (id, name) in repo::agency_names(&state.db, &agency_ids).await? {
+        found.push((NameKey::Agency(id), name.clone()));
+        names.agencies.insert(id, name);
+    }
+    for row in repo::accounts_by_ids(&state.db, &person_ids).await? {
         // A profile that cannot be opened (key rotated away) just leaves the name out.
         match crate::accounts::service::profile(state, &row) {
             Ok(Some(profile)) if !profile.full_name.trim().is_empty() => {
-                people.insert(row.id, profile.full_name);
+                found.push((NameKey::Person(row.id), profile.full_name.clone()));
+                names.people.insert(row.id, profile.full_name);
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "staff profile not readable for the access log"),
         }
     }
-    Ok(Names { agencies, people })
+    state.names.keep(found, now);
+    Ok(names)
 }
 
 /// Replaces each `%{name}` of `template` by its value in one pass, so a value that itself
@@ -249,6 +357,41 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn cached_names_are_reused_for_a_minute_then_looked_up_again() {
+        let cache = NameCache::default();
+        let (agency, person) = (Uuid::now_v7(), Uuid::now_v7());
+        let keys = [NameKey::Agency(agency), NameKey::Person(person)];
+        let t0 = at("2026-03-01T07:00:00Z");
+        let (names, missing) = cache.split(&keys, t0);
+        assert!(names.agencies.is_empty() && names.people.is_empty());
+        assert_eq!(missing, keys.to_vec());
+
+        cache.keep([(NameKey::Agency(agency), "UBND phường".to_owned())], t0);
+        let (names, missing) = cache.split(&keys, t0 + chrono::Duration::seconds(59));
+        assert_eq!(
+            names.agencies.get(&agency).map(String::as_str),
+            Some("UBND phường")
+        );
+        // Only found names are kept: the person is asked for again.
+        assert_eq!(missing, vec![NameKey::Person(person)]);
+
+        let later = t0 + chrono::Duration::seconds(NAME_TTL_SECS);
+        let (names, missing) = cache.split(&keys, later);
+        assert!(names.agencies.is_empty());
+        assert_eq!(missing, keys.to_vec());
+    }
+
+    #[test]
+    fn the_name_cache_stays_bounded() {
+        let cache = NameCache::default();
+        let t0 = at("2026-03-01T07:00:00Z");
+        let many =
+            (0..NAME_CACHE_CAP + 10).map(|n| (NameKey::Agency(Uuid::now_v7()), n.to_string()));
+        cache.keep(many, t0);
+        assert!(cache.lock().len() <= NAME_CACHE_CAP);
     }
 
     #[test]

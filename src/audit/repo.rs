@@ -7,8 +7,8 @@ use entity::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -164,11 +164,14 @@ pub async fn delete_pending(db: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result
 
 /// Whether the citizen has entries waiting to be sequenced.
 pub async fn has_pending(db: &impl ConnectionTrait, account: Uuid) -> Result<bool, DbErr> {
-    Ok(access_log_pending::Entity::find()
+    let first: Option<Uuid> = access_log_pending::Entity::find()
+        .select_only()
+        .column(access_log_pending::Column::Id)
         .filter(access_log_pending::Column::AccountId.eq(account))
+        .into_tuple()
         .one(db)
-        .await?
-        .is_some())
+        .await?;
+    Ok(first.is_some())
 }
 
 /// How many entries wait to be sequenced, and the oldest one's time.
@@ -290,16 +293,60 @@ pub struct PageFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// A newest-first page of the citizen's entries that are not erased, with `seq < before`.
+/// One row of a log page: only what the page shows (no hashes, no salt), plus whether the
+/// citizen has entries still waiting to be sequenced, so the page needs no second query to
+/// learn that.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct PageRow {
+    pub id: Uuid,
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_kind: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_agency_id: Option<String>,
+    pub action: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub purpose: Option<String>,
+    pub authorization: Option<String>,
+    pub outcome: Option<String>,
+    /// True when `access_log_pending` holds an entry of this citizen (same on every row).
+    pub pending: bool,
+}
+
+/// A newest-first page of the citizen's entries that are not erased, with `seq < before`; each
+/// row also says whether entries of the citizen wait to be sequenced (one uncorrelated
+/// `EXISTS`, evaluated once per query by SQLite and PostgreSQL alike).
 pub async fn page(
     db: &impl ConnectionTrait,
     account: Uuid,
     filter: &PageFilter,
     before: Option<i64>,
     limit: u64,
-) -> Result<Vec<access_log_entry::Model>, DbErr> {
+) -> Result<Vec<PageRow>, DbErr> {
     use access_log_entry::Column as C;
+    let waiting = sea_orm::sea_query::Query::select()
+        .expr(Expr::val(1))
+        .from(access_log_pending::Entity)
+        .and_where(access_log_pending::Column::AccountId.eq(account))
+        .to_owned();
     let mut query = access_log_entry::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::Seq,
+            C::OccurredAt,
+            C::ActorKind,
+            C::ActorId,
+            C::ActorAgencyId,
+            C::Action,
+            C::ObjectType,
+            C::ObjectId,
+            C::Purpose,
+            C::Authorization,
+            C::Outcome,
+        ])
+        .column_as(Expr::exists(waiting), "pending")
         .filter(C::AccountId.eq(account))
         .filter(C::Erased.eq(false));
     if let Some(before) = before {
@@ -320,7 +367,12 @@ pub async fn page(
     if let Some(until) = filter.until {
         query = query.filter(C::OccurredAt.lt(until));
     }
-    query.order_by_desc(C::Seq).limit(limit).all(db).await
+    query
+        .order_by_desc(C::Seq)
+        .limit(limit)
+        .into_model::<PageRow>()
+        .all(db)
+        .await
 }
 
 /// Deletes the readable content and the salt of entries of `account` (all of them, or the one

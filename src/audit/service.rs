@@ -464,22 +464,61 @@ pub struct Page {
 
 /// An entry row as the citizen's pages show it (codes typed; `None` where erased).
 pub fn entry_view(r: &access_log_entry::Model) -> EntryView {
+    view_of(
+        r.id,
+        r.seq,
+        r.occurred_at,
+        [
+            &r.actor_kind,
+            &r.actor_id,
+            &r.actor_agency_id,
+            &r.object_type,
+            &r.object_id,
+        ],
+        [&r.action, &r.purpose, &r.authorization, &r.outcome],
+    )
+}
+
+/// [`entry_view`] of a page row.
+fn page_entry_view(r: &repo::PageRow) -> EntryView {
+    view_of(
+        r.id,
+        r.seq,
+        r.occurred_at,
+        [
+            &r.actor_kind,
+            &r.actor_id,
+            &r.actor_agency_id,
+            &r.object_type,
+            &r.object_id,
+        ],
+        [&r.action, &r.purpose, &r.authorization, &r.outcome],
+    )
+}
+
+/// The typed view of an entry's stored columns: `[actor kind, actor id, actor agency, object
+/// type, object id]` and `[action, purpose, authorization, outcome]`.
+fn view_of(
+    id: Uuid,
+    seq: i64,
+    occurred_at: DateTime<Utc>,
+    [actor_kind, actor_id, actor_agency, object_type, object_id]: [&Option<String>; 5],
+    [action, purpose, authorization, outcome]: [&Option<String>; 4],
+) -> EntryView {
     use super::model::{Action, Actor, Authorization, Object, Outcome};
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    fn text(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or_default()
+    }
     EntryView {
-        id: r.id,
-        seq: r.seq,
-        occurred_at: r.occurred_at,
-        actor: Actor::parse(
-            &text(&r.actor_kind),
-            &text(&r.actor_id),
-            &text(&r.actor_agency_id),
-        ),
-        action: r.action.as_deref().and_then(Action::parse),
-        object: Object::parse(&text(&r.object_type), &text(&r.object_id)),
-        purpose: r.purpose.clone().filter(|p| !p.is_empty()),
-        authorization: r.authorization.as_deref().and_then(Authorization::parse),
-        outcome: r.outcome.as_deref().and_then(Outcome::parse),
+        id,
+        seq,
+        occurred_at,
+        actor: Actor::parse(text(actor_kind), text(actor_id), text(actor_agency)),
+        action: action.as_deref().and_then(Action::parse),
+        object: Object::parse(text(object_type), text(object_id)),
+        purpose: purpose.clone().filter(|p| !p.is_empty()),
+        authorization: authorization.as_deref().and_then(Authorization::parse),
+        outcome: outcome.as_deref().and_then(Outcome::parse),
     }
 }
 
@@ -524,9 +563,11 @@ pub async fn heads_for_print(
 pub const MAX_PAGE: u64 = 100;
 
 /// The citizen's entries, newest first, `limit` (≤ [`MAX_PAGE`]) at a time; erased entries
-/// are not shown.
+/// are not shown. Entries of the citizen still waiting to be sequenced are sequenced first
+/// (so the page is complete); the page query itself says whether any wait, so a citizen with
+/// nothing waiting costs one query.
 pub async fn page(
-    conn: &impl ConnectionTrait,
+    state: &AppState,
     account: Uuid,
     query: &PageQuery,
     limit: u64,
@@ -539,7 +580,16 @@ pub async fn page(
         from: query.from,
         until: query.until,
     };
-    let mut rows = repo::page(conn, account, &filter, query.before, limit + 1).await?;
+    let mut rows = repo::page(&state.db, account, &filter, query.before, limit + 1).await?;
+    let waiting = match rows.first() {
+        Some(row) => row.pending,
+        // No row to carry the flag (a filter matched nothing, or nothing is sequenced yet).
+        None => repo::has_pending(&state.db, account).await?,
+    };
+    if waiting {
+        sequence(state).await?;
+        rows = repo::page(&state.db, account, &filter, query.before, limit + 1).await?;
+    }
     let more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_before = if more {
@@ -547,9 +597,8 @@ pub async fn page(
     } else {
         None
     };
-    let entries = rows.iter().map(entry_view).collect();
     Ok(Page {
-        entries,
+        entries: rows.iter().map(page_entry_view).collect(),
         next_before,
     })
 }
@@ -981,18 +1030,4 @@ pub async fn verify_database(db: &sea_orm::DatabaseConnection) -> Result<Report,
     let report = verify_all(&txn).await;
     txn.rollback().await?;
     report
-}
-
-/// The names of the agencies acting in `entries` (for the citizen's page), in one query.
-pub async fn agency_names(
-    conn: &impl ConnectionTrait,
-    entries: &[EntryView],
-) -> Result<HashMap<Uuid, String>, AppError> {
-    let mut ids: Vec<Uuid> = entries
-        .iter()
-        .filter_map(|e| e.actor.and_then(|a| a.agency()))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(repo::agency_names(conn, &ids).await?.into_iter().collect())
 }

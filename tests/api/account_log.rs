@@ -37,7 +37,7 @@ async fn log_of(t: &TestApp, account: Uuid) -> Vec<EntryView> {
     congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
         .await
         .unwrap();
-    let mut entries = page(&t.state.db, account, &PageQuery::default(), 100)
+    let mut entries = page(&t.state, account, &PageQuery::default(), 100)
         .await
         .unwrap()
         .entries;

@@ -744,7 +744,7 @@ async fn erasing_an_account_keeps_every_proof_and_hides_the_entries() {
         && r.purpose.is_none()
         && r.actor_id.is_none()
         && r.object_id.is_none()));
-    let page = service::page(&w.app.state.db, w.a, &PageQuery::default(), 10)
+    let page = service::page(&w.app.state, w.a, &PageQuery::default(), 10)
         .await
         .unwrap();
     assert!(page.entries.is_empty());
@@ -769,11 +769,10 @@ async fn the_citizens_page_is_newest_first_by_keyset_with_filters() {
     // Someone else's entry never shows.
     append(&app, &sample_entry(citizen(), 0, clerk, doc1)).await;
 
-    let db = &app.state.db;
     let mut query = PageQuery::default();
     let mut seen = Vec::new();
     loop {
-        let page = service::page(db, a, &query, 3).await.unwrap();
+        let page = service::page(&app.state, a, &query, 3).await.unwrap();
         assert!(page.entries.len() <= 3);
         seen.extend(page.entries.iter().map(|e| e.seq));
         match page.next_before {
@@ -783,7 +782,7 @@ async fn the_citizens_page_is_newest_first_by_keyset_with_filters() {
     }
     assert_eq!(seen, vec![7, 6, 5, 4, 3, 2, 1]);
 
-    let first = service::page(db, a, &PageQuery::default(), 1)
+    let first = service::page(&app.state, a, &PageQuery::default(), 1)
         .await
         .unwrap();
     let newest = &first.entries[0];
@@ -792,7 +791,7 @@ async fn the_citizens_page_is_newest_first_by_keyset_with_filters() {
     assert!(newest.purpose.as_deref().unwrap().starts_with("Đăng ký"));
 
     let by_clerk = service::page(
-        db,
+        &app.state,
         a,
         &PageQuery {
             actor: Some(clerk),
@@ -808,7 +807,7 @@ async fn the_citizens_page_is_newest_first_by_keyset_with_filters() {
         vec![7, 5, 3, 1]
     );
     let by_doc = service::page(
-        db,
+        &app.state,
         a,
         &PageQuery {
             document: Some(doc2),
@@ -823,7 +822,7 @@ async fn the_citizens_page_is_newest_first_by_keyset_with_filters() {
         vec![7, 6, 5]
     );
     let period = service::page(
-        db,
+        &app.state,
         a,
         &PageQuery {
             from: Some(start + chrono::Duration::seconds(2)),
