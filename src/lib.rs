@@ -27,6 +27,7 @@ pub mod i18n;
 pub mod issuers;
 pub mod keys;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod outbox;
 pub mod purposes;

@@ -103,6 +103,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print the OpenAPI 3.1 document of the agency API (what `GET /api/v1/openapi.json`
+    /// serves), e.g. to generate a client; no server or database needed.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -293,6 +296,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Openapi = cli.command {
+        use std::io::Write;
+        // A closed pipe (`| head`) is not a crash.
+        let mut out = std::io::stdout().lock();
+        return match writeln!(out, "{}", congdanso::openapi::DOCUMENT.as_str()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     if let Command::Keys {
         command: KeysCommand::Generate,
     } = cli.command
@@ -335,6 +347,7 @@ fn main() -> ExitCode {
                 command: KeysCommand::Generate,
             }
             | Command::Agency { .. }
+            | Command::Openapi
             | Command::Verify { .. } => Ok(()),
         }
     });

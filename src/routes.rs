@@ -1,11 +1,13 @@
 //! Every route of the application, wired in one place. Who may call a handler is decided by the
 //! extractor it asks for, not by where it is mounted.
 
-use actix_web::web;
+use actix_web::http::Method;
+use actix_web::{Route, web};
 
 use crate::accounts::pages as account;
 use crate::agencies::pages as agency;
 use crate::error::AppError;
+use crate::grants::api as grants_api;
 use crate::issuers::{api as issuers_api, certify_pages as certify, pages as issuers};
 use crate::reports::pages as reports;
 use crate::vault::pages as vault;
@@ -45,11 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // Agency API
         .service(
-            web::scope("/api/v1")
-                .service(web::resource("/agency").route(web::get().to(issuers_api::whoami)))
-                .service(web::resource("/documents").route(web::post().to(issuers_api::issue)))
-                .service(web::resource("/verify").route(web::post().to(issuers_api::verify)))
-                .configure(crate::grants::configure_api)
+            web::scope(API_V1)
+                .configure(configure_api)
                 .default_service(web::to(not_found)),
         )
         // Pages
@@ -234,6 +233,98 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/agency/credentials/{credential}/revoke")
                 .route(web::post().to(issuers::admin_revoke_credential)),
         );
+}
+
+/// The prefix of the agency API.
+pub const API_V1: &str = "/api/v1";
+
+/// One route of the agency API: method, path template (relative to [`API_V1`], in the same
+/// `{name}` syntax as OpenAPI) and the handler. The OpenAPI document (`crate::openapi`) must
+/// describe exactly these; `tests/api/openapi.rs` compares the two both ways.
+pub struct ApiRoute {
+    pub method: Method,
+    pub path: &'static str,
+    /// Attaches the handler to a route of `method`.
+    pub to: fn(Route) -> Route,
+}
+
+/// Every route under `/api/v1`, in matching order. A path listed twice is one resource with
+/// one route per method.
+pub const API_ROUTES: &[ApiRoute] = &[
+    ApiRoute {
+        method: Method::GET,
+        path: "/agency",
+        to: |r| r.to(issuers_api::whoami),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/documents",
+        to: |r| r.to(issuers_api::issue),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/verify",
+        to: |r| r.to(issuers_api::verify),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/requests",
+        to: |r| r.to(grants_api::create_request),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/requests",
+        to: |r| r.to(grants_api::list_requests),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/requests/{id}",
+        to: |r| r.to(grants_api::show_request),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/grants",
+        to: |r| r.to(grants_api::list_grants),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/grants/{id}",
+        to: |r| r.to(grants_api::show_grant),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/grants/{id}/documents/{document}",
+        to: |r| r.to(grants_api::read_fields),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/grants/{id}/documents/{document}/file",
+        to: |r| r.to(grants_api::read_file),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/openapi.json",
+        to: |r| r.to(crate::openapi::document),
+    },
+];
+
+/// Registers [`API_ROUTES`] inside the `/api/v1` scope: one resource per path (in the order a
+/// path first appears), with a route for each of its methods.
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    let mut done: Vec<&str> = Vec::new();
+    for first in API_ROUTES {
+        if done.contains(&first.path) {
+            continue;
+        }
+        done.push(first.path);
+        let resource = API_ROUTES
+            .iter()
+            .filter(|r| r.path == first.path)
+            .fold(web::resource(first.path), |resource, r| {
+                resource.route((r.to)(web::method(r.method.clone())))
+            });
+        cfg.service(resource);
+    }
 }
 
 /// The answer for any path no route claims.

@@ -15,25 +15,6 @@ pub mod service;
 
 use actix_web::web;
 
-/// The agency API of the feature, mounted inside the `/api/v1` scope.
-pub fn configure_api(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/requests")
-            .route(web::post().to(api::create_request))
-            .route(web::get().to(api::list_requests)),
-    )
-    .service(web::resource("/requests/{id}").route(web::get().to(api::show_request)))
-    .service(web::resource("/grants").route(web::get().to(api::list_grants)))
-    .service(web::resource("/grants/{id}").route(web::get().to(api::show_grant)))
-    .service(
-        web::resource("/grants/{id}/documents/{document}").route(web::get().to(api::read_fields)),
-    )
-    .service(
-        web::resource("/grants/{id}/documents/{document}/file")
-            .route(web::get().to(api::read_file)),
-    );
-}
-
 /// The citizen's pages of the feature.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/shared").route(web::get().to(pages::shared)))

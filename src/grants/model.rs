@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Whether a field or document is needed or only welcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Need {
     Required,
@@ -14,7 +14,7 @@ pub enum Need {
 }
 
 /// One kind of document asked for: its type, whether the file itself, which signed fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Item {
     #[serde(rename = "type")]
     pub doc_type: String,
@@ -34,7 +34,7 @@ fn required() -> Need {
 }
 
 /// The body of `POST /api/v1/requests`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// The citizen's 12-digit national ID number.

@@ -39,10 +39,11 @@ pub const PAYLOAD_CONTENT_TYPE: &str = "application/json";
 pub type NoFile = Option<(futures_util::stream::Empty<Result<Bytes, String>>, String)>;
 
 /// The JSON an agency sends (alone, or as the `document` part before the file).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
-    /// The payload exactly as signed.
+    /// The payload exactly as signed (version 1: ten members, docs/api.md).
+    #[schema(value_type = Object)]
     pub payload: Value,
     /// Base64 Ed25519 signature over the payload's canonical bytes.
     pub signature: String,

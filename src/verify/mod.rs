@@ -182,10 +182,10 @@ pub fn check(
 }
 
 /// The answer of `POST /api/v1/verify` and `congdanso verify --json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub valid: bool,
-    /// `ok` or the [`Problem`] code.
+    /// `ok`, or the code of the problem found.
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,7 +214,7 @@ pub struct Report {
     pub trust_list_issued_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportIssuer {
     pub code: String,
     pub name: String,

@@ -175,7 +175,7 @@ impl TrustList {
 
 /// The platform's record that it accepted a signed payload at a time: bounds when the signature
 /// existed, so a key revoked from time T cannot pass off a backdated signature accepted after T.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     pub version: u32,
@@ -187,7 +187,7 @@ pub struct Receipt {
 }
 
 /// A receipt with the platform's signature over its canonical form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedReceipt {
     pub receipt: Receipt,

@@ -18,6 +18,7 @@ mod helpers;
 mod issuers;
 mod issuing;
 mod migrations;
+mod openapi;
 mod ops;
 mod outbox;
 mod process;
