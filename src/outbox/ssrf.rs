@@ -291,7 +291,13 @@ mod tests {
             assert!(allowed(ip, true), "{raw}");
             assert!(!allowed(ip, false), "{raw}");
         }
-        for raw in ["::ffff:127.0.0.1", "10.0.0.1", "169.254.169.254", "fe80::1", "0.0.0.0"] {
+        for raw in [
+            "::ffff:127.0.0.1",
+            "10.0.0.1",
+            "169.254.169.254",
+            "fe80::1",
+            "0.0.0.0",
+        ] {
             assert!(!allowed(raw.parse().unwrap(), true), "{raw}");
         }
     }
@@ -352,10 +358,17 @@ mod tests {
     #[test]
     fn one_bad_address_refuses_the_name() {
         let sa = |raw: &str| SocketAddr::new(raw.parse().unwrap(), 443);
-        assert_eq!(screen([sa("8.8.8.8"), sa("1.1.1.1")], false).unwrap().len(), 2);
+        assert_eq!(
+            screen([sa("8.8.8.8"), sa("1.1.1.1")], false).unwrap().len(),
+            2
+        );
         let refused = screen([sa("8.8.8.8"), sa("10.1.2.3")], false).unwrap_err();
         assert_eq!(refused.address, "10.1.2.3".parse::<IpAddr>().unwrap());
-        assert!(refused.to_string().contains("not a public internet address"));
+        assert!(
+            refused
+                .to_string()
+                .contains("not a public internet address")
+        );
         assert!(screen([sa("127.0.0.1")], false).is_err());
         assert!(screen([sa("127.0.0.1"), sa("::1")], true).is_ok());
     }
