@@ -206,6 +206,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/admin/agencies/{id}/credentials/{credential}/revoke")
                 .route(web::post().to(issuers::operator_revoke_credential)),
         )
+        .service(
+            web::resource("/admin/agencies/{id}/credentials/{credential}/rotate-webhook-key")
+                .route(web::post().to(issuers::operator_rotate_webhook_key)),
+        )
         // Issuing authority and agency successions (operators)
         .service(
             web::resource("/admin/agencies/{id}/authorities")
@@ -232,6 +236,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/agency/credentials/{credential}/revoke")
                 .route(web::post().to(issuers::admin_revoke_credential)),
+        )
+        .service(
+            web::resource("/agency/credentials/{credential}/rotate-webhook-key")
+                .route(web::post().to(issuers::admin_rotate_webhook_key)),
         );
 }
 

@@ -211,6 +211,17 @@ pub struct CredentialView {
     pub created: String,
     pub last_used: String,
     pub revoked: bool,
+    /// Whether it has a webhook signing key (one made before webhooks has none until rotated).
+    pub has_webhook_key: bool,
+}
+
+/// A secret shown once, after creating a credential (its token and webhook key) or rotating its
+/// webhook key (the key only).
+pub struct Shown {
+    pub token: Option<String>,
+    pub webhook_secret: String,
+    /// The credential's name, for a rotation.
+    pub credential_name: String,
 }
 
 #[derive(Template)]
@@ -222,7 +233,7 @@ struct CredentialsPage {
     base: String,
     credentials: Vec<CredentialView>,
     form: FormState,
-    new_token: Option<String>,
+    shown: Option<Shown>,
 }
 
 /// Whose credentials a page manages, and the URL its forms post to.
@@ -238,7 +249,7 @@ async fn credentials_page(
     who: &CurrentSession,
     Target { agency_id, base }: Target,
     form: FormState,
-    new_token: Option<String>,
+    shown: Option<Shown>,
 ) -> Page {
     let agency = crate::agencies::service::get(state, agency_id).await?;
     let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
@@ -247,13 +258,14 @@ async fn credentials_page(
         .into_iter()
         .map(|c| CredentialView {
             id: c.id.to_string(),
+            has_webhook_key: c.webhook_key_wrapped.is_some(),
             name: c.name,
             created: time(c.created_at),
             last_used: c.last_used_at.map(time).unwrap_or_default(),
             revoked: c.revoked_at.is_some(),
         })
         .collect();
-    let status = if new_token.is_some() {
+    let status = if shown.is_some() {
         StatusCode::OK
     } else {
         form.status()
@@ -267,7 +279,7 @@ async fn credentials_page(
             base,
             credentials,
             form,
-            new_token,
+            shown,
         },
     )
 }
@@ -335,18 +347,20 @@ async fn create(
     target: Target,
     name: &str,
 ) -> Page {
-    match service::create_credential(state, target.agency_id, name).await {
-        Ok((_, token)) => {
-            credentials_page(
-                req,
-                lang,
-                state,
-                who,
-                target,
-                FormState::new(),
-                Some(token.to_string()),
-            )
-            .await
+    let created = async {
+        let (row, token) = service::create_credential(state, target.agency_id, name).await?;
+        let secret = service::webhook_secret(state, &row)?
+            .ok_or_else(|| AppError::internal("new credential without a webhook key"))?;
+        Ok::<_, AppError>(Shown {
+            token: Some(token.to_string()),
+            webhook_secret: secret.to_string(),
+            credential_name: row.name,
+        })
+    }
+    .await;
+    match created {
+        Ok(shown) => {
+            credentials_page(req, lang, state, who, target, FormState::new(), Some(shown)).await
         }
         Err(error) => {
             let form = FormState::new()
@@ -444,6 +458,65 @@ pub async fn admin_revoke_credential(
     let agency_id = own_agency(&admin)?;
     service::revoke_credential(&state, agency_id, path.into_inner()).await?;
     Ok(see_other("/agency/credentials"))
+}
+
+/// A new webhook key for credential `id` of the target agency, shown once on the page.
+async fn rotate(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    who: &CurrentSession,
+    target: Target,
+    id: Uuid,
+) -> Page {
+    let (row, secret) = service::rotate_webhook_key(state, target.agency_id, id).await?;
+    let shown = Shown {
+        token: None,
+        webhook_secret: secret.to_string(),
+        credential_name: row.name,
+    };
+    credentials_page(req, lang, state, who, target, FormState::new(), Some(shown)).await
+}
+
+/// `POST /admin/agencies/{id}/credentials/{credential}/rotate-webhook-key`
+pub async fn operator_rotate_webhook_key(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let (agency_id, id) = path.into_inner();
+    let base = format!("/admin/agencies/{agency_id}/credentials");
+    if let Some(step_up) = crate::auth::session::step_up_redirect(&state, &operator.session, &base)
+    {
+        return Ok(step_up);
+    }
+    crate::agencies::service::get(&state, agency_id).await?;
+    let target = Target { agency_id, base };
+    rotate(&req, lang, &state, &operator.0, target, id).await
+}
+
+/// `POST /agency/credentials/{credential}/rotate-webhook-key`
+pub async fn admin_rotate_webhook_key(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    admin: AgencyAdminSession,
+    path: web::Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    if let Some(step_up) =
+        crate::auth::session::step_up_redirect(&state, &admin.session, "/agency/credentials")
+    {
+        return Ok(step_up);
+    }
+    let target = Target {
+        agency_id: own_agency(&admin)?,
+        base: "/agency/credentials".into(),
+    };
+    rotate(&req, lang, &state, &admin.0, target, path.into_inner()).await
 }
 
 // ------------------------------------------------------------------ issuing authority

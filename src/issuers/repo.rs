@@ -103,6 +103,54 @@ pub async fn set_webhook_key(
     Ok(result.rows_affected == 1)
 }
 
+/// Live credentials whose webhook key is wrapped by a master key other than `current`.
+pub async fn webhook_keys_wrapped_by_other_than(
+    db: &impl ConnectionTrait,
+    current: &str,
+) -> Result<Vec<api_credential::Model>, DbErr> {
+    api_credential::Entity::find()
+        .filter(api_credential::Column::RevokedAt.is_null())
+        .filter(api_credential::Column::WebhookKeyWrapped.is_not_null())
+        .filter(api_credential::Column::WebhookKeyMasterId.ne(current))
+        .all(db)
+        .await
+}
+
+/// Rewraps a credential's webhook key, only if it is still wrapped by `old` (compare-and-set:
+/// a rotation of the webhook key in between wins, and the rewrap is skipped).
+pub async fn rewrap_webhook_key(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    old: &str,
+    new: &str,
+    wrapped: Vec<u8>,
+) -> Result<bool, DbErr> {
+    let result = api_credential::Entity::update_many()
+        .col_expr(
+            api_credential::Column::WebhookKeyWrapped,
+            Expr::value(wrapped),
+        )
+        .col_expr(api_credential::Column::WebhookKeyMasterId, Expr::value(new))
+        .filter(api_credential::Column::Id.eq(id))
+        .filter(api_credential::Column::WebhookKeyMasterId.eq(old))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// How many live credentials' webhook keys are wrapped by master key `key_id`.
+pub async fn count_webhook_keys_wrapped_by(
+    db: &impl ConnectionTrait,
+    key_id: &str,
+) -> Result<u64, DbErr> {
+    api_credential::Entity::find()
+        .filter(api_credential::Column::RevokedAt.is_null())
+        .filter(api_credential::Column::WebhookKeyWrapped.is_not_null())
+        .filter(api_credential::Column::WebhookKeyMasterId.eq(key_id))
+        .count(db)
+        .await
+}
+
 pub async fn credentials_for_agency(
     db: &impl ConnectionTrait,
     agency_id: Uuid,

@@ -180,19 +180,22 @@ pub fn webhook_secret(
 }
 
 /// Gives a live credential of `agency_id` a new webhook key (also the way a credential made
-/// before webhooks gets one); returns the secret, shown once. Messages still pending are signed
-/// with the new key.
+/// before webhooks gets one); returns the credential and the secret, shown once. The old key
+/// stops at once: messages still pending are signed with the new key. Another agency's
+/// credential, a revoked one or none at all: `NotFound`.
 pub async fn rotate_webhook_key(
     state: &AppState,
     agency_id: Uuid,
     id: Uuid,
-) -> Result<Zeroizing<String>, AppError> {
+) -> Result<(api_credential::Model, Zeroizing<String>), AppError> {
     let key = crate::outbox::webhook::generate_key(&state.keys, id).map_err(AppError::internal)?;
-    if repo::set_webhook_key(&state.db, agency_id, id, key.wrapped, &key.master_key_id).await? {
-        Ok(key.secret)
-    } else {
-        Err(AppError::NotFound)
+    if !repo::set_webhook_key(&state.db, agency_id, id, key.wrapped, &key.master_key_id).await? {
+        return Err(AppError::NotFound);
     }
+    let row = repo::find_credential(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((row, key.secret))
 }
 
 pub async fn revoke_credential(

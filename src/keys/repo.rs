@@ -72,18 +72,19 @@ pub async fn retire(
     Ok(result.rows_affected == 1)
 }
 
-/// Master keys recorded for this deployment that still wrap live data (a citizen's data key or
-/// a counter key the platform holds) but that `keys` does not hold: with one of these missing,
-/// the people whose keys it wraps cannot log in. Cheap enough for every readiness probe: the
-/// platform-key table has a handful of rows, and each key not held costs one indexed
-/// `LIMIT 1` look-up per table (none at all in the normal case, where every recorded key that
-/// is not retired is held). Every instance records its keys at start-up, so any key that can
-/// have wrapped data is in the table.
+/// Master keys recorded for this deployment that still wrap live data (a citizen's data key, a
+/// counter key the platform holds, or the webhook key of a live API credential) but that `keys`
+/// does not hold: with one of these missing, the people whose keys it wraps cannot log in, or an
+/// agency's webhooks die unsigned. Cheap enough for every readiness probe: the platform-key
+/// table has a handful of rows, and each key not held costs one `LIMIT 1` look-up per table
+/// (indexed for accounts; the key and credential tables hold a few rows per agency), none at all
+/// in the normal case, where every recorded key that is not retired is held. Every instance
+/// records its keys at start-up, so any key that can have wrapped data is in the table.
 pub async fn unheld_master_keys_in_use(
     db: &impl ConnectionTrait,
     keys: &Keyring,
 ) -> Result<Vec<String>, DbErr> {
-    use entity::{account, issuer_key};
+    use entity::{account, api_credential, issuer_key};
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
     let recorded: Vec<String> = platform_key::Entity::find()
         .select_only()
@@ -115,7 +116,19 @@ pub async fn unheld_master_keys_in_use(
         } else {
             None
         };
-        if account.is_some() || held.is_some() {
+        let webhook: Option<uuid::Uuid> = if account.is_none() && held.is_none() {
+            api_credential::Entity::find()
+                .select_only()
+                .column(api_credential::Column::Id)
+                .filter(api_credential::Column::WebhookKeyMasterId.eq(id.as_str()))
+                .filter(api_credential::Column::RevokedAt.is_null())
+                .into_tuple()
+                .one(db)
+                .await?
+        } else {
+            None
+        };
+        if account.is_some() || held.is_some() || webhook.is_some() {
             missing.push(id);
         }
     }

@@ -2,7 +2,9 @@
 //! again with the current master key. No blob is touched (blobs are encrypted under the data
 //! keys, which do not change). Rows are rewritten one by one with a compare-and-set on the old
 //! key id, so the command can be interrupted and run again, and two runs never conflict. The
-//! agency counter keys the platform holds (see `issuers::certify`) are rewrapped the same way.
+//! agency counter keys the platform holds (see `issuers::certify`) and the webhook signing keys
+//! of live API credentials (see `outbox::webhook`) are rewrapped the same way. A revoked
+//! credential's webhook key is never opened again and is left as it is.
 
 use uuid::Uuid;
 
@@ -90,6 +92,38 @@ pub async fn rotate_master(state: &AppState) -> Result<RotationReport, AppError>
             report.rewrapped += 1;
         }
     }
+    // Webhook signing keys of live API credentials, bound to the credential's id.
+    for credential in
+        crate::issuers::repo::webhook_keys_wrapped_by_other_than(&state.db, &current).await?
+    {
+        let old_id = credential.webhook_key_master_id.clone().unwrap_or_default();
+        let Some(old) = state.keys.master_by_id(&old_id) else {
+            if !report.unknown_key.contains(&old_id) {
+                report.unknown_key.push(old_id);
+            }
+            continue;
+        };
+        let wrapped = WrappedKey {
+            master_key_id: old.id().clone(),
+            bytes: credential.webhook_key_wrapped.clone().unwrap_or_default(),
+        };
+        let rewrapped = old
+            .rewrap(&wrapped, &credential.id, &state.keys.master)
+            .map_err(|e| {
+                AppError::internal(format!("rewrap webhook key of {}: {e}", credential.id))
+            })?;
+        if crate::issuers::repo::rewrap_webhook_key(
+            &state.db,
+            credential.id,
+            old.id().as_str(),
+            &current,
+            rewrapped.bytes,
+        )
+        .await?
+        {
+            report.rewrapped += 1;
+        }
+    }
     Ok(report)
 }
 
@@ -103,11 +137,15 @@ pub async fn retire_master(state: &AppState, key_id: &str) -> Result<(), AppErro
         ));
     }
     let users = crate::accounts::repo::count_wrapped_by(&state.db, key_id).await?
-        + crate::issuers::repo::count_held_keys_wrapped_by(&state.db, key_id).await?;
+        + crate::issuers::repo::count_held_keys_wrapped_by(&state.db, key_id).await?
+        + crate::issuers::repo::count_webhook_keys_wrapped_by(&state.db, key_id).await?;
     if users > 0 {
         return Err(AppError::invalid(
             "key_in_use",
-            format!("{users} accounts still use this key; run `congdanso keys rotate-master`"),
+            format!(
+                "{users} data keys (accounts, counter keys, webhook keys) still use this key; \
+                 run `congdanso keys rotate-master`"
+            ),
         ));
     }
     if !super::repo::retire(&state.db, key_id, state.clock.now()).await? {

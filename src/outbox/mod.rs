@@ -11,6 +11,7 @@
 //!   sends the message again once the lease runs out. Receivers dedupe by the message id.
 
 pub mod repo;
+pub mod ssrf;
 pub mod webhook;
 
 use std::time::Duration;
@@ -99,7 +100,9 @@ pub async fn enqueue(
 
 /// Parses an agency's callback URL: `https://` only (or `http://` to a loopback address when
 /// `CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK` is on), no user name or password, no fragment, at most
-/// [`MAX_CALLBACK_LEN`] characters. Error code `invalid_callback`.
+/// [`MAX_CALLBACK_LEN`] characters, and a host that is public ([`ssrf::check_host`]: no private,
+/// loopback, link-local or reserved address, no `localhost` or internal name). Error code
+/// `invalid_callback`.
 pub fn parse_callback(raw: &str, settings: &OutboxSettings) -> Result<url::Url, AppError> {
     let bad = |why: &str| AppError::invalid("invalid_callback", format!("callback URL: {why}"));
     let raw = raw.trim();
@@ -113,17 +116,19 @@ pub fn parse_callback(raw: &str, settings: &OutboxSettings) -> Result<url::Url, 
     if url.fragment().is_some() {
         return Err(bad("must not have a fragment"));
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => return Err(bad("must name a host")),
+    let host = url.host().ok_or_else(|| bad("must name a host"))?;
+    let loopback = match &host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => *ip == std::net::Ipv6Addr::LOCALHOST,
+        url::Host::Domain(name) => ssrf::is_localhost(name),
     };
     match url.scheme() {
-        "https" => Ok(url),
-        "http" if settings.allow_http_loopback && loopback => Ok(url),
-        _ => Err(bad("must use https")),
+        "https" => {}
+        "http" if settings.allow_http_loopback && loopback => {}
+        _ => return Err(bad("must use https")),
     }
+    ssrf::check_host(host, settings.allow_http_loopback).map_err(bad)?;
+    Ok(url)
 }
 
 /// The delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, capped, then a random
@@ -160,7 +165,14 @@ pub struct Deliverer {
 impl Deliverer {
     pub fn new(settings: &OutboxSettings) -> Result<Self, String> {
         let client = reqwest::Client::builder()
+            // A redirect could lead anywhere, past the host rule: never followed.
             .redirect(reqwest::redirect::Policy::none())
+            // Every name is resolved here and refused if any address is not public; a proxy
+            // would resolve it itself, past that check, so none is used.
+            .dns_resolver(ssrf::PublicOnly {
+                allow_loopback: settings.allow_http_loopback,
+            })
+            .no_proxy()
             .timeout(settings.timeout)
             .user_agent(concat!("congdanso-webhook/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -222,6 +234,13 @@ impl Deliverer {
             .map_err(|e| Failure::Dead(format!("unreadable payload: {e}")))?;
         let url = url::Url::parse(&row.destination)
             .map_err(|_| Failure::Dead("unreadable callback URL".into()))?;
+        // The host was checked when the URL was given. An address cannot change: checked again
+        // here (for rows written before the rule), once and for all. A name can: the client's
+        // resolver (`ssrf::PublicOnly`) checks what it resolves to at every attempt.
+        if let Some(host @ (url::Host::Ipv4(_) | url::Host::Ipv6(_))) = url.host() {
+            ssrf::check_host(host, state.config.outbox.allow_http_loopback)
+                .map_err(|why| Failure::Dead(format!("refused: {why}")))?;
+        }
         let credential = crate::issuers::repo::find_credential(&state.db, payload.credential)
             .await
             .map_err(|e| Failure::Retry(format!("database: {e}")))?
@@ -275,7 +294,9 @@ impl Deliverer {
 }
 
 fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
+    if let Some(refused) = ssrf::refused_in(error) {
+        refused.to_string()
+    } else if error.is_timeout() {
         "timed out".into()
     } else if error.is_connect() {
         "could not connect".into()
@@ -349,6 +370,28 @@ mod tests {
         assert!(parse_callback("http://127.0.0.1:8080/hook", &lax).is_ok());
         assert!(parse_callback("http://[::1]:8080/hook", &lax).is_ok());
         assert!(parse_callback("http://agency.example/hook", &lax).is_err());
+        // Hosts inside a network are refused, with or without the development exception
+        // (which covers plain loopback only).
+        for bad in [
+            "https://10.0.0.5/x",
+            "https://[::ffff:127.0.0.1]/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://192.168.1.10/hook",
+            "https://[fd00::5]/hook",
+            "https://metadata.google.internal/",
+            "https://api.localhost/",
+        ] {
+            for settings in [&strict, &lax] {
+                let error = parse_callback(bad, settings).unwrap_err();
+                assert_eq!(error.code(), "invalid_callback", "{bad}");
+                assert!(error.api_message().contains("public"), "{bad}");
+            }
+        }
+        assert!(parse_callback("http://[::ffff:127.0.0.1]:8080/hook", &lax).is_err());
+        assert!(parse_callback("https://127.0.0.1/hook", &strict).is_err());
+        assert!(parse_callback("https://localhost/hook", &strict).is_err());
+        assert!(parse_callback("https://localhost/hook", &lax).is_ok());
+        assert!(parse_callback("https://8.8.8.8/hook", &strict).is_ok());
     }
 
     #[test]

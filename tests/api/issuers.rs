@@ -273,3 +273,238 @@ async fn api_credentials_authenticate_an_agency_until_revoked() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The text of `<code id="{id}">…</code>` on a page.
+fn code_in(html: &str, id: &str) -> Option<String> {
+    html.split(&format!(r#"<code id="{id}">"#))
+        .nth(1)
+        .and_then(|r| r.split("</code>").next())
+        .map(str::to_owned)
+}
+
+/// Enqueues a webhook for `credential` to `url` and delivers it; returns what the receiver got.
+async fn deliver_one(
+    t: &crate::helpers::TestApp,
+    credential: uuid::Uuid,
+    url: &str,
+    got: &std::sync::Arc<std::sync::Mutex<Vec<crate::outbox::Got>>>,
+) -> (uuid::Uuid, crate::outbox::Got) {
+    use crate::helpers::NowUtc;
+    let before = got.lock().unwrap().len();
+    let id = congdanso::outbox::enqueue(
+        &t.state.db,
+        t.clock.now_utc(),
+        congdanso::outbox::Message::Webhook {
+            credential,
+            url: congdanso::outbox::parse_callback(url, &t.state.config.outbox).unwrap(),
+            event: "grant.withdrawn".into(),
+            body: serde_json::json!({ "grant_id": "g" }),
+        },
+    )
+    .await
+    .unwrap();
+    let deliverer = congdanso::outbox::Deliverer::new(&t.state.config.outbox).unwrap();
+    assert_eq!(deliverer.deliver_due(&t.state).await.unwrap(), 1);
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), before + 1);
+    (id, got[before].clone())
+}
+
+fn signed_by(secret: &str, id: uuid::Uuid, one: &crate::outbox::Got) -> bool {
+    use congdanso::outbox::webhook;
+    webhook::verify(
+        secret.as_bytes(),
+        &id.to_string(),
+        crate::outbox::header(one, webhook::HEADER_TIMESTAMP),
+        &one.1,
+        crate::outbox::header(one, webhook::HEADER_SIGNATURE),
+    )
+}
+
+#[actix_web::test]
+async fn credential_pages_show_the_webhook_key_once_and_rotate_it_for_the_own_agency_only() {
+    let t =
+        crate::helpers::spawn_app_with(&[("CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK", "true")]).await;
+    let mine = congdanso::agencies::service::create_agency(
+        &t.state,
+        "CA-DANANG",
+        "Công an TP Đà Nẵng",
+        "department",
+    )
+    .await
+    .unwrap();
+    let theirs = congdanso::agencies::service::create_agency(
+        &t.state,
+        "UBND-HAICHAU",
+        "UBND quận Hải Châu",
+        "district",
+    )
+    .await
+    .unwrap();
+    let (their_credential, _) =
+        congdanso::issuers::service::create_credential(&t.state, theirs.id, "Một cửa")
+            .await
+            .unwrap();
+    let (_, admin_password) = service::create_staff_account(
+        &t.state,
+        Role::AgencyAdmin,
+        "admin.danang",
+        "Lê Thị Quản",
+        Some(mine.id),
+    )
+    .await
+    .unwrap();
+    let (_, operator_password) =
+        service::create_staff_account(&t.state, Role::Operator, "van.hanh", "Trần Văn Hành", None)
+            .await
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = crate::outbox::receiver(listener).await;
+    let wrapped_of = |id: uuid::Uuid| {
+        let db = t.state.db.clone();
+        async move {
+            congdanso::issuers::repo::find_credential(&db, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .webhook_key_wrapped
+        }
+    };
+
+    let mut admin = Client::new(test::init_service(app(t.state.clone())).await);
+    admin.lang = Some("en");
+    first_staff_login(&mut admin, &t, "admin.danang", &admin_password).await;
+    crate::staff::step_up(&mut admin, &t, "admin.danang").await;
+
+    // Created: the token and the webhook key, each shown once.
+    let reply = admin
+        .post("/agency/credentials", &[("name", "Hệ thống một cửa")])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = code_in(&reply.body, "new-token").unwrap();
+    let secret = code_in(&reply.body, "new-webhook-secret").unwrap();
+    assert!(token.starts_with("cds_"));
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
+    assert!(reply.body.contains("Congdanso-Webhook-Signature"));
+    let page = admin.get("/agency/credentials").await;
+    assert!(!page.body.contains(&secret), "shown once");
+    assert!(page.body.contains("New webhook signing key"));
+    let credential = congdanso::issuers::repo::credentials_for_agency(&t.state.db, mine.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Hệ thống một cửa")
+        .unwrap();
+
+    // The key shown is the one a delivered webhook is signed with.
+    let (id, one) = deliver_one(&t, credential.id, &url, &got).await;
+    assert!(signed_by(&secret, id, &one));
+
+    // Rotated: a new key, shown once; the next webhook is signed with it, not the old one.
+    let rotate = format!("/agency/credentials/{}/rotate-webhook-key", credential.id);
+    let reply = admin.post(&rotate, &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let rotated = code_in(&reply.body, "new-webhook-secret").unwrap();
+    assert!(code_in(&reply.body, "new-token").is_none(), "no token");
+    assert!(reply.body.contains("Hệ thống một cửa"));
+    assert!(rotated.starts_with("whsec_"));
+    assert_ne!(rotated, secret);
+    assert!(
+        !admin
+            .get("/agency/credentials")
+            .await
+            .body
+            .contains(&rotated)
+    );
+    let (id, one) = deliver_one(&t, credential.id, &url, &got).await;
+    assert!(signed_by(&rotated, id, &one));
+    assert!(!signed_by(&secret, id, &one), "the old key no longer signs");
+    // The API token is unchanged by a webhook rotation.
+    let service = test::init_service(app(t.state.clone())).await;
+    let whoami = test::TestRequest::get()
+        .uri("/api/v1/agency")
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .to_request();
+    assert_eq!(
+        test::call_service(&service, whoami).await.status(),
+        StatusCode::OK
+    );
+
+    // Another agency's credential: not found, through either route, and unchanged.
+    let before = wrapped_of(their_credential.id).await;
+    let reply = admin
+        .post(
+            &format!(
+                "/agency/credentials/{}/rotate-webhook-key",
+                their_credential.id
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(code_in(&reply.body, "new-webhook-secret").is_none());
+    assert_eq!(wrapped_of(their_credential.id).await, before);
+
+    // Revoked: no new key.
+    admin
+        .post(
+            &format!("/agency/credentials/{}/revoke", credential.id),
+            &[],
+        )
+        .await;
+    assert_eq!(admin.post(&rotate, &[]).await.status, StatusCode::NOT_FOUND);
+
+    // Without a fresh step-up: sent to step up, nothing changed.
+    let mut operator = Client::new(test::init_service(app(t.state.clone())).await);
+    first_staff_login(&mut operator, &t, "van.hanh", &operator_password).await;
+    let theirs_base = format!("/admin/agencies/{}/credentials", theirs.id);
+    let operator_rotate = format!("{theirs_base}/{}/rotate-webhook-key", their_credential.id);
+    let reply = operator.post(&operator_rotate, &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        reply.location().starts_with("/step-up?next="),
+        "{}",
+        reply.location()
+    );
+    assert_eq!(wrapped_of(their_credential.id).await, before);
+    t.clock.advance(chrono::Duration::minutes(6));
+    let another = congdanso::issuers::service::create_credential(&t.state, mine.id, "Cổng")
+        .await
+        .unwrap()
+        .0;
+    let reply = admin
+        .post(
+            &format!("/agency/credentials/{}/rotate-webhook-key", another.id),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "step-up expired");
+    assert!(reply.location().starts_with("/step-up?next="));
+    assert_eq!(
+        wrapped_of(another.id).await,
+        another.webhook_key_wrapped,
+        "unchanged"
+    );
+
+    // Operators rotate any agency's key on that agency's page, not through another agency's.
+    crate::staff::step_up(&mut operator, &t, "van.hanh").await;
+    let wrong = format!(
+        "/admin/agencies/{}/credentials/{}/rotate-webhook-key",
+        mine.id, their_credential.id
+    );
+    assert_eq!(
+        operator.post(&wrong, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(wrapped_of(their_credential.id).await, before);
+    let reply = operator.post(&operator_rotate, &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let theirs_secret = code_in(&reply.body, "new-webhook-secret").unwrap();
+    assert_ne!(wrapped_of(their_credential.id).await, before);
+    let (id, one) = deliver_one(&t, their_credential.id, &url, &got).await;
+    assert!(signed_by(&theirs_secret, id, &one));
+}
