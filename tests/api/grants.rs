@@ -66,7 +66,7 @@ pub async fn register_purpose(
         .unwrap();
 }
 
-async fn over_asking_count(t: &TestApp) -> usize {
+pub async fn over_asking_count(t: &TestApp) -> usize {
     congdanso::purposes::repo::recent_over_asking(&t.state.db, 100)
         .await
         .unwrap()
@@ -74,7 +74,7 @@ async fn over_asking_count(t: &TestApp) -> usize {
 }
 
 /// A citizen with a CCCD issued to them, logged in; returns the browser and the document id.
-async fn citizen_with_cccd<S, B>(t: &TestApp, me: &mut Client<S>) -> (Issuer, Uuid)
+pub async fn citizen_with_cccd<S, B>(t: &TestApp, me: &mut Client<S>) -> (Issuer, Uuid)
 where
     S: actix_web::dev::Service<
             actix_http::Request,
@@ -97,7 +97,7 @@ where
     (issuer, id_of(&body))
 }
 
-fn ask_cccd(fields: Value, max_uses: u32) -> Value {
+pub fn ask_cccd(fields: Value, max_uses: u32) -> Value {
     json!({
         "citizen_national_id": CITIZEN,
         "purpose": "cu-tru",
@@ -108,7 +108,7 @@ fn ask_cccd(fields: Value, max_uses: u32) -> Value {
     })
 }
 
-async fn get_json(t: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+pub async fn get_json(t: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
     let service = test::init_service(app(t.state.clone())).await;
     let request = test::TestRequest::get()
         .uri(path)
@@ -124,7 +124,7 @@ async fn get_json(t: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
 }
 
 /// The citizen approves request `id` picking `document` for item 0 with `optional` fields on.
-async fn approve<S, B>(
+pub async fn approve<S, B>(
     t: &TestApp,
     me: &mut Client<S>,
     id: &str,

@@ -21,6 +21,7 @@ mod migrations;
 mod ops;
 mod outbox;
 mod process;
+mod purposes;
 mod reports;
 mod staff;
 mod storage;
