@@ -17,6 +17,22 @@ use crate::vault::model::DocumentType;
 /// Since when the demo agencies hold their authorities.
 const DEMO_AUTHORITY_FROM: Option<chrono::NaiveDate> = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
 
+/// Gives a demo agency a (made-up, `.invalid`) contact unless it has one, so consent records
+/// and request pages show the agency's contact as they would in production.
+async fn ensure_contact(
+    state: &AppState,
+    agency: entity::agency::Model,
+    email: &str,
+    phone: &str,
+    address: &str,
+) -> Result<entity::agency::Model, AppError> {
+    if !crate::agencies::Contact::of(&agency).is_empty() {
+        return Ok(agency);
+    }
+    crate::agencies::service::update_contact(state, agency.id, email, phone, address).await?;
+    crate::agencies::service::get(state, agency.id).await
+}
+
 /// Registers the authorities an agency lacks (safe to run at every start).
 async fn ensure_authorities(
     state: &AppState,
@@ -108,6 +124,14 @@ pub async fn seed(state: &AppState) -> Result<Vec<DemoAccount>, AppError> {
             .await?
         }
     };
+    let agency = ensure_contact(
+        state,
+        agency,
+        "motcua@haichau.demo.invalid",
+        "0236 3000 001",
+        "Số 1 đường Demo, quận Hải Châu, Đà Nẵng (demo)",
+    )
+    .await?;
     for (login, name, role, agency_id) in [
         ("demo.operator", "Trần Quản Trị", Role::Operator, None),
         (
@@ -232,6 +256,14 @@ async fn seed_signed_documents(
                 false,
             ),
         };
+    let police = ensure_contact(
+        state,
+        police,
+        "tiepdan@ca-danang.demo.invalid",
+        "0236 3000 002",
+        "Số 2 đường Demo, quận Hải Châu, Đà Nẵng (demo)",
+    )
+    .await?;
     ensure_authorities(
         state,
         police.id,

@@ -179,6 +179,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/admin/agencies/{id}/admins")
                 .route(web::post().to(agency::create_agency_admin)),
         )
+        .service(
+            web::resource("/admin/agencies/{id}/contact")
+                .route(web::post().to(agency::update_contact)),
+        )
+        // What the agency may ask citizens for (operators)
+        .service(
+            web::resource("/admin/agencies/{id}/purposes")
+                .route(web::get().to(crate::purposes::pages::purposes))
+                .route(web::post().to(crate::purposes::pages::register)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/purposes/{purpose}/retire")
+                .route(web::post().to(crate::purposes::pages::retire)),
+        )
         // Issuer keys (operators) and API credentials (operators, agency admins)
         .service(
             web::resource("/admin/agencies/{id}/keys")

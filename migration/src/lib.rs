@@ -17,6 +17,7 @@ mod m20261202_000012_misuse_report;
 mod m20261202_000013_purposes;
 mod m20261202_000015_outbox;
 mod m20261202_000016_grants;
+mod m20261203_000031_agency_contact;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_purposes::Migration),
             Box::new(m20261202_000015_outbox::Migration),
             Box::new(m20261202_000016_grants::Migration),
+            Box::new(m20261203_000031_agency_contact::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{repo, service};
+use super::{Contact, repo, service};
 use crate::accounts::service as accounts;
 use crate::auth::csrf::CsrfForm;
 use crate::auth::{AgencyAdminSession, OperatorSession, Role, StaffSession};
@@ -90,6 +90,10 @@ struct AgencyPage {
     form: FormState,
     action: String,
     allow_role_choice: bool,
+    contact: Contact,
+    /// The operator's form for the contact (`None` on the agency admin's page, which only shows
+    /// it).
+    contact_form: Option<FormState>,
 }
 
 #[derive(Template)]
@@ -114,6 +118,7 @@ async fn agency_page(
         .agency_id
         .ok_or_else(|| AppError::internal("agency admin without agency"))?;
     let agency = service::get(state, agency_id).await?;
+    let contact = Contact::of(&agency);
     let people = crate::accounts::repo::list_for_agency(&state.db, agency_id)
         .await?
         .iter()
@@ -130,6 +135,8 @@ async fn agency_page(
             form,
             action: "/agency/staff".to_owned(),
             allow_role_choice: true,
+            contact,
+            contact_form: None,
         },
     )
 }
@@ -292,6 +299,8 @@ pub async fn create_agency(
     }
 }
 
+/// The operator's view of an agency: its people, the form adding an admin (`form`) and the
+/// contact form (`contact_form`; `None` shows the stored contact in it).
 async fn operator_agency_page(
     req: &HttpRequest,
     lang: Lang,
@@ -299,14 +308,35 @@ async fn operator_agency_page(
     operator: &OperatorSession,
     agency_id: Uuid,
     form: FormState,
+    contact_form: Option<FormState>,
 ) -> Page {
     let agency = service::get(state, agency_id).await?;
+    let contact = Contact::of(&agency);
+    let contact_form = contact_form.unwrap_or_else(|| {
+        FormState::new()
+            .with_value(
+                "contact_email",
+                contact.email.as_deref().unwrap_or_default(),
+            )
+            .with_value(
+                "contact_phone",
+                contact.phone.as_deref().unwrap_or_default(),
+            )
+            .with_value(
+                "contact_address",
+                contact.address.as_deref().unwrap_or_default(),
+            )
+    });
     let people = crate::accounts::repo::list_for_agency(&state.db, agency_id)
         .await?
         .iter()
         .map(|row| person_view(state, row))
         .collect();
-    let status = form.status();
+    let status = if form.has_errors() {
+        form.status()
+    } else {
+        contact_form.status()
+    };
     html(
         status,
         &AgencyPage {
@@ -317,6 +347,8 @@ async fn operator_agency_page(
             form,
             action: format!("/admin/agencies/{agency_id}/admins"),
             allow_role_choice: false,
+            contact,
+            contact_form: Some(contact_form),
         },
     )
 }
@@ -335,6 +367,7 @@ pub async fn operator_agency(
         &operator,
         path.into_inner(),
         FormState::new(),
+        None,
     )
     .await
 }
@@ -381,7 +414,63 @@ pub async fn create_agency_admin(
                 .with_value("login", &input.login)
                 .with_value("full_name", &input.full_name)
                 .from_error(lang, error)?;
-            operator_agency_page(&req, lang, &state, &operator, agency_id, form).await
+            operator_agency_page(&req, lang, &state, &operator, agency_id, form, None).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ContactInput {
+    #[serde(default)]
+    contact_email: String,
+    #[serde(default)]
+    contact_phone: String,
+    #[serde(default)]
+    contact_address: String,
+}
+
+/// `POST /admin/agencies/{id}/contact`: how citizens reach the agency (named in consent records
+/// and shown on its requests). A step-up first, like every change to an agency.
+pub async fn update_contact(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+    path: web::Path<Uuid>,
+    CsrfForm(input): CsrfForm<ContactInput>,
+) -> Page {
+    let agency_id = path.into_inner();
+    let back = format!("/admin/agencies/{agency_id}");
+    if let Some(step_up) = crate::auth::session::step_up_redirect(&state, &operator.session, &back)
+    {
+        return Ok(step_up);
+    }
+    match service::update_contact(
+        &state,
+        agency_id,
+        &input.contact_email,
+        &input.contact_phone,
+        &input.contact_address,
+    )
+    .await
+    {
+        Ok(_) => Ok(crate::site::see_other(&back)),
+        Err(error) => {
+            let contact_form = FormState::new()
+                .with_value("contact_email", &input.contact_email)
+                .with_value("contact_phone", &input.contact_phone)
+                .with_value("contact_address", &input.contact_address)
+                .from_error(lang, error)?;
+            operator_agency_page(
+                &req,
+                lang,
+                &state,
+                &operator,
+                agency_id,
+                FormState::new(),
+                Some(contact_form),
+            )
+            .await
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Agency rows. Never sees actix types.
 
 use entity::agency;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder,
@@ -34,4 +35,29 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<agency::Model>, DbErr
         .order_by_asc(agency::Column::Code)
         .all(db)
         .await
+}
+
+/// Replaces the agency's contact (each part `None` clears it).
+pub async fn update_contact(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    contact: &super::Contact,
+) -> Result<(), DbErr> {
+    agency::Entity::update_many()
+        .col_expr(
+            agency::Column::ContactEmail,
+            Expr::value(contact.email.clone()),
+        )
+        .col_expr(
+            agency::Column::ContactPhone,
+            Expr::value(contact.phone.clone()),
+        )
+        .col_expr(
+            agency::Column::ContactAddress,
+            Expr::value(contact.address.clone()),
+        )
+        .filter(agency::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -153,8 +153,12 @@ pub async fn create_request(
     };
     let purpose = match purpose {
         Some(p) if !p.retired => p,
-        _ => {
-            let reason = format!("purpose `{purpose_code}` is not registered for this agency");
+        found => {
+            let reason = if found.is_some() {
+                format!("purpose `{purpose_code}` is retired")
+            } else {
+                format!("purpose `{purpose_code}` is not registered for this agency")
+            };
             purposes::repo::record_over_asking(&state.db, now, &over(reason.clone())).await?;
             return Err(invalid("over_asking", reason));
         }
@@ -463,6 +467,14 @@ pub async fn approve(
         .purpose
         .clone()
         .ok_or_else(|| AppError::internal("request of a missing purpose"))?;
+    // A purpose retired since the request was made can take no new consent; grants already
+    // given under it run until they end (their consent record holds the terms agreed).
+    if purpose.retired {
+        return Err(AppError::Conflict {
+            code: "purpose_retired",
+            message: "the agency may no longer ask for this purpose".to_owned(),
+        });
+    }
     let grant_id = Uuid::now_v7();
     let mut documents = Vec::new();
     let mut data_items = Vec::new();
@@ -540,8 +552,7 @@ pub async fn approve(
             "agency_id": ask.agency.id,
             "code": ask.agency.code,
             "name": ask.agency.name,
-            // Agencies have no contact fields yet: the platform that relays requests to them.
-            "contact": state.config.public_url.to_string(),
+            "contact": controller_contact(state, &ask.agency),
         },
         "purpose": {
             "code": purpose.code,
@@ -602,6 +613,27 @@ pub async fn approve(
     .await?;
     txn.commit().await?;
     Ok(grant)
+}
+
+/// The controller's contact in a consent record: the agency's own, as operators registered it;
+/// only when it has none, the platform that relays requests to it, and the record says so
+/// (`of`), so nobody mistakes the platform for the controller.
+fn controller_contact(state: &AppState, agency: &agency::Model) -> Value {
+    let contact = crate::agencies::Contact::of(agency);
+    if contact.is_empty() {
+        json!({
+            "of": "platform",
+            "url": state.config.public_url.to_string(),
+            "note": "the agency has registered no contact details; the platform relays to it",
+        })
+    } else {
+        json!({
+            "of": "agency",
+            "email": contact.email,
+            "phone": contact.phone,
+            "address": contact.address,
+        })
+    }
 }
 
 /// Refuses a request (compare-and-set like approval), logged and told to the agency.

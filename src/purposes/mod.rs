@@ -2,6 +2,7 @@
 //! legal basis, retention after use, and per document type the fields and whether the file
 //! may be asked for), the procedure catalogue, and the record of refused over-asking.
 
+pub mod pages;
 pub mod repo;
 pub mod service;
 

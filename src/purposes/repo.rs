@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{agency_purpose, over_asking, procedure};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -47,6 +47,36 @@ pub async fn purposes_of(conn: &impl ConnectionTrait, agency: Uuid) -> Result<Ve
         .into_iter()
         .map(purpose_of)
         .collect()
+}
+
+pub async fn find_purpose_by_id(
+    conn: &impl ConnectionTrait,
+    agency: Uuid,
+    id: Uuid,
+) -> Result<Option<Purpose>, DbErr> {
+    agency_purpose::Entity::find_by_id(id)
+        .filter(agency_purpose::Column::AgencyId.eq(agency))
+        .one(conn)
+        .await?
+        .map(purpose_of)
+        .transpose()
+}
+
+/// Marks a purpose of `agency` retired at `at` unless it already is (compare-and-set).
+pub async fn retire_purpose(
+    conn: &impl ConnectionTrait,
+    agency: Uuid,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = agency_purpose::Entity::update_many()
+        .col_expr(agency_purpose::Column::RetiredAt, Expr::value(at))
+        .filter(agency_purpose::Column::Id.eq(id))
+        .filter(agency_purpose::Column::AgencyId.eq(agency))
+        .filter(agency_purpose::Column::RetiredAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Inserts or replaces (by agency and code) a purpose.

@@ -66,7 +66,7 @@ pub async fn register_purpose(
         .unwrap();
 }
 
-async fn over_asking_count(t: &TestApp) -> usize {
+pub async fn over_asking_count(t: &TestApp) -> usize {
     congdanso::purposes::repo::recent_over_asking(&t.state.db, 100)
         .await
         .unwrap()
@@ -108,7 +108,7 @@ pub fn ask_cccd(fields: Value, max_uses: u32) -> Value {
     })
 }
 
-async fn get_json(t: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+pub async fn get_json(t: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
     let service = test::init_service(app(t.state.clone())).await;
     let request = test::TestRequest::get()
         .uri(path)

@@ -22,6 +22,7 @@ mod openapi;
 mod ops;
 mod outbox;
 mod process;
+mod purposes;
 mod reports;
 mod staff;
 mod storage;
