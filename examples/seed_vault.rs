@@ -4,7 +4,7 @@
 //! citizen.
 //!
 //! ```text
-//! seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K]
+//! seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K] [--grant FILE]
 //! ```
 //! (settings from the environment, like `serve`)
 //!
@@ -16,6 +16,11 @@
 //! - `--citizens K` (with `--log`): the N entries go round-robin to K citizens (this one and K-1
 //!   more, registered here), so that concurrent appends contend on the one global tree head
 //!   and not on a citizen's chain head.
+//!
+//! - `--grant FILE`: the documents are FILE's bytes, of type `household_registration`, and an
+//!   agency (`BENCH-ASK`, API credential, purpose `bench-grant` covering that type's file) asks
+//!   for all of them with `GRANT_MAX_USES` reads each; the citizen approves. Prints
+//!   `agency_token=…`, `grant=…` and `documents=<id>,<id>,…` (bench/grant_read_vs_css.sh).
 //!
 //! Prints `token=<session token>` on the last line, and on stderr how long the appends took
 //! (entries per second), which is the append throughput at that batch size and concurrency.
@@ -49,6 +54,7 @@ struct Args {
     batch: usize,
     concurrency: usize,
     citizens: usize,
+    grant_file: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Option<Args> {
@@ -60,9 +66,14 @@ fn parse_args() -> Option<Args> {
         batch: 500,
         concurrency: 1,
         citizens: 1,
+        grant_file: None,
     };
     let mut rest = args.get(2..)?.iter();
     while let Some(flag) = rest.next() {
+        if flag == "--grant" {
+            parsed.grant_file = Some(rest.next()?.into());
+            continue;
+        }
         let value: usize = rest.next()?.parse().ok()?;
         match flag.as_str() {
             "--log" => parsed.log = value,
@@ -78,7 +89,7 @@ fn parse_args() -> Option<Args> {
 fn main() -> ExitCode {
     let Some(args) = parse_args() else {
         eprintln!(
-            "usage: seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K]"
+            "usage: seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K] [--grant FILE]"
         );
         return ExitCode::from(2);
     };
@@ -119,6 +130,12 @@ async fn seed(args: Args) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let owner = register(&state, args.national_id.clone()).await?;
     let types = DocumentType::ALL;
+    let grant_bytes = match &args.grant_file {
+        Some(path) => Some(Bytes::from(
+            std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
     let started = std::time::Instant::now();
     // Four at a time: the database and the disk stay busy without contention.
     let results: Vec<Result<(Uuid, DocumentType), String>> =
@@ -126,10 +143,16 @@ async fn seed(args: Args) -> Result<String, String> {
             .map(|i| {
                 let state = state.clone();
                 let owner = owner.clone();
+                let grant_bytes = grant_bytes.clone();
                 async move {
-                    let mut scan = b"%PDF-1.7\n".to_vec();
-                    scan.extend(std::iter::repeat_n(b'x', 200 + i % 300));
-                    let doc_type = types[i % types.len()];
+                    let (scan, doc_type) = match grant_bytes {
+                        Some(bytes) => (bytes, DocumentType::HouseholdRegistration),
+                        None => {
+                            let mut scan = b"%PDF-1.7\n".to_vec();
+                            scan.extend(std::iter::repeat_n(b'x', 200 + i % 300));
+                            (Bytes::from(scan), types[i % types.len()])
+                        }
+                    };
                     service::store_document(
                         &state,
                         &owner,
@@ -139,7 +162,7 @@ async fn seed(args: Args) -> Result<String, String> {
                             file_name: format!("giay-to-{i}.pdf"),
                         },
                         None,
-                        futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(scan))]),
+                        futures_util::stream::iter([Ok::<_, std::io::Error>(scan)]),
                     )
                     .await
                     .map(|doc| (doc.id, doc_type))
@@ -168,6 +191,10 @@ async fn seed(args: Args) -> Result<String, String> {
         }
         let actors = Actors::new(&state).await?;
         seed_log(&state, &citizens, &documents, &actors, &args).await?;
+    }
+    if grant_bytes.is_some() {
+        let ids: Vec<Uuid> = documents.iter().map(|(id, _)| *id).collect();
+        seed_grant(&state, &owner, &args.national_id, &ids).await?;
     }
     let new = session::start(&state, owner.id, Stage::Full, &ClientInfo::default())
         .await
@@ -379,5 +406,69 @@ async fn seed_log(
     if let Some(Err(error)) = results.iter().find(|r| r.is_err()) {
         return Err(format!("{failed} log transactions failed, first: {error}"));
     }
+    Ok(())
+}
+
+/// An agency's request for all `documents` (their files), approved by the citizen; prints what
+/// the agency needs to read them.
+async fn seed_grant(
+    state: &AppState,
+    owner: &account::Model,
+    national_id: &str,
+    documents: &[Uuid],
+) -> Result<(), String> {
+    let agency_id = agency(state, "BENCH-ASK", "UBND phường Đo Tốc Độ", "commune").await?;
+    let agency = congdanso::agencies::service::get(state, agency_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (credential, token) =
+        congdanso::issuers::service::create_credential(state, agency_id, "Bench")
+            .await
+            .map_err(|e| format!("credential: {e}"))?;
+    let purpose: congdanso::purposes::service::NewPurpose = serde_json::from_value(
+        serde_json::json!({
+            "code": "bench-grant",
+            "description_vi": "Đo tốc độ đọc theo sự đồng ý",
+            "description_en": "Benchmark of consented reads",
+            "legal_basis": "Luật Bảo vệ dữ liệu cá nhân 2025, Điều 9",
+            "retention_days": 1,
+            "scope": { "household_registration": { "file": true, "fields": [] } },
+        }),
+    )
+    .map_err(|e| e.to_string())?;
+    congdanso::purposes::service::register(state, agency_id, &purpose)
+        .await
+        .map_err(|e| format!("purpose: {e}"))?;
+    let body = serde_json::json!({
+        "citizen_national_id": national_id,
+        "purpose": "bench-grant",
+        "explanation": "Đo tốc độ",
+        "documents": [{ "type": "household_registration", "file": true }],
+        "duration_days": 1,
+        "max_uses": state.config.grants.max_uses,
+    });
+    let client = congdanso::issuers::api::AgencyClient {
+        agency,
+        credential: credential.id,
+    };
+    let (request, _) = congdanso::grants::service::create_request(
+        state,
+        &client,
+        body.to_string().as_bytes(),
+        None,
+    )
+    .await
+    .map_err(|e| format!("request: {e}"))?;
+    let choice = congdanso::grants::service::Choice {
+        documents: [(0, documents.iter().copied().collect())].into(),
+        optional_fields: Default::default(),
+    };
+    let grant = congdanso::grants::service::approve(state, owner, request.id, &choice)
+        .await
+        .map_err(|e| format!("approve: {e}"))?;
+    println!("agency_token={}", token.as_str());
+    println!("grant={}", grant.id);
+    let ids: Vec<String> = documents.iter().map(Uuid::to_string).collect();
+    println!("documents={}", ids.join(","));
     Ok(())
 }
