@@ -425,17 +425,16 @@ async fn seed_grant(
         congdanso::issuers::service::create_credential(state, agency_id, "Bench")
             .await
             .map_err(|e| format!("credential: {e}"))?;
-    let purpose: congdanso::purposes::service::NewPurpose = serde_json::from_value(
-        serde_json::json!({
+    let purpose: congdanso::purposes::service::NewPurpose =
+        serde_json::from_value(serde_json::json!({
             "code": "bench-grant",
             "description_vi": "Đo tốc độ đọc theo sự đồng ý",
             "description_en": "Benchmark of consented reads",
             "legal_basis": "Luật Bảo vệ dữ liệu cá nhân 2025, Điều 9",
             "retention_days": 1,
             "scope": { "household_registration": { "file": true, "fields": [] } },
-        }),
-    )
-    .map_err(|e| e.to_string())?;
+        }))
+        .map_err(|e| e.to_string())?;
     congdanso::purposes::service::register(state, agency_id, &purpose)
         .await
         .map_err(|e| format!("purpose: {e}"))?;
