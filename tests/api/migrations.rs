@@ -6,8 +6,8 @@ use sea_orm::{ConnectionTrait, Statement};
 
 use crate::helpers::{fresh_postgres_database, postgres_url, skip};
 
-async fn up_down_up(url: &str) {
-    let conn = db::connect(url, 2).await.unwrap();
+async fn up_down_up(url: &str, connections: u32) {
+    let conn = db::connect(url, connections).await.unwrap();
     db::migrate(&conn).await.unwrap();
     let applied = db::applied_migrations(&conn).await.unwrap();
     assert_eq!(applied.len(), Migrator::migrations().len());
@@ -49,7 +49,10 @@ async fn migrations_apply_and_roll_back_on_sqlite() {
         "sqlite://{}/nested/folder/m.db?mode=rwc",
         dir.path().display()
     );
-    up_down_up(&url).await;
+    // One connection: with two, a `DROP COLUMN` of the first down step once failed under a
+    // loaded CI run with "no such column" (a pooled SQLite connection seeing the schema of an
+    // older snapshot, suspected). The product never migrates down; startup migrates up.
+    up_down_up(&url, 1).await;
 }
 
 #[actix_web::test]
@@ -82,7 +85,7 @@ async fn migrations_apply_and_roll_back_on_postgres() {
         return;
     };
     let url = fresh_postgres_database(&admin).await;
-    up_down_up(&url).await;
+    up_down_up(&url, 2).await;
 }
 
 #[actix_web::test]
