@@ -333,6 +333,24 @@ pub async fn open(
     Ok(opened)
 }
 
+/// THE door, for a read that spends something (an agency's use of a grant): the decision,
+/// then `claim` taken and the entry written in one commit (shared with other reads' entries,
+/// see [`audit::writer`]) before the handle is returned. `None`: the claim was refused
+/// (nothing left to spend), nothing written, nothing opened.
+pub async fn open_claiming(
+    state: &AppState,
+    reader: &Reader<'_>,
+    id: DocumentId,
+    purpose: Purpose,
+    claim: audit::writer::Claim,
+) -> Result<Option<Opened>, AppError> {
+    let (opened, entry) = decide(state, reader, id, purpose).await?;
+    match audit::service::record_claiming(state, state.clock.now(), &entry, claim).await? {
+        audit::writer::Written::Committed => Ok(Some(opened)),
+        audit::writer::Written::ClaimRefused => Ok(None),
+    }
+}
+
 /// Documents on one page of the list.
 pub const PAGE_SIZE: u64 = 25;
 

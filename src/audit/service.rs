@@ -79,6 +79,18 @@ pub async fn record(state: &AppState, at: DateTime<Utc>, entry: &Entry) -> Resul
     Ok(id)
 }
 
+/// Commits `entry` on its own together with `claim` (see [`super::writer::Claim`]): the entry
+/// is written only if the claim was taken, in the same transaction.
+pub async fn record_claiming(
+    state: &AppState,
+    at: DateTime<Utc>,
+    entry: &Entry,
+    claim: super::writer::Claim,
+) -> Result<super::writer::Written, AppError> {
+    let row = pending_row(at, entry)?;
+    state.log_writer.write_claiming(&state.db, row, claim).await
+}
+
 /// The waiting row of an entry: content encoded, a fresh salt, the salted hash.
 fn pending_row(at: DateTime<Utc>, entry: &Entry) -> Result<access_log_pending::Model, AppError> {
     let at = truncate_to_micros(at);

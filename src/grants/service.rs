@@ -15,6 +15,7 @@ use super::consent;
 use super::model::{GrantStatus, Item, Need, NewRequest, RequestStatus, request_status};
 use super::repo::{self, Form};
 use crate::access::door::{self, DocumentId, Opened, Purpose, Reader};
+use crate::audit::writer::Claim;
 use crate::audit::{self, Action, Actor, Authorization, Entry, Object};
 use crate::auth::Role;
 use crate::error::AppError;
@@ -776,7 +777,8 @@ pub struct AgencyRead {
 /// code and its own denied entry in the citizen's log: the grant is this agency's (else
 /// missing), not withdrawn, not expired, the document in scope and still present (else
 /// `out_of_scope`, like a missing one), a use left (`grant_exhausted`). Then the door: the
-/// use taken (compare-and-set) and the entry written in one transaction before any byte.
+/// use taken (compare-and-set) and the entry written in one commit before any byte (the
+/// commit is shared with other reads', see `audit::writer`).
 pub async fn agency_read(
     state: &AppState,
     client: &AgencyClient,
@@ -863,17 +865,20 @@ pub async fn agency_read(
         grant: &grant,
         covered: &covered,
     };
-    let visit = match door::enter(state, &reader, document, purpose).await {
-        Ok(visit) => visit,
+    let claim = Claim::GrantUse {
+        grant: grant.id,
+        document: document.0,
+        form,
+        max_uses: grant.max_uses,
+    };
+    let opened = match door::open_claiming(state, &reader, document, purpose, claim).await {
+        Ok(Some(opened)) => opened,
+        // Parallel reads took the last use between the check above and the commit.
+        Ok(None) => return refuse(&grant, exhausted()).await,
         // Deleted by the citizen since: gone, like any document outside the grant.
         Err(AppError::NotFound) => return Err(AppError::OutOfScope),
         Err(error) => return Err(error),
     };
-    if !repo::take_use(visit.txn(), grant.id, document.0, form, grant.max_uses).await? {
-        drop(visit);
-        return refuse(&grant, exhausted()).await;
-    }
-    let opened = visit.finish().await?;
     let receipt = consent::receipt(
         state,
         json!({

@@ -729,9 +729,34 @@ async fn idempotency_and_parallel_uses(t: TestApp) {
 
     let id = ids.into_iter().next().unwrap();
     let grant = approve(&t, &mut me, &id, cccd, &[]).await;
-    // Twenty reads at once of a grant allowing three: exactly three get through.
+    // Twenty reads at once of a grant allowing three, spread over two instances on the same
+    // stores (each groups its reads' uses into shared commits): exactly three get through,
+    // and the log holds exactly three allowed reads and seventeen refusals.
+    let second = TestApp {
+        state: congdanso::startup::build_state_with_keys(
+            (*t.state.config).clone(),
+            std::sync::Arc::new(t.clock.clone()),
+            congdanso::keys::Keyring {
+                master: congdanso::keys::master_key_from_bytes(
+                    *t.state.keys.master.expose_secret(),
+                )
+                .unwrap(),
+                previous: vec![],
+                signing: congdanso::keys::PlatformSigningKey::from_bytes(
+                    *t.state.keys.signing.signing_key().as_bytes(),
+                ),
+            },
+        )
+        .await
+        .unwrap(),
+        clock: t.clock.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
     let path = format!("/api/v1/grants/{grant}/documents/{cccd}");
-    let reads = (0..20).map(|_| get_json(&t, &asker.token, &path));
+    let reads = (0..20).map(|i| {
+        let instance = if i % 2 == 0 { &t } else { &second };
+        get_json(instance, &asker.token, &path)
+    });
     let replies = futures_util::future::join_all(reads).await;
     let ok = replies.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     let exhausted = replies
@@ -739,6 +764,20 @@ async fn idempotency_and_parallel_uses(t: TestApp) {
         .filter(|(_, v)| code(v) == "grant_exhausted")
         .count();
     assert_eq!((ok, exhausted), (3, 17), "{replies:?}");
+    congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
+        .await
+        .unwrap();
+    let citizen = crate::issuing::citizen(&t).await;
+    let under_grant: Vec<String> = congdanso::audit::repo::entries_of(&t.state.db, citizen.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.authorization.as_deref() == Some(format!("grant:{grant}").as_str()))
+        .filter_map(|e| e.outcome)
+        .collect();
+    let allowed = under_grant.iter().filter(|o| *o == "allowed").count();
+    let denied = under_grant.iter().filter(|o| *o == "denied").count();
+    assert_eq!((allowed, denied), (3, 17), "{under_grant:?}");
 }
 
 #[actix_web::test]
