@@ -266,7 +266,17 @@ async fn decide(
     purpose: Purpose,
 ) -> Result<(Opened, Entry), AppError> {
     let now = state.clock.now();
-    let Some(row) = vault_repo::find(&state.db, id.0).await? else {
+    // Another reader needs the owner's key: the owner's row comes with the document's.
+    let (row, owner) = match reader {
+        Reader::Owner(_) => (vault_repo::find(&state.db, id.0).await?, None),
+        Reader::Clerk { .. } | Reader::Agency { .. } => {
+            match vault_repo::find_with_owner(&state.db, id.0).await? {
+                Some((row, owner)) => (Some(row), Some(owner)),
+                None => (None, None),
+            }
+        }
+    };
+    let Some(row) = row else {
         return Err(AppError::NotFound);
     };
     let object = document_object(&row)?;
@@ -282,14 +292,10 @@ async fn decide(
         .await;
         return Err(AppError::NotFound);
     }
-    let key = match reader {
-        Reader::Owner(owner) => crate::accounts::service::data_key(state, owner)?,
-        Reader::Clerk { .. } | Reader::Agency { .. } => {
-            let owner = crate::accounts::repo::find_by_id(&state.db, row.owner_id)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            crate::accounts::service::data_key(state, &owner)?
-        }
+    let key = match (reader, &owner) {
+        (Reader::Owner(owner), _) => crate::accounts::service::data_key(state, owner)?,
+        (_, Some(owner)) => crate::accounts::service::data_key(state, owner)?,
+        (_, None) => return Err(AppError::NotFound),
     };
     let entry = Entry {
         account: row.owner_id,

@@ -165,6 +165,29 @@ pub async fn grant_document(
         .await
 }
 
+/// A grant and, if it covers `document`, that document's row, in one query (every agency read
+/// asks for both).
+pub async fn find_grant_covering(
+    conn: &impl ConnectionTrait,
+    grant: Uuid,
+    document: Uuid,
+) -> Result<Option<(access_grant::Model, Option<grant_document::Model>)>, DbErr> {
+    let covering: sea_orm::RelationDef = access_grant::Entity::belongs_to(grant_document::Entity)
+        .from(access_grant::Column::Id)
+        .to(grant_document::Column::GrantId)
+        .on_condition(move |_, covered| {
+            Expr::col((covered, grant_document::Column::DocumentId))
+                .eq(document)
+                .into()
+        })
+        .into();
+    access_grant::Entity::find_by_id(grant)
+        .join(sea_orm::JoinType::LeftJoin, covering)
+        .select_also(grant_document::Entity)
+        .one(conn)
+        .await
+}
+
 pub async fn grants_of_citizen(
     conn: &impl ConnectionTrait,
     citizen: Uuid,

@@ -811,7 +811,8 @@ pub async fn agency_read(
             Err(error)
         }
     };
-    let Some(grant) = repo::find_grant(&state.db, grant_id).await? else {
+    let Some((grant, covered)) = repo::find_grant_covering(&state.db, grant_id, document.0).await?
+    else {
         return Err(AppError::NotFound);
     };
     if grant.agency_id != client.agency.id {
@@ -840,7 +841,6 @@ pub async fn agency_read(
         }
         GrantStatus::Active => {}
     }
-    let covered = repo::grant_document(&state.db, grant.id, document.0).await?;
     let in_scope = covered.as_ref().is_some_and(|c| match form {
         Form::File => c.file,
         Form::Fields => c.fields != "[]",

@@ -6,7 +6,7 @@ use entity::{agency_succession, api_credential, issuer_key, issuing_authority};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -171,6 +171,27 @@ pub async fn find_live_credential(
         .filter(api_credential::Column::RevokedAt.is_null())
         .one(db)
         .await
+}
+
+/// The live credential with this token hash and its agency, in one query (every agency API
+/// request asks for both).
+pub async fn find_live_credential_with_agency(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<(api_credential::Model, entity::agency::Model)>, DbErr> {
+    let to_agency: sea_orm::RelationDef =
+        api_credential::Entity::belongs_to(entity::agency::Entity)
+            .from(api_credential::Column::AgencyId)
+            .to(entity::agency::Column::Id)
+            .into();
+    let found = api_credential::Entity::find()
+        .join(sea_orm::JoinType::InnerJoin, to_agency)
+        .select_also(entity::agency::Entity)
+        .filter(api_credential::Column::TokenHash.eq(token_hash))
+        .filter(api_credential::Column::RevokedAt.is_null())
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(credential, agency)| agency.map(|agency| (credential, agency))))
 }
 
 pub async fn touch_credential(

@@ -220,9 +220,10 @@ pub async fn authenticate(
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
         return Err(AppError::Unauthenticated);
     }
-    let credential = repo::find_live_credential(&state.db, &hash_token(token))
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let (credential, agency) =
+        repo::find_live_credential_with_agency(&state.db, &hash_token(token))
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
     let now = state.clock.now();
     if credential
         .last_used_at
@@ -230,9 +231,6 @@ pub async fn authenticate(
     {
         repo::touch_credential(&state.db, credential.id, now).await?;
     }
-    let agency = crate::agencies::repo::find_by_id(&state.db, credential.agency_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
     Ok((agency, credential.id))
 }
 

@@ -231,6 +231,24 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<document
     document::Entity::find_by_id(id).one(db).await
 }
 
+/// A document and its owner's account, in one query (a reader other than the owner needs the
+/// owner's key).
+pub async fn find_with_owner(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(document::Model, entity::account::Model)>, DbErr> {
+    let to_owner: sea_orm::RelationDef = document::Entity::belongs_to(entity::account::Entity)
+        .from(document::Column::OwnerId)
+        .to(entity::account::Column::Id)
+        .into();
+    let found = document::Entity::find_by_id(id)
+        .join(sea_orm::JoinType::InnerJoin, to_owner)
+        .select_also(entity::account::Entity)
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(row, owner)| owner.map(|owner| (row, owner))))
+}
+
 pub async fn rename(
     db: &impl ConnectionTrait,
     id: Uuid,
