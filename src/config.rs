@@ -199,6 +199,9 @@ pub struct GrantSettings {
     pub answer_days: u32,
     /// Most reads of each document a repeated grant may allow (`GRANT_MAX_USES`, default 100).
     pub max_uses: u32,
+    /// How long a grant given at a counter session lasts, and how long the citizen has to
+    /// answer its request (`CONGDANSO_COUNTER_GRANT_MINUTES`, default 60, at most a day).
+    pub counter_minutes: u32,
 }
 
 fn bounded(
@@ -533,6 +536,12 @@ impl Config {
             max_grant_days: bounded(get("GRANT_MAX_DAYS"), "GRANT_MAX_DAYS", 365, 3650)?,
             answer_days: bounded(get("REQUEST_ANSWER_DAYS"), "REQUEST_ANSWER_DAYS", 14, 90)?,
             max_uses: bounded(get("GRANT_MAX_USES"), "GRANT_MAX_USES", 100, 10_000)?,
+            counter_minutes: bounded(
+                get("CONGDANSO_COUNTER_GRANT_MINUTES"),
+                "CONGDANSO_COUNTER_GRANT_MINUTES",
+                60,
+                24 * 60,
+            )?,
         };
         let max_upload_bytes: u64 =
             parse_or(get("MAX_UPLOAD_BYTES"), "MAX_UPLOAD_BYTES", "200000000")?;

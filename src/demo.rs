@@ -190,6 +190,31 @@ async fn seed_sharing(state: &AppState, agency: &entity::agency::Model) -> Resul
         },
     )
     .await?;
+    // The counter's purpose: what a clerk's counter session may ask for (src/counter).
+    let counter_scope = serde_json::json!({
+        "cccd": { "file": false, "fields": ["number", "full_name", "date_of_birth", "sex", "nationality", "place_of_origin", "place_of_residence"] },
+        "household_registration": { "file": true, "fields": [] },
+        "birth_certificate": { "file": true, "fields": [] },
+        "passport": { "file": true, "fields": [] },
+        "other": { "file": true, "fields": [] },
+    });
+    crate::purposes::service::register(
+        state,
+        agency.id,
+        &crate::purposes::service::NewPurpose {
+            code: crate::counter::service::COUNTER_PURPOSE.into(),
+            description_vi: "Giải quyết thủ tục hành chính tại quầy một cửa, khi công dân có mặt"
+                .into(),
+            description_en:
+                "Handling an administrative procedure at the one-stop counter, with the citizen present"
+                    .into(),
+            legal_basis: "Nghị định 61/2018/NĐ-CP (cơ chế một cửa); Luật 91/2025/QH15, Điều 9 (sự đồng ý)"
+                .into(),
+            retention_days: 0,
+            scope: serde_json::from_value(counter_scope).map_err(AppError::internal)?,
+        },
+    )
+    .await?;
     let credential = match crate::issuers::repo::credentials_for_agency(&state.db, agency.id)
         .await?
         .into_iter()

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod counter;
 pub mod crypto;
 pub mod db;
 pub mod demo;

@@ -31,6 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(site::icon_versioned)),
         )
         .service(web::resource("/favicon.ico").route(web::get().to(site::favicon)))
+        .service(
+            web::resource("/static/counter.{hash:[0-9a-f]{16}}.js")
+                .route(web::get().to(site::counter_script_versioned)),
+        )
         // Verifiers: trust list and platform keys
         .service(
             web::resource("/.well-known/congdanso/trust-list.json")
@@ -54,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Pages
         .service(web::resource("/").route(web::get().to(site::home)))
         .configure(crate::grants::configure)
+        .configure(crate::counter::configure)
         .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)))
         // Citizens: registration, TOTP enrolment, login
         .service(

@@ -343,6 +343,26 @@ static FAVICON_ICO: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+/// The counter session page's polling script (progressive enhancement: the page works without).
+static COUNTER_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../web/static/counter.js"),
+        "text/javascript; charset=utf-8",
+        "counter",
+        "js",
+    )
+});
+
+/// The counter script's content-hashed URL (for templates).
+pub fn counter_script_href() -> &'static str {
+    COUNTER_SCRIPT.href()
+}
+
+/// `/static/counter.{hash}.js`
+pub async fn counter_script_versioned(req: HttpRequest, hash: web::Path<String>) -> HttpResponse {
+    COUNTER_SCRIPT.serve_versioned(&req, &hash)
+}
+
 /// The stylesheet's content-hashed URL (for templates).
 pub fn stylesheet_href() -> &'static str {
     STYLESHEET.href()

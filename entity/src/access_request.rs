@@ -18,6 +18,9 @@ pub struct Model {
     pub items: String,
     /// How long a grant lasts from approval.
     pub grant_days: i32,
+    /// Set for a request made at a counter: the grant lasts this many minutes (and
+    /// `grant_days` is 0).
+    pub grant_minutes: Option<i32>,
     /// How often each granted document may be read (1: one-time).
     pub max_uses: i32,
     pub callback_url: Option<String>,

@@ -14,6 +14,7 @@ pub mod agency_purpose;
 pub mod agency_succession;
 pub mod api_credential;
 pub mod certification_request;
+pub mod counter_session;
 pub mod document;
 pub mod document_signature;
 pub mod grant_document;

@@ -18,6 +18,7 @@ mod m20261202_000013_purposes;
 mod m20261202_000015_outbox;
 mod m20261202_000016_grants;
 mod m20261203_000031_agency_contact;
+mod m20261203_000050_counter_session;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_outbox::Migration),
             Box::new(m20261202_000016_grants::Migration),
             Box::new(m20261203_000031_agency_contact::Migration),
+            Box::new(m20261203_000050_counter_session::Migration),
         ]
     }
 }

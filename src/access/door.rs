@@ -4,7 +4,9 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use entity::{access_grant, account, certification_request, document, grant_document};
+use entity::{
+    access_grant, account, certification_request, counter_session, document, grant_document,
+};
 use futures_util::{Stream, StreamExt};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
@@ -34,13 +36,12 @@ impl std::fmt::Display for DocumentId {
 pub enum Reader<'a> {
     /// The citizen, in their own session.
     Owner(&'a account::Model),
-    /// A counter clerk of an agency, on the certification request whose code the citizen read
-    /// out to them: only the clerk and agency that entered the code, only while it is open,
-    /// only its one document.
+    /// A counter clerk of an agency, on the authority the citizen gave at the desk (see
+    /// [`ClerkAuthority`]).
     Clerk {
         clerk: Uuid,
         agency: Uuid,
-        request: &'a certification_request::Model,
+        authority: ClerkAuthority<'a>,
     },
     /// An agency's system under a grant the citizen gave: only while the grant is live, only
     /// the documents it covers, only the forms (file, signed fields) each allows.
@@ -50,6 +51,37 @@ pub enum Reader<'a> {
         grant: &'a access_grant::Model,
         covered: &'a grant_document::Model,
     },
+}
+
+/// What lets a clerk read.
+#[derive(Debug, Clone, Copy)]
+pub enum ClerkAuthority<'a> {
+    /// The certification request whose code the citizen read out: only the clerk and agency
+    /// that entered the code, only while it is open, only its one document.
+    Certification(&'a certification_request::Model),
+    /// A counter session and the grant the citizen gave on its request: only the clerk and
+    /// agency that opened the session, only while it is not ended and the grant is live, only
+    /// the documents the grant covers (the details, and the file if the grant gives it).
+    Counter {
+        session: &'a counter_session::Model,
+        grant: &'a access_grant::Model,
+        covered: &'a grant_document::Model,
+    },
+}
+
+impl<'a> Reader<'a> {
+    /// A clerk on a certification request.
+    pub fn certification_clerk(
+        clerk: Uuid,
+        agency: Uuid,
+        request: &'a certification_request::Model,
+    ) -> Self {
+        Self::Clerk {
+            clerk,
+            agency,
+            authority: ClerkAuthority::Certification(request),
+        }
+    }
 }
 
 impl Reader<'_> {
@@ -74,7 +106,14 @@ impl Reader<'_> {
     pub fn authorization(&self) -> Authorization {
         match self {
             Self::Owner(_) => Authorization::Owner,
-            Self::Clerk { request, .. } => Authorization::Request(request.id),
+            Self::Clerk {
+                authority: ClerkAuthority::Certification(request),
+                ..
+            } => Authorization::Request(request.id),
+            Self::Clerk {
+                authority: ClerkAuthority::Counter { grant, .. },
+                ..
+            } => Authorization::Grant(grant.id),
             Self::Agency { grant, .. } => Authorization::Grant(grant.id),
         }
     }
@@ -89,18 +128,47 @@ impl Reader<'_> {
             Self::Clerk {
                 clerk,
                 agency,
-                request,
+                authority: ClerkAuthority::Certification(request),
             } => {
                 request.completed_at.is_none()
                     && request.expires_at > now
                     && request.claimed_by == Some(*clerk)
                     && request.claimed_agency_id == Some(*agency)
             }
+            Self::Clerk {
+                clerk,
+                agency,
+                authority: ClerkAuthority::Counter { session, grant, .. },
+            } => {
+                session.ended_at.is_none()
+                    && session.clerk_id == *clerk
+                    && session.agency_id == *agency
+                    && grant.agency_id == *agency
+                    && grant.citizen_id == session.citizen_id
+                    && grant.withdrawn_at.is_none()
+                    && grant.expires_at > now
+            }
+        }
+    }
+
+    /// The citizen whose data a clerk's authority reaches (`None` for other readers).
+    fn clerk_citizen(&self) -> Option<Uuid> {
+        match self {
+            Self::Clerk {
+                authority: ClerkAuthority::Certification(request),
+                ..
+            } => Some(request.owner_id),
+            Self::Clerk {
+                authority: ClerkAuthority::Counter { session, .. },
+                ..
+            } => Some(session.citizen_id),
+            Self::Owner(_) | Self::Agency { .. } => None,
         }
     }
 
     /// The rule: the owner may do anything the vault offers with their own documents; a clerk
-    /// may view, open and certify the one document of a request they hold.
+    /// may view, open and certify the one document of a certification request they hold, and
+    /// view (and open, if the file is granted) the documents a counter session's grant covers.
     fn may(
         &self,
         row: &document::Model,
@@ -109,10 +177,34 @@ impl Reader<'_> {
     ) -> bool {
         match self {
             Self::Owner(account) => row.owner_id == account.id,
-            Self::Clerk { request, .. } => {
+            Self::Clerk {
+                authority: ClerkAuthority::Certification(request),
+                ..
+            } => {
                 matches!(purpose, Purpose::View | Purpose::Open | Purpose::Certify)
                     && request.document_id == row.id
                     && request.owner_id == row.owner_id
+                    && self.request_is_theirs(now)
+            }
+            Self::Clerk {
+                authority:
+                    ClerkAuthority::Counter {
+                        session,
+                        grant,
+                        covered,
+                    },
+                ..
+            } => {
+                let form_granted = match purpose {
+                    Purpose::View => true,
+                    Purpose::Open => covered.file,
+                    _ => false,
+                };
+                form_granted
+                    && covered.grant_id == grant.id
+                    && covered.document_id == row.id
+                    && grant.citizen_id == row.owner_id
+                    && session.citizen_id == row.owner_id
                     && self.request_is_theirs(now)
             }
             Self::Agency { grant, covered, .. } => {
@@ -434,19 +526,19 @@ pub struct Identity {
     pub national_id: String,
 }
 
-/// The citizen's name and national ID number as a clerk on an open request they hold may see
-/// them (the review page), recorded as `profile.read`; refused like a missing request
-/// otherwise. The owner reading their own name in the page frame is not an entry: every page
+/// The citizen's name and national ID number as a clerk on an open request they hold (the
+/// review page) or in a live counter session of theirs may see them, recorded as
+/// `profile.read`; refused like a missing request otherwise. The owner reading their own name in the page frame is not an entry: every page
 /// would become a write, and it tells the citizen nothing they did not do themselves.
 pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, AppError> {
-    let request = match reader {
+    let citizen = match reader {
         Reader::Owner(account) => {
             return Ok(Identity {
                 full_name: crate::accounts::service::profile(state, account)?.map(|p| p.full_name),
                 national_id: account.login.clone(),
             });
         }
-        Reader::Clerk { request, .. } => request,
+        Reader::Clerk { .. } => reader.clerk_citizen().ok_or(AppError::NotFound)?,
         // An agency sees only what its grant covers: signed fields, never the profile.
         Reader::Agency { .. } => return Err(AppError::NotFound),
     };
@@ -454,7 +546,7 @@ pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, 
     if !reader.request_is_theirs(now) {
         record_refusal(
             state,
-            request.owner_id,
+            citizen,
             reader.actor(),
             Action::ProfileRead,
             Object::Profile,
@@ -463,7 +555,7 @@ pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, 
         .await;
         return Err(AppError::NotFound);
     }
-    let owner = crate::accounts::repo::find_by_id(&state.db, request.owner_id)
+    let owner = crate::accounts::repo::find_by_id(&state.db, citizen)
         .await?
         .ok_or(AppError::NotFound)?;
     let identity = Identity {

@@ -17,8 +17,8 @@
 pub mod door;
 
 pub use door::{
-    DocumentId, Opened, Purpose, Reader, Visit, begin_logged, enter, list, open, profile,
-    record_refusal,
+    ClerkAuthority, DocumentId, Opened, Purpose, Reader, Visit, begin_logged, enter, list, open,
+    profile, record_refusal,
 };
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ struct StaffHome {
     agency_name: String,
     agency_code: String,
     role_key: &'static str,
+    /// The clerk's open counter sessions ("Quầy / Counter").
+    counter: Vec<crate::counter::pages::SessionRow>,
 }
 
 pub async fn staff_home(
@@ -66,6 +68,7 @@ pub async fn staff_home(
         None => None,
     }
     .ok_or_else(|| AppError::internal("staff account without agency"))?;
+    let counter = crate::counter::pages::open_rows(&state, lang, &staff).await?;
     html(
         StatusCode::OK,
         &StaffHome {
@@ -74,6 +77,7 @@ pub async fn staff_home(
             agency_name: agency.name,
             agency_code: agency.code,
             role_key: staff.role.label_key(),
+            counter,
         },
     )
 }

@@ -123,3 +123,33 @@ pub fn request_status(
         _ => RequestStatus::Pending,
     }
 }
+
+/// How long a grant lasts once approved: days for an agency's API request, minutes for a
+/// request made at a counter session (the clerk reads while the citizen is at the desk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    Days(u32),
+    Minutes(u32),
+}
+
+impl Length {
+    /// The length a stored request asked for.
+    pub fn of(row: &entity::access_request::Model) -> Self {
+        match row.grant_minutes {
+            Some(minutes) => Self::Minutes(u32::try_from(minutes).unwrap_or(0)),
+            None => Self::Days(u32::try_from(row.grant_days).unwrap_or(0)),
+        }
+    }
+
+    pub fn duration(self) -> chrono::Duration {
+        match self {
+            Self::Days(n) => chrono::Duration::days(i64::from(n)),
+            Self::Minutes(n) => chrono::Duration::minutes(i64::from(n)),
+        }
+    }
+}
+
+/// The credential id stored on a request made at a counter (and on its grant): such a request
+/// comes from a clerk's session, not from an API credential. The counter session names the
+/// clerk; no webhook is ever sent for it (it has no callback).
+pub const COUNTER_CREDENTIAL: uuid::Uuid = uuid::Uuid::nil();

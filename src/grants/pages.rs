@@ -134,7 +134,7 @@ struct RequestPage {
     retention_days: u32,
     explanation: String,
     procedure: Option<String>,
-    duration_days: i32,
+    duration: String,
     max_uses: i32,
     answer_by: String,
     items: Vec<ItemView>,
@@ -228,7 +228,14 @@ async fn request_page(
                 Lang::En => p.name_en.clone(),
                 _ => p.name_vi.clone(),
             }),
-            duration_days: ask.request.grant_days,
+            duration: match super::model::Length::of(&ask.request) {
+                super::model::Length::Days(n) => {
+                    lang.t("grants.days").replace("%{n}", &n.to_string())
+                }
+                super::model::Length::Minutes(n) => {
+                    lang.t("grants.minutes").replace("%{n}", &n.to_string())
+                }
+            },
             max_uses: ask.request.max_uses,
             answer_by: plain::when(lang, ask.request.answer_by, now),
             items,

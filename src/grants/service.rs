@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::consent;
-use super::model::{GrantStatus, Item, Need, NewRequest, RequestStatus, request_status};
+use super::model::{
+    COUNTER_CREDENTIAL, GrantStatus, Item, Length, Need, NewRequest, RequestStatus, request_status,
+};
 use super::repo::{self, Form};
 use crate::access::door::{self, DocumentId, Opened, Purpose, Reader};
 use crate::audit::writer::Claim;
@@ -51,6 +53,55 @@ pub fn request_json(row: &access_request::Model, now: DateTime<Utc>) -> Value {
     })
 }
 
+/// Who asks for a citizen's documents.
+#[derive(Debug, Clone, Copy)]
+pub enum Requester<'a> {
+    /// An agency's system, through the API with one of its credentials.
+    Api(&'a AgencyClient),
+    /// A clerk at the agency's counter, in a counter session (`counter::service`).
+    Counter {
+        agency: &'a agency::Model,
+        clerk: Uuid,
+    },
+}
+
+impl Requester<'_> {
+    fn agency(&self) -> &agency::Model {
+        match self {
+            Self::Api(client) => &client.agency,
+            Self::Counter { agency, .. } => agency,
+        }
+    }
+
+    /// The credential stored on the request (counter requests have none: see
+    /// [`COUNTER_CREDENTIAL`]).
+    fn credential(&self) -> Uuid {
+        match self {
+            Self::Api(client) => client.credential,
+            Self::Counter { .. } => COUNTER_CREDENTIAL,
+        }
+    }
+}
+
+/// A request as asked, its shape checked, before it is checked against the agency's purposes
+/// and the catalogue ([`check_request`]).
+#[derive(Debug, Clone)]
+pub struct Asked {
+    /// The citizen's account, if one holds the national ID number asked for (a request for
+    /// nobody is kept and answered like any other).
+    pub citizen: Option<Uuid>,
+    pub purpose_code: String,
+    pub explanation: String,
+    pub procedure: Option<String>,
+    pub documents: Vec<Item>,
+    pub length: Length,
+    pub max_uses: u32,
+    pub callback: Option<url::Url>,
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of the API body (empty for a counter request).
+    pub body_sha256: String,
+}
+
 /// `POST /api/v1/requests`. Returns the request and whether it was created now (false: the
 /// same `Idempotency-Key` and body were sent before, and this is that request).
 pub async fn create_request(
@@ -59,7 +110,6 @@ pub async fn create_request(
     body: &[u8],
     idempotency_key: Option<&str>,
 ) -> Result<(access_request::Model, bool), AppError> {
-    let now = state.clock.now();
     let body_sha256 = hex::encode(Sha256::digest(body));
     if let Some(key) = idempotency_key {
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.is_ascii() {
@@ -73,29 +123,33 @@ pub async fn create_request(
             return same_request(done, &body_sha256);
         }
     }
+    let asked = parse_api_request(state, body, idempotency_key, body_sha256.clone()).await?;
+    let row = check_request(state, Requester::Api(client), &asked).await?;
+    match repo::insert_request(&state.db, row.clone()).await {
+        Ok(()) => Ok((row, true)),
+        // Two POSTs with one key at once: the loser answers with the winner's request.
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let key = idempotency_key.unwrap_or_default();
+            let done = repo::find_by_idempotency_key(&state.db, client.credential, key)
+                .await?
+                .ok_or_else(|| AppError::internal(error))?;
+            same_request(done, &body_sha256)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The API body of a request, checked for shape and limits; the citizen looked up by national
+/// ID number (an unknown one is no error: see [`Asked::citizen`]).
+pub async fn parse_api_request(
+    state: &AppState,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    body_sha256: String,
+) -> Result<Asked, AppError> {
     let asked: NewRequest = serde_json::from_slice(body)
         .map_err(|e| invalid("invalid_request", format!("request body: {e}")))?;
     let settings = &state.config.grants;
-    let purpose_code = asked.purpose.trim();
-    if purpose_code.is_empty() {
-        return Err(invalid(
-            "empty_purpose",
-            "purpose must name a registered purpose",
-        ));
-    }
-    let explanation = asked.explanation.trim();
-    if explanation.is_empty() || explanation.chars().count() > MAX_EXPLANATION_CHARS {
-        return Err(invalid(
-            "invalid_explanation",
-            "explanation must say why, in 1 to 1000 characters",
-        ));
-    }
-    if explanation.chars().any(char::is_control) {
-        return Err(invalid(
-            "invalid_explanation",
-            "explanation holds control characters",
-        ));
-    }
     let national_id = crate::accounts::model::NationalId::parse(&asked.citizen_national_id)
         .map_err(|_| {
             invalid(
@@ -126,7 +180,57 @@ pub async fn create_request(
         .as_deref()
         .map(|raw| crate::outbox::parse_callback(raw, &state.config.outbox))
         .transpose()?;
-    let purpose = purposes::repo::find_purpose(&state.db, client.agency.id, purpose_code).await?;
+    let citizen = crate::accounts::repo::find_by_login(&state.db, national_id.as_str())
+        .await?
+        .filter(|a| a.role == Role::Citizen.as_str());
+    Ok(Asked {
+        citizen: citizen.map(|c| c.id),
+        purpose_code: asked.purpose,
+        explanation: asked.explanation,
+        procedure: asked.procedure,
+        documents: asked.documents,
+        length: Length::Days(asked.duration_days),
+        max_uses: asked.max_uses,
+        callback,
+        idempotency_key: idempotency_key.map(str::to_owned),
+        body_sha256,
+    })
+}
+
+/// Checks a request against the requester's registered purpose and the catalogue, and builds
+/// its row (not inserted: the caller inserts it, in its own transaction if it has one).
+/// Asking outside the purpose is refused `over_asking` and recorded for the operators. At a
+/// counter, a procedure's optional types that the purpose does not cover are left out rather
+/// than refused (its required types must be covered).
+pub async fn check_request(
+    state: &AppState,
+    requester: Requester<'_>,
+    asked: &Asked,
+) -> Result<access_request::Model, AppError> {
+    let now = state.clock.now();
+    let settings = &state.config.grants;
+    let agency = requester.agency();
+    let purpose_code = asked.purpose_code.trim();
+    if purpose_code.is_empty() {
+        return Err(invalid(
+            "empty_purpose",
+            "purpose must name a registered purpose",
+        ));
+    }
+    let explanation = asked.explanation.trim();
+    if explanation.is_empty() || explanation.chars().count() > MAX_EXPLANATION_CHARS {
+        return Err(invalid(
+            "invalid_explanation",
+            "explanation must say why, in 1 to 1000 characters",
+        ));
+    }
+    if explanation.chars().any(char::is_control) {
+        return Err(invalid(
+            "invalid_explanation",
+            "explanation holds control characters",
+        ));
+    }
+    let purpose = purposes::repo::find_purpose(&state.db, agency.id, purpose_code).await?;
     let procedure = match asked.procedure.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(code) => Some(
@@ -140,17 +244,20 @@ pub async fn create_request(
                 })?,
         ),
     };
-    let items = items_asked(&asked.documents, procedure.as_ref(), purpose.as_ref())?;
-    let citizen = crate::accounts::repo::find_by_login(&state.db, national_id.as_str())
-        .await?
-        .filter(|a| a.role == Role::Citizen.as_str());
+    let lenient = matches!(requester, Requester::Counter { .. });
+    let items = items_asked(
+        &asked.documents,
+        procedure.as_ref(),
+        purpose.as_ref(),
+        lenient,
+    )?;
     let over = |reason: String| OverAsking {
-        agency: client.agency.id,
-        credential: client.credential,
+        agency: agency.id,
+        credential: requester.credential(),
         purpose_code: purpose_code.to_owned(),
         asked: serde_json::to_value(&items).unwrap_or(Value::Null),
         reason,
-        citizen_named: citizen.is_some(),
+        citizen_named: asked.citizen.is_some(),
     };
     let purpose = match purpose {
         Some(p) if !p.retired => p,
@@ -168,38 +275,40 @@ pub async fn create_request(
         purposes::repo::record_over_asking(&state.db, now, &over(reason.clone())).await?;
         return Err(invalid("over_asking", reason));
     }
-    let row = access_request::Model {
+    let (grant_days, grant_minutes, answer_by) = match asked.length {
+        Length::Days(n) => (
+            i32::try_from(n).map_err(AppError::internal)?,
+            None,
+            now + Duration::days(i64::from(settings.answer_days)),
+        ),
+        // The citizen answers at the desk: the request lapses when its grant would.
+        Length::Minutes(n) => (
+            0,
+            Some(i32::try_from(n).map_err(AppError::internal)?),
+            now + asked.length.duration(),
+        ),
+    };
+    Ok(access_request::Model {
         id: Uuid::now_v7(),
-        agency_id: client.agency.id,
-        credential_id: client.credential,
-        citizen_id: citizen.map(|c| c.id),
+        agency_id: agency.id,
+        credential_id: requester.credential(),
+        citizen_id: asked.citizen,
         purpose_code: purpose.code.clone(),
         explanation: explanation.to_owned(),
         procedure_code: procedure.map(|p| p.code),
         items: serde_json::to_string(&items).map_err(AppError::internal)?,
-        grant_days: i32::try_from(asked.duration_days).map_err(AppError::internal)?,
+        grant_days,
+        grant_minutes,
         max_uses: i32::try_from(asked.max_uses).map_err(AppError::internal)?,
-        callback_url: callback.map(|u| u.to_string()),
-        idempotency_key: idempotency_key.map(str::to_owned),
-        body_sha256: body_sha256.clone(),
+        callback_url: asked.callback.as_ref().map(|u| u.to_string()),
+        idempotency_key: asked.idempotency_key.clone(),
+        body_sha256: asked.body_sha256.clone(),
         status: RequestStatus::Pending.as_str().to_owned(),
         created_at: now,
-        answer_by: now + Duration::days(i64::from(settings.answer_days)),
+        answer_by,
         decided_at: None,
         grant_id: None,
-    };
-    match repo::insert_request(&state.db, row.clone()).await {
-        Ok(()) => Ok((row, true)),
-        // Two POSTs with one key at once: the loser answers with the winner's request.
-        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            let key = idempotency_key.unwrap_or_default();
-            let done = repo::find_by_idempotency_key(&state.db, client.credential, key)
-                .await?
-                .ok_or_else(|| AppError::internal(error))?;
-            same_request(done, &body_sha256)
-        }
-        Err(error) => Err(error.into()),
-    }
+    })
 }
 
 fn same_request(
@@ -223,6 +332,7 @@ fn items_asked(
     listed: &[Item],
     procedure: Option<&purposes::Procedure>,
     purpose: Option<&purposes::Purpose>,
+    lenient_optional: bool,
 ) -> Result<Vec<Item>, AppError> {
     let mut items: Vec<Item> = Vec::new();
     if let Some(procedure) = procedure {
@@ -233,6 +343,9 @@ fn items_asked(
             .chain(procedure.optional_types.iter().map(|t| (t, Need::Optional)));
         for (doc_type, need) in kinds {
             let scope = purpose.and_then(|p| p.scope.get(doc_type));
+            if lenient_optional && need == Need::Optional && scope.is_none() {
+                continue;
+            }
             items.push(Item {
                 doc_type: doc_type.clone(),
                 need,
@@ -541,7 +654,7 @@ pub async fn approve(
             "pick at least one document to share, or refuse",
         ));
     }
-    let expires_at = now + Duration::days(i64::from(ask.request.grant_days));
+    let expires_at = now + Length::of(&ask.request).duration();
     let record = json!({
         "kind": consent::CONSENT_KIND,
         "version": 1,

@@ -188,11 +188,7 @@ impl Desk {
 
     /// The reader this desk is for a request (the door decides whether it holds it).
     pub fn reader(self, request: &certification_request::Model) -> Reader<'_> {
-        Reader::Clerk {
-            clerk: self.clerk,
-            agency: self.agency,
-            request,
-        }
+        Reader::certification_clerk(self.clerk, self.agency, request)
     }
 }
 

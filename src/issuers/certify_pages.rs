@@ -148,6 +148,8 @@ struct ReviewPage {
     citizen_id: String,
     agency_name: String,
     form: FormState,
+    /// "Open counter session" for the citizen whose code was entered.
+    counter: crate::counter::pages::OpenForm,
 }
 
 async fn agency_of(
@@ -177,6 +179,14 @@ async fn review_page(
     )
     .await?;
     let doc = &review.document;
+    let counter = crate::counter::pages::OpenForm::new(
+        state,
+        lang,
+        agency.id,
+        crate::counter::service::Origin::CertificationRequest(review.request.id),
+        FormState::new(),
+    )
+    .await?;
     render(
         form.status(),
         &ReviewPage {
@@ -192,6 +202,7 @@ async fn review_page(
             citizen_id: review.citizen.national_id.clone(),
             agency_name: agency.name,
             form,
+            counter,
         },
     )
 }

@@ -348,7 +348,7 @@ fn readable_date(value: &str) -> String {
     }
 }
 
-fn signature_view(status: crate::issuers::verification::SignatureStatus) -> SignatureView {
+pub fn signature_view(status: crate::issuers::verification::SignatureStatus) -> SignatureView {
     use crate::verify::Kind;
     let record = &status.record;
     let (state, agency, problem_key) = match &status.outcome {

@@ -1,0 +1,293 @@
+//! The clerk's counter pages: the "open counter session" form (on the certification review
+//! page, later on the scan result), the session page (polled while it can change; a refresh
+//! button without JavaScript), the granted file, "end session", and the list on the staff home
+//! page.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::service::{self, Origin, Status};
+use crate::audit::plain;
+use crate::auth::StaffSession;
+use crate::auth::csrf::CsrfForm;
+use crate::error::AppError;
+use crate::forms::{Empty, FormState};
+use crate::i18n::Lang;
+use crate::site::{Chrome, Page, render, see_other};
+use crate::state::AppState;
+use crate::vault::pages::{SignatureView, signature_view};
+
+/// The "open counter session" form, included (`staff/counter_open_form.html`) wherever the
+/// clerk has just identified a citizen. `origin_field` / `origin_id` is the hidden field that
+/// names how (`certification_request` = the claimed request's id).
+pub struct OpenForm {
+    pub origin_field: &'static str,
+    pub origin_id: String,
+    /// (code, name) of each procedure of the catalogue.
+    pub procedures: Vec<(String, String)>,
+    pub selected: String,
+    /// The agency has no live counter purpose: the form explains instead of offering a button.
+    pub purpose_missing: bool,
+    pub form: FormState,
+}
+
+impl OpenForm {
+    pub async fn new(
+        state: &AppState,
+        lang: Lang,
+        agency: Uuid,
+        origin: Origin,
+        form: FormState,
+    ) -> Result<Self, AppError> {
+        let procedures = crate::purposes::repo::all_procedures(&state.db)
+            .await?
+            .into_iter()
+            .map(|p| {
+                let name = match lang {
+                    Lang::En => p.name_en,
+                    _ => p.name_vi,
+                };
+                (p.code, name)
+            })
+            .collect();
+        let purpose =
+            crate::purposes::repo::find_purpose(&state.db, agency, service::COUNTER_PURPOSE)
+                .await?;
+        Ok(Self {
+            origin_field: origin.kind(),
+            origin_id: origin.id().to_string(),
+            procedures,
+            selected: form.value("procedure").to_owned(),
+            purpose_missing: purpose.is_none_or(|p| p.retired),
+            form,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/counter_open.html")]
+struct OpenPage {
+    lang: Lang,
+    chrome: Chrome,
+    counter: OpenForm,
+}
+
+/// The form of `POST /staff/counter/sessions`: the procedure and the field naming the origin.
+/// Exactly one origin field is expected; a new kind of origin adds its field here and its arm
+/// in [`OpenInput::origin`].
+#[derive(Deserialize)]
+pub struct OpenInput {
+    #[serde(default)]
+    procedure: String,
+    #[serde(default)]
+    certification_request: Option<Uuid>,
+}
+
+impl OpenInput {
+    fn origin(&self) -> Result<Origin, AppError> {
+        match self.certification_request {
+            Some(id) => Ok(Origin::CertificationRequest(id)),
+            None => Err(AppError::NotFound),
+        }
+    }
+}
+
+/// `POST /staff/counter/sessions`: opens a session for the citizen the origin identified.
+pub async fn open(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    CsrfForm(input): CsrfForm<OpenInput>,
+) -> Page {
+    let origin = input.origin()?;
+    let citizen = service::origin_citizen(&state, &staff, origin).await?;
+    match service::open_session(&state, &staff, citizen, &input.procedure, origin).await {
+        Ok(session) => Ok(see_other(&format!(
+            "/staff/counter/sessions/{}",
+            session.id
+        ))),
+        Err(error) => {
+            let form = FormState::new()
+                .with_value("procedure", &input.procedure)
+                .from_error(lang, error)?;
+            let desk = service::Desk::of(&state, &staff).await?;
+            let counter = OpenForm::new(&state, lang, desk.agency.id, origin, form).await?;
+            render(
+                counter.form.status(),
+                &OpenPage {
+                    lang,
+                    chrome: Chrome::new(&req, Some(&staff.0))?,
+                    counter,
+                },
+            )
+        }
+    }
+}
+
+/// A granted document on the session page.
+pub struct DocumentView {
+    pub id: String,
+    pub title: String,
+    pub type_key: String,
+    pub file: bool,
+    pub signature: Option<SignatureView>,
+}
+
+#[derive(Template)]
+#[template(path = "staff/counter_session.html")]
+struct SessionPage {
+    lang: Lang,
+    chrome: Chrome,
+    id: String,
+    status: &'static str,
+    status_key: String,
+    live: bool,
+    procedure: String,
+    opened: String,
+    until: String,
+    citizen_name: String,
+    citizen_id: String,
+    documents: Vec<DocumentView>,
+    script_href: &'static str,
+}
+
+fn procedure_name(lang: Lang, session: &service::Session) -> String {
+    match (&session.procedure, lang) {
+        (Some(p), Lang::En) => p.name_en.clone(),
+        (Some(p), _) => p.name_vi.clone(),
+        (None, _) => session.row.procedure_code.clone(),
+    }
+}
+
+/// `GET /staff/counter/sessions/{id}`: where the session stands; once approved, the citizen
+/// and the granted documents, each read through the door (entries naming the clerk).
+pub async fn session(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    path: web::Path<Uuid>,
+) -> Page {
+    let now = state.clock.now();
+    let session = service::session(&state, &staff, path.into_inner()).await?;
+    let (citizen_name, citizen_id, documents) = if session.status == Status::Active {
+        let (citizen, shown) = service::documents(&state, &staff, &session).await?;
+        let documents = shown
+            .into_iter()
+            .map(|s| {
+                Ok(DocumentView {
+                    id: s.document.row.id.to_string(),
+                    title: s.document.title()?,
+                    type_key: format!("doc_type.{}", s.document.row.doc_type),
+                    file: s.covered.file,
+                    signature: s.signature.map(signature_view),
+                })
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        (
+            citizen.full_name.unwrap_or_default(),
+            citizen.national_id,
+            documents,
+        )
+    } else {
+        (String::new(), String::new(), Vec::new())
+    };
+    let mut response = render(
+        StatusCode::OK,
+        &SessionPage {
+            lang,
+            chrome: Chrome::new(&req, Some(&staff.0))?,
+            id: session.row.id.to_string(),
+            status: session.status.as_str(),
+            status_key: format!("counter.status_{}", session.status.as_str()),
+            live: session.status.is_live(),
+            procedure: procedure_name(lang, &session),
+            opened: plain::when(lang, session.row.created_at, now),
+            until: plain::when(lang, session.until(), now),
+            citizen_name,
+            citizen_id,
+            documents,
+            script_href: crate::site::counter_script_href(),
+        },
+    )?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
+
+/// `GET /staff/counter/sessions/{id}/status`: the session's status for the page's script
+/// (no citizen data, no entry).
+pub async fn status(
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let session = service::session(&state, &staff, path.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .json(serde_json::json!({ "status": session.status.as_str() })))
+}
+
+/// `GET /staff/counter/sessions/{id}/documents/{document}/file`: a granted file, inline.
+pub async fn file(
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, AppError> {
+    let (session, document) = path.into_inner();
+    let doc = service::open_file(&state, &staff, session, document).await?;
+    let len = doc.size();
+    let content_type = doc.row.content_type.clone();
+    let body = doc.stream(state.get_ref().clone(), 0..len).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CONTENT_DISPOSITION, "inline"))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .no_chunking(len)
+        .streaming(body))
+}
+
+/// `POST /staff/counter/sessions/{id}/end`: ends the session and withdraws its grant.
+pub async fn end(
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    path: web::Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Page {
+    let id = path.into_inner();
+    service::end(&state, &staff, id).await?;
+    Ok(see_other(&format!("/staff/counter/sessions/{id}")))
+}
+
+/// A session in the staff home page's list.
+pub struct SessionRow {
+    pub id: String,
+    pub procedure: String,
+    pub opened: String,
+    pub status_key: String,
+}
+
+/// The clerk's open sessions, for the staff home page ("Quầy / Counter").
+pub async fn open_rows(
+    state: &AppState,
+    lang: Lang,
+    staff: &StaffSession,
+) -> Result<Vec<SessionRow>, AppError> {
+    let now = state.clock.now();
+    Ok(service::open_sessions(state, staff)
+        .await?
+        .iter()
+        .map(|s| SessionRow {
+            id: s.row.id.to_string(),
+            procedure: procedure_name(lang, s),
+            opened: plain::when(lang, s.row.created_at, now),
+            status_key: format!("counter.status_{}", s.status.as_str()),
+        })
+        .collect())
+}
