@@ -11,6 +11,7 @@ mod audit;
 mod authority;
 pub mod browser;
 mod certify;
+mod counter;
 mod errors;
 mod grants;
 mod health;
