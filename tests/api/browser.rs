@@ -26,6 +26,7 @@
 //!
 //! Public pages in both languages and the checks of the harness itself are in `browser/pages.rs`.
 
+mod counter;
 mod pages;
 
 use std::io::{Read, Write};
@@ -423,6 +424,36 @@ pub async fn assert_fits_phone(what: &str, client: &Client) {
 ///
 /// Fields drop in order: the WebDriver client, the driver (killing Chromium, so no connection
 /// lingers), the server (graceful stop), then the app's folders.
+/// The WebDriver capabilities of a phone-sized headless Chromium with its own profile folder.
+fn capabilities(profile: &Path, accept_language: &str) -> serde_json::Map<String, Value> {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                // Offline, Chromium's own calls home fail and get connections refused.
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.display()),
+                format!("--window-size={PHONE_WIDTH},{PHONE_HEIGHT}"),
+                format!("--lang={accept_language}"),
+            ],
+            "prefs": { "intl.accept_languages": accept_language },
+            // A phone, so the page's viewport meta is honoured as on a real one.
+            "mobileEmulation": {
+                "deviceMetrics": { "width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 2.0 },
+            },
+        }),
+    );
+    caps.insert(
+        "timeouts".into(),
+        json!({ "pageLoad": 30_000, "script": 30_000, "implicit": 0 }),
+    );
+    caps
+}
+
 pub struct Browser {
     pub client: Client,
     pub driver: Driver,
@@ -451,31 +482,7 @@ impl Browser {
         let (server, app) = AppServer::start(extra);
         let base = server.base_url();
         let driver = Driver::start();
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    // Offline, Chromium's own calls home fail and get connections refused.
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    format!("--user-data-dir={}", driver.profile().display()),
-                    format!("--window-size={PHONE_WIDTH},{PHONE_HEIGHT}"),
-                    format!("--lang={accept_language}"),
-                ],
-                "prefs": { "intl.accept_languages": accept_language },
-                // A phone, so the page's viewport meta is honoured as on a real one.
-                "mobileEmulation": {
-                    "deviceMetrics": { "width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 2.0 },
-                },
-            }),
-        );
-        caps.insert(
-            "timeouts".into(),
-            json!({ "pageLoad": 30_000, "script": 30_000, "implicit": 0 }),
-        );
+        let caps = capabilities(&driver.profile(), accept_language);
         let client =
             match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
                 .capabilities(caps)
@@ -495,6 +502,16 @@ impl Browser {
             app,
             base,
         })
+    }
+
+    /// A second, independent browser (its own profile and cookies) on the same chromedriver:
+    /// another person at another device. Swap it with `client` to drive it with these helpers.
+    pub async fn another_session(&self, profile: &Path, accept_language: &str) -> Client {
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities(profile, accept_language))
+            .connect(&format!("http://127.0.0.1:{}", self.driver.port))
+            .await
+            .unwrap_or_else(|e| panic!("no second Chromium session: {e}"))
     }
 
     pub async fn goto(&self, path: &str) {
