@@ -168,7 +168,8 @@ impl Reader<'_> {
 
     /// The rule: the owner may do anything the vault offers with their own documents; a clerk
     /// may view, open and certify the one document of a certification request they hold, and
-    /// view (and open, if the file is granted) the documents a counter session's grant covers.
+    /// view (and open and certify, if the file is granted) the documents a counter session's
+    /// grant covers.
     fn may(
         &self,
         row: &document::Model,
@@ -195,9 +196,11 @@ impl Reader<'_> {
                     },
                 ..
             } => {
+                // Certifying a copy is a step of the counter session: the clerk compares the
+                // granted scan with the original the citizen brought, so it needs the file.
                 let form_granted = match purpose {
                     Purpose::View => true,
-                    Purpose::Open => covered.file,
+                    Purpose::Open | Purpose::Certify => covered.file,
                     _ => false,
                 };
                 form_granted

@@ -8,8 +8,8 @@
 //! - `service`: [`service::Origin`] (how the clerk identified the citizen), `open_session`,
 //!   the derived [`service::Status`], reads, `end`;
 //! - `repo`: the `counter_session` rows;
-//! - `pages`: the open form, the session page, its status for polling, the file, the list on
-//!   the staff home page.
+//! - `pages`: the open form, the session page, its status for polling, the file, certifying a
+//!   granted scan as a true copy (a step of the session), the list on the staff home page.
 
 pub mod pages;
 pub mod repo;
@@ -31,5 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/staff/counter/sessions/{id}/documents/{document}/file")
                 .route(web::get().to(pages::file)),
+        )
+        .service(
+            web::resource("/staff/counter/sessions/{id}/documents/{document}/certify")
+                .route(web::get().to(pages::certify_form))
+                .route(web::post().to(pages::certify)),
         );
 }

@@ -134,6 +134,8 @@ pub struct DocumentView {
     pub title: String,
     pub type_key: String,
     pub file: bool,
+    /// Self-uploaded with its file granted: the clerk may certify it as a step of the session.
+    pub certifiable: bool,
     pub signature: Option<SignatureView>,
 }
 
@@ -184,6 +186,7 @@ pub async fn session(
                     title: s.document.title()?,
                     type_key: format!("doc_type.{}", s.document.row.doc_type),
                     file: s.covered.file,
+                    certifiable: s.covered.file && s.document.row.source == "self",
                     signature: s.signature.map(signature_view),
                 })
             })
@@ -251,6 +254,123 @@ pub async fn file(
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .no_chunking(len)
         .streaming(body))
+}
+
+#[derive(Template)]
+#[template(path = "staff/counter_certify.html")]
+struct CertifyPage {
+    lang: Lang,
+    chrome: Chrome,
+    session_id: String,
+    document_id: String,
+    title: String,
+    type_key: String,
+    content_type: String,
+    is_image: bool,
+    citizen_name: String,
+    citizen_id: String,
+    agency_name: String,
+    form: FormState,
+}
+
+async fn certify_page(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    staff: &StaffSession,
+    (session_id, document): (Uuid, Uuid),
+    form: FormState,
+) -> Page {
+    let (session, doc) = service::certifiable(state, staff, session_id, document).await?;
+    let desk = service::Desk::of(state, staff).await?;
+    let grant = session.grant.as_ref().ok_or(AppError::NotFound)?;
+    let covered = crate::grants::repo::grant_document(&state.db, grant.id, document)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let citizen = crate::access::profile(
+        state,
+        &crate::access::Reader::Clerk {
+            clerk: desk.clerk,
+            agency: desk.agency.id,
+            authority: crate::access::ClerkAuthority::Counter {
+                session: &session.row,
+                grant,
+                covered: &covered,
+            },
+        },
+    )
+    .await?;
+    render(
+        form.status(),
+        &CertifyPage {
+            lang,
+            chrome: Chrome::new(req, Some(&staff.0))?,
+            session_id: session.row.id.to_string(),
+            document_id: doc.row.id.to_string(),
+            title: doc.title()?,
+            type_key: format!("doc_type.{}", doc.row.doc_type),
+            content_type: doc.row.content_type.clone(),
+            is_image: doc.row.content_type.starts_with("image/")
+                && doc.row.content_type != "image/heic",
+            citizen_name: citizen.full_name.unwrap_or_default(),
+            citizen_id: citizen.national_id,
+            agency_name: desk.agency.name,
+            form,
+        },
+    )
+}
+
+/// `GET /staff/counter/sessions/{id}/documents/{document}/certify`: a granted self-uploaded
+/// scan and whose it is, to compare with the original the citizen brought.
+pub async fn certify_form(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Page {
+    certify_page(
+        &req,
+        lang,
+        &state,
+        &staff,
+        path.into_inner(),
+        FormState::new(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct CertifyInput {
+    #[serde(default)]
+    seen_original: Option<String>,
+}
+
+/// `POST /staff/counter/sessions/{id}/documents/{document}/certify`: the clerk confirms the
+/// comparison; the copy is certified and the session page shows it so.
+pub async fn certify(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    path: web::Path<(Uuid, Uuid)>,
+    CsrfForm(input): CsrfForm<CertifyInput>,
+) -> Page {
+    let (session, document) = path.into_inner();
+    let outcome = async {
+        if input.seen_original.as_deref() != Some("yes") {
+            return Err(AppError::field("seen_original", "seen_original_required"));
+        }
+        service::certify(&state, &staff, session, document).await
+    }
+    .await;
+    match outcome {
+        Ok(_) => Ok(see_other(&format!("/staff/counter/sessions/{session}"))),
+        Err(error) => {
+            let form = FormState::new().from_error(lang, error)?;
+            certify_page(&req, lang, &state, &staff, (session, document), form).await
+        }
+    }
 }
 
 /// `POST /staff/counter/sessions/{id}/end`: ends the session and withdraws its grant.

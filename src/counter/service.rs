@@ -458,6 +458,67 @@ pub async fn open_file(
     visit.finish().await
 }
 
+/// A granted document the clerk may certify as a step of the session: self-uploaded, its
+/// file granted. Read through the door for [`Purpose::View`] (an entry naming the clerk).
+pub async fn certifiable(
+    state: &AppState,
+    staff: &StaffSession,
+    session_id: Uuid,
+    document: Uuid,
+) -> Result<(Session, Opened), AppError> {
+    let desk = Desk::of(state, staff).await?;
+    let session = session(state, staff, session_id).await?;
+    let grant = session.grant.as_ref().ok_or(AppError::NotFound)?;
+    let covered = grants_repo::grant_document(&state.db, grant.id, document)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !covered.file {
+        return Err(AppError::NotFound);
+    }
+    let opened = access::open(
+        state,
+        &reader(&desk, &session, grant, &covered),
+        DocumentId(document),
+        Purpose::View,
+    )
+    .await?;
+    if opened.row.source != "self" {
+        return Err(AppError::invalid(
+            "already_signed",
+            "this document is already issued or certified",
+        ));
+    }
+    Ok((session, opened))
+}
+
+/// Certifies a granted, self-uploaded document as a true copy, a step of the session: the
+/// clerk has compared the granted scan with the original the citizen brought. Through the
+/// door as `Reader::Clerk` on the session and grant for [`Purpose::Certify`] (the file must be
+/// granted), signed with the agency's counter key like a certification by code
+/// (`issuers::certify::sign_copy`): the document marked certified, the signature and the
+/// `document.certify` entry naming the clerk under the grant commit together.
+pub async fn certify(
+    state: &AppState,
+    staff: &StaffSession,
+    session_id: Uuid,
+    document: Uuid,
+) -> Result<Uuid, AppError> {
+    let desk = Desk::of(state, staff).await?;
+    let session = session(state, staff, session_id).await?;
+    let grant = session.grant.as_ref().ok_or(AppError::NotFound)?;
+    let covered = grants_repo::grant_document(&state.db, grant.id, document)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let visit = access::enter(
+        state,
+        &reader(&desk, &session, grant, &covered),
+        DocumentId(document),
+        Purpose::Certify,
+    )
+    .await?;
+    crate::issuers::certify::sign_copy(state, visit, &staff.account, &desk.agency).await
+}
+
 /// Ends a session: the session marked ended (compare-and-set: of two ends at once one acts, the
 /// other finds it done), its grant withdrawn — the very next read is refused — with a
 /// `grant.withdraw` entry naming the clerk, or its unanswered request closed, in one

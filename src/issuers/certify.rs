@@ -297,8 +297,8 @@ pub async fn open_file(state: &AppState, desk: Desk, request_id: Uuid) -> Result
     .await
 }
 
-/// Certifies the document of an open request with the clerk's agency counter key: the
-/// signature record, the used request and the access-log entry commit together.
+/// Certifies the document of an open request with the clerk's agency counter key: the used
+/// request, the signature record and the access-log entry commit together.
 pub async fn certify(
     state: &AppState,
     clerk: &account::Model,
@@ -314,14 +314,37 @@ pub async fn certify(
         Purpose::Certify,
     )
     .await?;
-    let doc = visit.document();
-    if doc.row.source != "self" {
-        return Err(AppError::invalid(
+    // The request is used once: of two confirmations at once, one certifies.
+    if !vault_repo::complete_certification_request(visit.txn(), request.id, state.clock.now())
+        .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    sign_copy(state, visit, clerk, agency).await
+}
+
+/// Signs the self-uploaded document a clerk's visit opened for [`Purpose::Certify`] (on a
+/// certification request, or as a step of a counter session) as a certified copy with the
+/// agency's counter key, and commits the visit: the document marked certified (a
+/// compare-and-set: two certifications at once sign once, the other is `already_signed`), the
+/// signature record and the `document.certify` entry naming the clerk, together.
+pub async fn sign_copy(
+    state: &AppState,
+    visit: access::Visit,
+    clerk: &account::Model,
+    agency: &agency::Model,
+) -> Result<Uuid, AppError> {
+    let already_signed = || {
+        AppError::invalid(
             "already_signed",
             "this document is already issued or certified",
-        ));
+        )
+    };
+    let doc = visit.document();
+    if doc.row.source != "self" {
+        return Err(already_signed());
     }
-    let owner = crate::accounts::repo::find_by_id(visit.txn(), request.owner_id)
+    let owner = crate::accounts::repo::find_by_id(visit.txn(), doc.row.owner_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let certifier = crate::accounts::service::profile(state, clerk)?
@@ -362,8 +385,8 @@ pub async fn certify(
         superseded_by: None,
         superseded_at: None,
     };
-    if !vault_repo::record_certification(visit.txn(), request.id, record, now).await? {
-        return Err(AppError::NotFound);
+    if !vault_repo::record_certified_copy(visit.txn(), record, now).await? {
+        return Err(already_signed());
     }
     visit.finish().await?;
     state.metrics.record_document("certified");

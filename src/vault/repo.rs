@@ -457,13 +457,10 @@ pub async fn find_signature(
         .await
 }
 
-/// Records a certification: the signature record, the document's source becomes `certified`,
-/// and the request is used up — only if it was still open (compare-and-set), in the caller's
-/// transaction. False when the request was already used (roll the transaction back).
-pub async fn record_certification(
+/// Marks an open certification request used; false if it was used already.
+pub async fn complete_certification_request(
     db: &impl ConnectionTrait,
     request_id: Uuid,
-    signature: document_signature::Model,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let used = certification_request::Entity::update_many()
@@ -472,16 +469,26 @@ pub async fn record_certification(
         .filter(certification_request::Column::CompletedAt.is_null())
         .exec(db)
         .await?;
-    if used.rows_affected != 1 {
-        return Ok(false);
-    }
-    document::Entity::update_many()
+    Ok(used.rows_affected == 1)
+}
+
+/// Records a certified copy: the document goes from `self` to `certified` (compare-and-set)
+/// and its signature is stored; false, writing nothing, if it was no longer self-uploaded.
+pub async fn record_certified_copy(
+    db: &impl ConnectionTrait,
+    signature: document_signature::Model,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let marked = document::Entity::update_many()
         .col_expr(document::Column::Source, Expr::value("certified"))
         .col_expr(document::Column::UpdatedAt, Expr::value(now))
         .filter(document::Column::Id.eq(signature.document_id))
         .filter(document::Column::Source.eq("self"))
         .exec(db)
         .await?;
+    if marked.rows_affected != 1 {
+        return Ok(false);
+    }
     signature.into_active_model().reset_all().insert(db).await?;
     Ok(true)
 }

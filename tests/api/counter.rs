@@ -8,6 +8,7 @@ use actix_web::test;
 use congdanso::accounts::service as accounts;
 use congdanso::auth::Role;
 use congdanso::startup::app;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::grants::citizen_with_cccd;
@@ -626,4 +627,191 @@ async fn many_opens_at_once_make_one_session_and_many_ends_one_withdrawal() {
         .filter(|e| e.action.as_deref() == Some("grant.withdraw"))
         .count();
     assert_eq!(withdrawals, 1);
+}
+
+#[actix_web::test]
+async fn certifying_a_granted_scan_is_a_step_of_the_session() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    let desk = desk(&t, &mut me, &mut clerk).await;
+    let page = open(&mut clerk, desk.certification).await;
+    let grant = approve(&t, &mut me, &desk).await;
+
+    // The session page offers it for the self-uploaded scan, not for the issued CCCD.
+    let active = clerk.get(&page).await;
+    let certify = format!("{page}/documents/{}/certify", desk.scan);
+    assert!(active.body.contains(&certify), "{}", active.body);
+    assert!(
+        !active
+            .body
+            .contains(&format!("{page}/documents/{}/certify", desk.cccd))
+    );
+    assert_eq!(
+        clerk
+            .get(&format!("{page}/documents/{}/certify", desk.cccd))
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "the CCCD's file is not granted and it is issued already"
+    );
+    // The door refuses certifying a document whose file is not granted (before anything else
+    // is looked at): missing, like any document outside the grant.
+    assert_eq!(
+        clerk
+            .post(
+                &format!("{page}/documents/{}/certify", desk.cccd),
+                &[("seen_original", "yes")],
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let form = clerk.get(&certify).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("Hợp đồng thuê nhà"));
+    assert!(form.body.contains(CITIZEN));
+
+    // Not without the comparison.
+    let unconfirmed = clerk.post(&certify, &[]).await;
+    assert_ne!(unconfirmed.status, StatusCode::SEE_OTHER);
+    assert!(
+        unconfirmed.body.contains("f-seen_original-error"),
+        "{}",
+        unconfirmed.body
+    );
+    let row = congdanso::vault::repo::find(&t.state.db, desk.scan)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.source, "self");
+
+    let done = clerk.post(&certify, &[("seen_original", "yes")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), page);
+    let row = congdanso::vault::repo::find(&t.state.db, desk.scan)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.source, "certified");
+    let signature = congdanso::vault::repo::find_signature(&t.state.db, desk.scan)
+        .await
+        .unwrap()
+        .expect("the certified copy's signature");
+    let district = congdanso::agencies::repo::find_by_code(&t.state.db, "DEMO-HAICHAU")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(signature.agency_id, district.id);
+    assert_eq!(signature.kind, "certified_copy");
+
+    // The session page shows it certified; the citizen's log names the clerk, under the grant.
+    let after = clerk.get(&page).await;
+    assert!(after.body.contains("signature-certified"), "{}", after.body);
+    assert!(!after.body.contains(&certify));
+    let clerk_id = demo_clerk(&t).await.id.to_string();
+    let (certified, refused): (Vec<_>, Vec<_>) = entries_under(&t, grant)
+        .await
+        .into_iter()
+        .filter(|e| e.action.as_deref() == Some("document.certify"))
+        .partition(|e| e.outcome.as_deref() == Some("allowed"));
+    assert_eq!(certified.len(), 1, "{certified:?}");
+    assert_eq!(certified[0].actor_id.as_deref(), Some(clerk_id.as_str()));
+    assert_eq!(
+        certified[0].object_id.as_deref(),
+        Some(desk.scan.to_string().as_str())
+    );
+    // The refused attempt on the CCCD is an entry too.
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        refused[0].object_id.as_deref(),
+        Some(desk.cccd.to_string().as_str())
+    );
+
+    // The code the citizen read out cannot certify it a second time.
+    let again = clerk
+        .post(
+            &format!("/staff/certify/{}", desk.certification),
+            &[("seen_original", "yes")],
+        )
+        .await;
+    assert_ne!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(
+        congdanso::vault::repo::find_signature(&t.state.db, desk.scan)
+            .await
+            .unwrap()
+            .unwrap()
+            .issued_at,
+        signature.issued_at
+    );
+
+    // Once the session ends, the step is gone.
+    clerk.post(&format!("{page}/end"), &[]).await;
+    assert_eq!(clerk.get(&certify).await.status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn many_certifications_of_one_scan_at_once_sign_it_once() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    let desk = desk(&t, &mut me, &mut clerk).await;
+    let page = open(&mut clerk, desk.certification).await;
+    let grant = approve(&t, &mut me, &desk).await;
+
+    // Eight tabs confirm at once, and the certification-code page too.
+    let mut tabs = Vec::new();
+    for _ in 0..8 {
+        let mut tab = Client::new(test::init_service(app(t.state.clone())).await);
+        tab.cookies = clerk.cookies.clone();
+        tabs.push(tab);
+    }
+    let by_session = format!("{page}/documents/{}/certify", desk.scan);
+    let by_code = format!("/staff/certify/{}", desk.certification);
+    let posts = tabs.iter_mut().enumerate().map(|(i, tab)| {
+        let path = if i % 4 == 3 {
+            by_code.clone()
+        } else {
+            by_session.clone()
+        };
+        async move { tab.post(&path, &[("seen_original", "yes")]).await }
+    });
+    let replies = futures_util::future::join_all(posts).await;
+    let signed = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(
+        signed,
+        1,
+        "{:?}",
+        replies
+            .iter()
+            .map(|r| (r.status, r.body.len()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.status == StatusCode::SEE_OTHER || r.status.is_client_error()),
+        "the others are told, not failed: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let signatures = entity::document_signature::Entity::find()
+        .filter(entity::document_signature::Column::DocumentId.eq(desk.scan))
+        .count(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(signatures, 1);
+    // At most one certify entry allowed, whichever door was used (the code's is not under
+    // the grant).
+    let under_grant = entries_under(&t, grant)
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.action.as_deref() == Some("document.certify")
+                && e.outcome.as_deref() == Some("allowed")
+        })
+        .count();
+    assert!(under_grant <= 1, "{under_grant}");
 }
