@@ -158,6 +158,24 @@ async fn a_clerk_and_a_citizen_go_through_a_counter_session_in_two_browsers() {
     assert!(main.contains("Hợp đồng thuê nhà"), "{main}");
     assert!(main.contains("Đã xác minh") || main.contains("✓"), "{main}");
     b.assert_accessible("counter-active-vi").await;
+    // A step of the session: certify the shared scan after comparing it with the original.
+    let certify = format!("{session}/documents/{}/certify", scan.id);
+    b.goto(&certify).await;
+    b.assert_accessible("counter-certify-vi").await;
+    b.eval(
+        "document.getElementById('f-seen_original').click();",
+        vec![],
+    )
+    .await;
+    b.click_and_wait(&format!("form[action='{certify}'] button[type=submit]"))
+        .await;
+    assert_eq!(b.path().await, session);
+    wait_for_status(&b, "active").await;
+    let main = b.text_of("main").await;
+    assert!(
+        main.contains("Bản sao đã được chứng thực"),
+        "the scan shows as certified: {main}"
+    );
     b.goto("/staff").await;
     assert!(b.text_of("main").await.contains("Đăng ký thường trú"));
     b.assert_accessible("counter-staff-home-vi").await;
