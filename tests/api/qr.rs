@@ -501,3 +501,55 @@ async fn zbarimg_reads_the_rendered_code_back_to_the_same_token() {
     let read = String::from_utf8(output.stdout).unwrap();
     assert_eq!(read.trim_end_matches('\n'), text);
 }
+
+/// `congdanso qr verify`: offline, with only the platform's public key — valid, changed,
+/// expired, another platform's key.
+#[actix_web::test]
+async fn the_offline_cli_checks_signature_and_expiry_with_only_the_public_key() {
+    use base64::Engine;
+    use congdanso::clock::Clock;
+    let t = spawn_app().await;
+    let signing = &t.state.keys.signing;
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    let now = congdanso::clock::SystemClock.now().timestamp();
+    let good = token_for(signing.signing_key(), signing.id(), [0x42; 16], now, 120);
+    let run = |text: String, key: String| async move {
+        let mut command = crate::verify::cli();
+        command.args(["qr", "verify", &text, "--platform-key", &key, "--json"]);
+        crate::verify::run(&mut command).await
+    };
+    let (code, out, err) = run(good.clone(), public.clone()).await;
+    assert_eq!(code, 0, "{out} {err}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["valid"], true);
+    assert_eq!(body["handle"], hex::encode([0x42u8; 16]));
+    assert_eq!(body["key_id"], signing.id());
+
+    let mut changed: Vec<char> = good.chars().collect();
+    changed[40] = if changed[40] == 'A' { 'B' } else { 'A' };
+    let (code, out, _) = run(changed.into_iter().collect(), public.clone()).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("qr_forged") || out.contains("qr_malformed"),
+        "{out}"
+    );
+
+    let old = token_for(
+        signing.signing_key(),
+        signing.id(),
+        [0x42; 16],
+        now - 3600,
+        120,
+    );
+    let (code, out, _) = run(old, public).await;
+    assert_eq!((code, out.contains("qr_expired")), (1, true), "{out}");
+
+    let other = base64::engine::general_purpose::STANDARD.encode(
+        ed25519_dalek::SigningKey::from_bytes(&[9u8; 32])
+            .verifying_key()
+            .as_bytes(),
+    );
+    let (code, out, _) = run(good, other).await;
+    assert_eq!((code, out.contains("qr_forged")), (1, true), "{out}");
+}
