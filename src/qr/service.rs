@@ -396,6 +396,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_failure_has_its_own_message_in_both_languages() {
+        use crate::i18n::Lang;
+        for lang in [Lang::Vi, Lang::En] {
+            let mut seen = std::collections::HashSet::new();
+            for failure in Failure::ALL {
+                let key = failure.message_key();
+                let text = lang.t(&key).into_owned();
+                assert!(
+                    !text.contains("qr.fail_") && !text.is_empty(),
+                    "{key} in {lang:?}"
+                );
+                assert!(seen.insert(text), "{key} repeats another message");
+            }
+        }
+    }
+
+    #[test]
     fn national_ids_are_masked() {
         assert_eq!(mask_national_id("001099000045"), "0010******45");
         assert_eq!(mask_national_id("1234"), "****");
