@@ -187,6 +187,9 @@ pub struct Config {
     pub grants: GrantSettings,
     /// The outbox deliverer (`CONGDANSO_OUTBOX_*`).
     pub outbox: OutboxSettings,
+    /// How long a QR identity token shown on the citizen's phone is valid
+    /// (`CONGDANSO_QR_TTL_SECONDS`, default 120, between 30 and 600).
+    pub qr_ttl: Duration,
 }
 
 /// Limits on consent-scoped sharing, validated once at startup.
@@ -543,6 +546,17 @@ impl Config {
                 24 * 60,
             )?,
         };
+        let qr_ttl_secs: u64 = parse_or(
+            get("CONGDANSO_QR_TTL_SECONDS"),
+            "CONGDANSO_QR_TTL_SECONDS",
+            "120",
+        )?;
+        if !(30..=600).contains(&qr_ttl_secs) {
+            return Err(ConfigError::new(
+                "CONGDANSO_QR_TTL_SECONDS",
+                "must be between 30 and 600 seconds",
+            ));
+        }
         let max_upload_bytes: u64 =
             parse_or(get("MAX_UPLOAD_BYTES"), "MAX_UPLOAD_BYTES", "200000000")?;
         let storage_quota_bytes: u64 = parse_or(
@@ -613,6 +627,7 @@ impl Config {
             password_hash_queue_timeout,
             grants,
             outbox,
+            qr_ttl: Duration::from_secs(qr_ttl_secs),
         })
     }
 
@@ -730,6 +745,18 @@ mod tests {
 
     fn vars(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
         pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn qr_ttl_defaults_to_two_minutes_and_is_bounded() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.qr_ttl, Duration::from_secs(120));
+        let config = Config::from_vars(&vars(&[("CONGDANSO_QR_TTL_SECONDS", "300")])).unwrap();
+        assert_eq!(config.qr_ttl, Duration::from_secs(300));
+        for bad in ["0", "29", "601", "two"] {
+            let err = Config::from_vars(&vars(&[("CONGDANSO_QR_TTL_SECONDS", bad)])).unwrap_err();
+            assert_eq!(err.variable, "CONGDANSO_QR_TTL_SECONDS", "{bad}");
+        }
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Report {
     pub certification_codes: u64,
     /// Access requests past their answer-by time, marked expired.
     pub expired_requests: u64,
+    /// Used QR tokens long expired (a replay is refused as expired anyway).
+    pub qr_token_uses: u64,
 }
 
 /// One pass.
@@ -53,12 +55,14 @@ pub async fn run_once(state: &AppState) -> Result<Report, crate::error::AppError
     .await?;
     // Reads already treat unanswered requests past their time as expired; this only marks them.
     let expired_requests = crate::grants::service::tidy(state).await?;
+    let qr_token_uses = crate::qr::service::sweep(state).await?;
     Ok(Report {
         sessions,
         throttles,
         orphan_blobs,
         certification_codes,
         expired_requests,
+        qr_token_uses,
     })
 }
 

@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod ops;
 pub mod outbox;
 pub mod purposes;
+pub mod qr;
 pub mod reports;
 pub mod routes;
 pub mod site;

@@ -103,9 +103,38 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// QR identity tokens (no server or database needed).
+    Qr {
+        #[command(subcommand)]
+        command: QrCommand,
+    },
     /// Print the OpenAPI 3.1 document of the agency API (what `GET /api/v1/openapi.json`
     /// serves), e.g. to generate a client; no server or database needed.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum QrCommand {
+    /// Check a QR identity token (`CDS1:…`) offline with only published platform keys: format,
+    /// signature, validity time (±30 s). Whether it was already used is known only to the
+    /// server. Exit status 0 = valid, 1 = not valid, 2 = could not check.
+    Verify {
+        /// The token's text, as a scanner reads it.
+        token: String,
+        /// The platform's Ed25519 public key (base64); may be repeated.
+        #[arg(long)]
+        platform_key: Vec<String>,
+        /// A platform keys file (`/.well-known/congdanso/platform-keys.json`) instead of the
+        /// keys `congdanso verify` pinned.
+        #[arg(long)]
+        platform_keys: Option<std::path::PathBuf>,
+        /// Where `congdanso verify` keeps the pinned platform keys.
+        #[arg(long)]
+        cache_dir: Option<std::path::PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,6 +306,25 @@ fn main() -> ExitCode {
             *json,
         );
     }
+    if let Command::Qr {
+        command:
+            QrCommand::Verify {
+                token,
+                platform_key,
+                platform_keys,
+                cache_dir,
+                json,
+            },
+    } = &cli.command
+    {
+        return qr_verify(
+            token,
+            platform_key,
+            platform_keys.as_deref(),
+            cache_dir.as_deref(),
+            *json,
+        );
+    }
     if let Command::Agency {
         command: AgencyCommand::Issue { .. },
     }
@@ -348,6 +396,7 @@ fn main() -> ExitCode {
             }
             | Command::Agency { .. }
             | Command::Openapi
+            | Command::Qr { .. }
             | Command::Verify { .. } => Ok(()),
         }
     });
@@ -574,6 +623,81 @@ fn audit_verify_export(
                 );
             } else {
                 println!("access log export NOT valid: {problem}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `qr verify`: a QR identity token checked offline with only the platform's public key(s).
+fn qr_verify(
+    text: &str,
+    platform_key: &[String],
+    platform_keys: Option<&std::path::Path>,
+    cache_dir: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
+    use congdanso::clock::Clock;
+    use congdanso::qr::{service, token};
+    let keys = match audit_keys(platform_key, platform_keys, cache_dir) {
+        Ok(keys) => keys,
+        Err(message) => {
+            eprintln!("congdanso: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let by_id: Vec<([u8; token::KEY_ID_LEN], ed25519_dalek::VerifyingKey)> = keys
+        .into_iter()
+        .filter_map(|key| {
+            token::key_id_bytes(&congdanso::keys::signing_key_id(&key)).map(|id| (id, key))
+        })
+        .collect();
+    let now = congdanso::clock::SystemClock.now();
+    let outcome = service::check_offline(
+        text,
+        |id| by_id.iter().find(|(k, _)| k == id).map(|(_, key)| *key),
+        now,
+    );
+    match outcome {
+        Ok(parsed) => {
+            let claims = parsed.claims;
+            let at = |t: i64| {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_default()
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "valid": true,
+                        "version": claims.version,
+                        "key_id": token::key_id_string(&claims.key_id),
+                        "handle": hex::encode(claims.handle),
+                        "issued_at": at(claims.issued_at),
+                        "expires_at": at(claims.expires_at),
+                        "single_use": "not checked offline",
+                    })
+                );
+            } else {
+                println!(
+                    "QR token valid: signed by platform key {}, handle {}, issued {}, expires {} (whether it was already used is known only to the server)",
+                    token::key_id_string(&claims.key_id),
+                    hex::encode(claims.handle),
+                    at(claims.issued_at),
+                    at(claims.expires_at)
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": false, "code": failure.code() })
+                );
+            } else {
+                println!("QR token NOT valid: {}", failure.code());
             }
             ExitCode::from(1)
         }

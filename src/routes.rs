@@ -35,6 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/static/counter.{hash:[0-9a-f]{16}}.js")
                 .route(web::get().to(site::counter_script_versioned)),
         )
+        .service(
+            web::resource("/static/qr.{hash:[0-9a-f]{16}}.js")
+                .route(web::get().to(site::qr_script_versioned)),
+        )
         // Verifiers: trust list and platform keys
         .service(
             web::resource("/.well-known/congdanso/trust-list.json")
@@ -59,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/").route(web::get().to(site::home)))
         .configure(crate::grants::configure)
         .configure(crate::counter::configure)
+        .configure(crate::qr::configure)
         .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)))
         // Citizens: registration, TOTP enrolment, login
         .service(

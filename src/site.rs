@@ -176,6 +176,8 @@ struct HomePage {
     chrome: Chrome,
     /// For a citizen: agencies' requests waiting for their answer.
     requests_waiting: Option<String>,
+    /// For a citizen: their QR identity, fresh for this page.
+    qr: Option<crate::qr::pages::Shown>,
 }
 
 #[derive(Template)]
@@ -194,21 +196,36 @@ pub async fn home(
     state: web::Data<crate::state::AppState>,
     session: crate::auth::MaybeSession,
 ) -> Result<impl Responder, AppError> {
-    let requests_waiting = match session.0.as_ref() {
+    let (requests_waiting, qr) = match session.0.as_ref() {
         Some(current) if current.role == crate::auth::Role::Citizen => {
             let n = crate::grants::service::pending_count(&state, &current.account).await?;
-            Some(
-                lang.t("home.requests_waiting")
-                    .replace("%{n}", &n.to_string()),
+            let qr = crate::qr::pages::Shown::fresh(&state, lang, &current.account).await?;
+            (
+                Some(
+                    lang.t("home.requests_waiting")
+                        .replace("%{n}", &n.to_string()),
+                ),
+                Some(qr),
             )
         }
-        _ => None,
+        _ => (None, None),
     };
-    Ok(HomePage {
+    let no_store = qr.is_some();
+    let page = HomePage {
         lang,
         chrome: Chrome::new(&req, session.0.as_ref())?,
         requests_waiting,
-    })
+        qr,
+    };
+    let mut response = render(actix_web::http::StatusCode::OK, &page)?;
+    if no_store {
+        // The page carries a single-use token: never kept by a cache or the back button.
+        response.headers_mut().insert(
+            actix_web::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -352,6 +369,27 @@ static COUNTER_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
         "js",
     )
 });
+
+/// The QR pages' script (progressive enhancement): the citizen's code refreshed before it
+/// expires, the staff scan page's camera where the browser has `BarcodeDetector`.
+static QR_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../web/static/qr.js"),
+        "text/javascript; charset=utf-8",
+        "qr",
+        "js",
+    )
+});
+
+/// The QR script's content-hashed URL (for templates).
+pub fn qr_script_href() -> &'static str {
+    QR_SCRIPT.href()
+}
+
+/// `/static/qr.{hash}.js`
+pub async fn qr_script_versioned(req: HttpRequest, hash: web::Path<String>) -> HttpResponse {
+    QR_SCRIPT.serve_versioned(&req, &hash)
+}
 
 /// The counter script's content-hashed URL (for templates).
 pub fn counter_script_href() -> &'static str {

@@ -6,6 +6,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use entity::{
     access_grant, account, certification_request, counter_session, document, grant_document,
+    qr_scan,
 };
 use futures_util::{Stream, StreamExt};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
@@ -67,7 +68,15 @@ pub enum ClerkAuthority<'a> {
         grant: &'a access_grant::Model,
         covered: &'a grant_document::Model,
     },
+    /// The citizen's QR identity token this clerk verified at this agency (`qr::service`):
+    /// only that clerk and agency, only for [`SCAN_VALID_MINUTES`] after the scan, only the
+    /// citizen's identity (no document).
+    Scan(&'a qr_scan::Model),
 }
+
+/// How long a verified QR scan lets its clerk read the citizen's identity and open a counter
+/// session from it.
+pub const SCAN_VALID_MINUTES: i64 = 30;
 
 impl<'a> Reader<'a> {
     /// A clerk on a certification request.
@@ -114,6 +123,10 @@ impl Reader<'_> {
                 authority: ClerkAuthority::Counter { grant, .. },
                 ..
             } => Authorization::Grant(grant.id),
+            Self::Clerk {
+                authority: ClerkAuthority::Scan(scan),
+                ..
+            } => Authorization::Scan(scan.id),
             Self::Agency { grant, .. } => Authorization::Grant(grant.id),
         }
     }
@@ -148,6 +161,16 @@ impl Reader<'_> {
                     && grant.withdrawn_at.is_none()
                     && grant.expires_at > now
             }
+            Self::Clerk {
+                clerk,
+                agency,
+                authority: ClerkAuthority::Scan(scan),
+            } => {
+                scan.staff_id == *clerk
+                    && scan.agency_id == *agency
+                    && scan.verified_at <= now
+                    && now - scan.verified_at < chrono::Duration::minutes(SCAN_VALID_MINUTES)
+            }
         }
     }
 
@@ -162,6 +185,10 @@ impl Reader<'_> {
                 authority: ClerkAuthority::Counter { session, .. },
                 ..
             } => Some(session.citizen_id),
+            Self::Clerk {
+                authority: ClerkAuthority::Scan(scan),
+                ..
+            } => Some(scan.citizen_id),
             Self::Owner(_) | Self::Agency { .. } => None,
         }
     }
@@ -210,6 +237,11 @@ impl Reader<'_> {
                     && session.citizen_id == row.owner_id
                     && self.request_is_theirs(now)
             }
+            // A scan identifies the citizen; it opens none of their documents.
+            Self::Clerk {
+                authority: ClerkAuthority::Scan(_),
+                ..
+            } => false,
             Self::Agency { grant, covered, .. } => {
                 let form_granted = match purpose {
                     Purpose::Open => covered.file,
@@ -576,6 +608,59 @@ pub async fn profile(state: &AppState, reader: &Reader<'_>) -> Result<Identity, 
     };
     audit::service::record(state, state.clock.now(), &entry).await?;
     Ok(identity)
+}
+
+/// Who a citizen is, as a clerk sees it on a verified QR token: name, birth date, national
+/// ID number (the page shows it masked).
+#[derive(Debug, Clone)]
+pub struct ScannedIdentity {
+    pub full_name: Option<String>,
+    pub birth_date: Option<chrono::NaiveDate>,
+    pub national_id: String,
+}
+
+/// A clerk's verification of a citizen's QR identity token (`qr::service::verify`). `txn`
+/// already holds the caller's writes — the token's single-use record and the `qr_scan` row
+/// the reader names (`ClerkAuthority::Scan`). The door checks the scan is this clerk's at this
+/// agency and fresh, appends the `qr.verify` entry in the same transaction, commits all three,
+/// and only then reads the citizen's name and birth date. A commit that fails (a second use
+/// of the token on another instance) shows nothing; refused like a missing citizen otherwise.
+pub async fn identify_scan(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    reader: &Reader<'_>,
+) -> Result<ScannedIdentity, AppError> {
+    let Reader::Clerk {
+        authority: ClerkAuthority::Scan(scan),
+        ..
+    } = reader
+    else {
+        return Err(AppError::NotFound);
+    };
+    let now = state.clock.now();
+    if !reader.request_is_theirs(now) {
+        return Err(AppError::NotFound);
+    }
+    let owner = crate::accounts::repo::find_by_id(&txn, scan.citizen_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let entry = Entry {
+        account: owner.id,
+        actor: reader.actor(),
+        action: Action::QrVerify,
+        object: Object::Profile,
+        purpose: None,
+        authorization: reader.authorization(),
+        outcome: Outcome::Allowed,
+    };
+    audit::append(&txn, now, &entry).await?;
+    txn.commit().await?;
+    let profile = crate::accounts::service::profile(state, &owner)?;
+    Ok(ScannedIdentity {
+        full_name: profile.as_ref().map(|p| p.full_name.clone()),
+        birth_date: profile.and_then(|p| p.birth_date),
+        national_id: owner.login,
+    })
 }
 
 fn open_text(

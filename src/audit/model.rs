@@ -152,10 +152,13 @@ pub enum Action {
     RequestRefuse,
     /// The citizen withdrew a grant.
     GrantWithdraw,
+    /// A staff member verified the citizen's QR identity token (name, birth date and masked
+    /// national ID number shown on success; refused attempts name the reason in the outcome).
+    QrVerify,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Self::DocumentOpen,
         Self::DocumentView,
         Self::DocumentFields,
@@ -180,6 +183,7 @@ impl Action {
         Self::GrantApprove,
         Self::RequestRefuse,
         Self::GrantWithdraw,
+        Self::QrVerify,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -208,6 +212,7 @@ impl Action {
             Self::GrantApprove => "grant.approve",
             Self::RequestRefuse => "request.refuse",
             Self::GrantWithdraw => "grant.withdraw",
+            Self::QrVerify => "qr.verify",
         }
     }
 
@@ -225,6 +230,7 @@ impl Action {
                 | Self::DocumentPackage
                 | Self::DocumentsList
                 | Self::ProfileRead
+                | Self::QrVerify
         )
     }
 }
@@ -326,6 +332,10 @@ pub enum Authorization {
     Request(Uuid),
     /// The issuing authority an operator registered for the agency (documents it issues).
     IssuingAuthority,
+    /// A QR identity token the citizen showed, verified and recorded as this scan (`qr_scan`).
+    Scan(Uuid),
+    /// A QR identity token presented but refused (forged, expired, used, …): no scan recorded.
+    QrToken,
 }
 
 impl Authorization {
@@ -333,6 +343,8 @@ impl Authorization {
         match self {
             Self::Owner => "owner".to_owned(),
             Self::IssuingAuthority => "issuing_authority".to_owned(),
+            Self::QrToken => "qr_token".to_owned(),
+            Self::Scan(id) => format!("scan:{id}"),
             Self::Grant(id) => format!("grant:{id}"),
             Self::Request(id) => format!("request:{id}"),
         }
@@ -342,6 +354,7 @@ impl Authorization {
         match value {
             "owner" => return Some(Self::Owner),
             "issuing_authority" => return Some(Self::IssuingAuthority),
+            "qr_token" => return Some(Self::QrToken),
             _ => {}
         }
         let (kind, id) = value.split_once(':')?;
@@ -349,6 +362,7 @@ impl Authorization {
         match kind {
             "grant" => Some(Self::Grant(id)),
             "request" => Some(Self::Request(id)),
+            "scan" => Some(Self::Scan(id)),
             _ => None,
         }
     }
@@ -592,6 +606,8 @@ mod tests {
             Authorization::IssuingAuthority,
             Authorization::Grant(id),
             Authorization::Request(id),
+            Authorization::Scan(id),
+            Authorization::QrToken,
         ] {
             assert_eq!(Authorization::parse(&auth.code()), Some(auth));
         }

@@ -84,13 +84,16 @@ pub struct OpenInput {
     procedure: String,
     #[serde(default)]
     certification_request: Option<Uuid>,
+    #[serde(default)]
+    scan: Option<Uuid>,
 }
 
 impl OpenInput {
     fn origin(&self) -> Result<Origin, AppError> {
-        match self.certification_request {
-            Some(id) => Ok(Origin::CertificationRequest(id)),
-            None => Err(AppError::NotFound),
+        match (self.certification_request, self.scan) {
+            (Some(id), None) => Ok(Origin::CertificationRequest(id)),
+            (None, Some(id)) => Ok(Origin::Scan(id)),
+            _ => Err(AppError::NotFound),
         }
     }
 }

@@ -41,6 +41,9 @@ pub enum Origin {
     /// The certification request whose code the citizen read out, claimed by this clerk at this
     /// agency (`issuers::certify::claim`).
     CertificationRequest(Uuid),
+    /// The citizen's QR identity token this clerk verified at this agency (`qr_scan`), recent
+    /// enough (`access::door::SCAN_VALID_MINUTES`).
+    Scan(Uuid),
 }
 
 impl Origin {
@@ -48,12 +51,13 @@ impl Origin {
     pub fn kind(self) -> &'static str {
         match self {
             Self::CertificationRequest(_) => "certification_request",
+            Self::Scan(_) => "scan",
         }
     }
 
     pub fn id(self) -> Uuid {
         match self {
-            Self::CertificationRequest(id) => id,
+            Self::CertificationRequest(id) | Self::Scan(id) => id,
         }
     }
 }
@@ -111,6 +115,10 @@ async fn citizen_of(state: &AppState, desk: &Desk, origin: Origin) -> Result<Uui
             } else {
                 Err(AppError::NotFound)
             }
+        }
+        Origin::Scan(id) => {
+            let scan = crate::qr::service::scan_of(state, desk.clerk, desk.agency.id, id).await?;
+            Ok(scan.citizen_id)
         }
     }
 }

@@ -28,6 +28,7 @@
 
 mod counter;
 mod pages;
+mod qr;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -288,6 +288,18 @@ where
         fields: &[(&str, &str)],
         file: Option<(&str, &[u8])>,
     ) -> Reply {
+        self.post_multipart_as(path, fields, "file", file).await
+    }
+
+    /// [`Self::post_multipart`] with the file part under another name (`photo` on the scan
+    /// page).
+    pub async fn post_multipart_as(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_field: &str,
+        file: Option<(&str, &[u8])>,
+    ) -> Reply {
         let token = self.form_token();
         let boundary = "----cdsTestBoundary7MA4YWxkTrZu0gW";
         let mut body: Vec<u8> = Vec::new();
@@ -302,7 +314,7 @@ where
         if let Some((file_name, bytes)) = file {
             body.extend_from_slice(
                 format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
                 )
                 .as_bytes(),
             );

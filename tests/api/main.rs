@@ -24,6 +24,7 @@ mod ops;
 mod outbox;
 mod process;
 mod purposes;
+mod qr;
 mod reports;
 mod staff;
 mod storage;

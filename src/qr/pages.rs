@@ -1,0 +1,295 @@
+//! QR pages: the citizen's code (on the home page, refreshed by a plain link or by
+//! `web/static/qr.js` from `GET /qr/token.json`), and the staff scan page `/staff/scan`
+//! ("Quét mã"): paste the text, upload a photo decoded on the server, or — where the browser
+//! has `BarcodeDetector` — the live camera filling the paste field.
+
+use actix_multipart::Multipart;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, Offset, Utc};
+use entity::account;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::render;
+use super::service::{self, Failure, Verified};
+use crate::auth::csrf::{self, CsrfForm};
+use crate::auth::{CitizenSession, StaffSession};
+use crate::counter::pages::OpenForm;
+use crate::counter::service::{Desk, Origin};
+use crate::error::AppError;
+use crate::forms::FormState;
+use crate::i18n::Lang;
+use crate::site::{Chrome, Page, render as render_page};
+use crate::state::AppState;
+
+/// Most bytes of a photo the scan page accepts.
+pub const MAX_PHOTO_BYTES: usize = 8 * 1024 * 1024;
+
+/// Vietnam time (UTC+7), as the pages state times.
+fn local(at: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+    let offset = chrono::FixedOffset::east_opt(7 * 3600).unwrap_or_else(|| Utc.fix());
+    at.with_timezone(&offset)
+}
+
+/// The citizen's code as the home page shows it.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub svg: String,
+    pub text: String,
+    /// "14:02:30" in Vietnam time.
+    pub expires_local: String,
+    pub expires_at: String,
+    pub ttl_seconds: u64,
+}
+
+impl Shown {
+    pub async fn fresh(
+        state: &AppState,
+        lang: Lang,
+        account: &account::Model,
+    ) -> Result<Self, AppError> {
+        let issued = service::issue(state, account).await?;
+        let svg = render::svg(&issued.text, &lang.t("qr.image_label"))
+            .ok_or_else(|| AppError::internal("QR token too long for a QR code"))?;
+        Ok(Self {
+            svg,
+            text: issued.text,
+            expires_local: local(issued.expires_at).format("%H:%M:%S").to_string(),
+            expires_at: issued.expires_at.to_rfc3339(),
+            ttl_seconds: state.config.qr_ttl.as_secs(),
+        })
+    }
+}
+
+fn no_store(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// `GET /qr/token.json`: a fresh token for the script that refreshes the home page's code.
+pub async fn token_json(
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+) -> Result<HttpResponse, AppError> {
+    let shown = Shown::fresh(&state, lang, &citizen.account).await?;
+    Ok(no_store(HttpResponse::Ok().json(serde_json::json!({
+        "token": shown.text,
+        "svg": shown.svg,
+        "expires_at": shown.expires_at,
+        "expires_local": shown.expires_local,
+        "ttl_seconds": shown.ttl_seconds,
+    }))))
+}
+
+/// `GET /qr`: the plain refresh (no script): back to the home page with a new code.
+pub async fn refresh(_citizen: CitizenSession) -> HttpResponse {
+    crate::site::see_other("/#qr")
+}
+
+#[derive(Template)]
+#[template(path = "staff/scan.html")]
+struct ScanPage {
+    lang: Lang,
+    chrome: Chrome,
+    form: FormState,
+    script_href: &'static str,
+    max_photo_mb: usize,
+}
+
+/// `GET /staff/scan`: the scan form.
+pub async fn scan_form(req: HttpRequest, lang: Lang, staff: StaffSession) -> Page {
+    scan_page(&req, lang, &staff, FormState::new(), StatusCode::OK)
+}
+
+fn scan_page(
+    req: &HttpRequest,
+    lang: Lang,
+    staff: &StaffSession,
+    form: FormState,
+    status: StatusCode,
+) -> Page {
+    render_page(
+        status,
+        &ScanPage {
+            lang,
+            chrome: Chrome::new(req, Some(&staff.0))?,
+            form,
+            script_href: crate::site::qr_script_href(),
+            max_photo_mb: MAX_PHOTO_BYTES / (1024 * 1024),
+        },
+    )
+    .map(no_store)
+}
+
+#[derive(Template)]
+#[template(path = "staff/scan_result.html")]
+struct ResultPage {
+    lang: Lang,
+    chrome: Chrome,
+    verified: Option<VerifiedView>,
+    failure_code: String,
+    failure_message: String,
+    counter: Option<OpenForm>,
+}
+
+struct VerifiedView {
+    full_name: String,
+    birth_date: String,
+    masked_national_id: String,
+    verified_local: String,
+}
+
+impl VerifiedView {
+    fn of(lang: Lang, v: &Verified) -> Self {
+        Self {
+            full_name: v.full_name.clone().unwrap_or_else(|| "—".to_owned()),
+            birth_date: v
+                .birth_date
+                .map(|d| d.format("%d/%m/%Y").to_string())
+                .unwrap_or_else(|| lang.t("qr.birth_date_unknown").into_owned()),
+            masked_national_id: v.masked_national_id.clone(),
+            verified_local: local(v.scan.verified_at)
+                .format("%H:%M:%S %d/%m/%Y")
+                .to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ScanInput {
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /staff/scan`: verifies the pasted (or camera-filled) token text.
+pub async fn scan(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    CsrfForm(input): CsrfForm<ScanInput>,
+) -> Page {
+    if input.token.trim().is_empty() {
+        let form =
+            FormState::new().from_error(lang, AppError::field("token", "qr_token_required"))?;
+        return scan_page(&req, lang, &staff, form, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    result(&req, lang, &state, &staff, &input.token).await
+}
+
+/// `POST /staff/scan/photo`: a multipart form (`csrf_token`, then `photo`), the photo decoded
+/// on the server; its text then verified like a pasted one.
+pub async fn scan_photo(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    mut payload: Multipart,
+) -> Page {
+    let mut token = String::new();
+    let mut photo: Option<Vec<u8>> = None;
+    while let Some(part) = payload.next().await {
+        let mut field = part.map_err(|e| AppError::invalid("malformed_form", e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let limit = if name == "photo" {
+            MAX_PHOTO_BYTES
+        } else {
+            1024
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| AppError::invalid("malformed_form", e.to_string()))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(AppError::PayloadTooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "csrf_token" => token = String::from_utf8(bytes).unwrap_or_default(),
+            "photo" => photo = Some(bytes),
+            _ => {}
+        }
+    }
+    if !csrf::verify(&req, &token) {
+        return Err(AppError::CsrfRejected);
+    }
+    let photo = photo.filter(|p| !p.is_empty());
+    let Some(photo) = photo else {
+        let form =
+            FormState::new().from_error(lang, AppError::field("photo", "qr_photo_required"))?;
+        return scan_page(&req, lang, &staff, form, StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    // Decoding is CPU work: off the async threads.
+    let text = web::block(move || render::decode_photo(&photo))
+        .await
+        .map_err(AppError::internal)?;
+    let Some(text) = text else {
+        let form =
+            FormState::new().from_error(lang, AppError::field("photo", "qr_photo_unreadable"))?;
+        return scan_page(&req, lang, &staff, form, StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    result(&req, lang, &state, &staff, &text).await
+}
+
+async fn result(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    staff: &StaffSession,
+    text: &str,
+) -> Page {
+    let desk = Desk::of(state, staff).await?;
+    let outcome = service::verify(state, desk.clerk, desk.agency.id, text).await?;
+    let (status, page) = match outcome {
+        Ok(verified) => {
+            let counter = OpenForm::new(
+                state,
+                lang,
+                desk.agency.id,
+                Origin::Scan(verified.scan.id),
+                FormState::new(),
+            )
+            .await?;
+            (
+                StatusCode::OK,
+                ResultPage {
+                    lang,
+                    chrome: Chrome::new(req, Some(&staff.0))?,
+                    verified: Some(VerifiedView::of(lang, &verified)),
+                    failure_code: String::new(),
+                    failure_message: String::new(),
+                    counter: Some(counter),
+                },
+            )
+        }
+        Err(failure) => (
+            failure_status(failure),
+            ResultPage {
+                lang,
+                chrome: Chrome::new(req, Some(&staff.0))?,
+                verified: None,
+                failure_code: failure.code().to_owned(),
+                failure_message: lang.t(&failure.message_key()).into_owned(),
+                counter: None,
+            },
+        ),
+    };
+    render_page(status, &page).map(no_store)
+}
+
+fn failure_status(failure: Failure) -> StatusCode {
+    match failure {
+        Failure::Malformed => StatusCode::UNPROCESSABLE_ENTITY,
+        Failure::AlreadyUsed => StatusCode::CONFLICT,
+        Failure::StatusUnknown => StatusCode::SERVICE_UNAVAILABLE,
+        Failure::Forged | Failure::Expired | Failure::Revoked | Failure::UnknownHandle => {
+            StatusCode::FORBIDDEN
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! The rules of QR identity: issuing the citizen's short-lived token, and a staff member's
+//! verification of it — format, key, signature, validity time, handle and account, then
+//! single use recorded in the same transaction as the access-log entry (through the door).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use ed25519_dalek::VerifyingKey;
+use entity::{account, qr_handle, qr_scan, qr_token_use};
+use sea_orm::{SqlErr, TransactionTrait};
+use uuid::Uuid;
+
+use super::repo;
+use super::token::{self, Claims, HANDLE_LEN, NONCE_LEN, ParseError, Parsed};
+use crate::access::{self, ClerkAuthority, Reader};
+use crate::audit::{Action, Actor, Authorization, Object};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How far a token's times may be off the verifier's clock (two instances' clocks, the phone
+/// shown a few seconds after issue).
+pub const CLOCK_SKEW_SECS: i64 = 30;
+
+/// The stored `qr_scan.token_kind` of a phone token.
+pub const KIND_PHONE: &str = "phone";
+
+/// Why a token was refused. Each has its code (stable, in the access log's tracing line and
+/// the JSON answer) and its own message for the staff member (`qr.fail_<code>` in app.yml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Not a Công dân số QR token at all (no `CDS1:`, not Base45, wrong length).
+    Malformed,
+    /// Not signed by a platform key: a changed byte, an unknown key or version, a bad signature.
+    Forged,
+    /// Past its expiry (or not yet valid), beyond the clock-skew allowance.
+    Expired,
+    /// A printed card the citizen revoked.
+    Revoked,
+    /// Already verified once: a screenshot or a second scan.
+    AlreadyUsed,
+    /// Signed, but naming no account (or an account no longer active).
+    UnknownHandle,
+    /// The revocation status could not be established (status list stale or unreachable).
+    StatusUnknown,
+}
+
+impl Failure {
+    pub const ALL: [Failure; 7] = [
+        Self::Malformed,
+        Self::Forged,
+        Self::Expired,
+        Self::Revoked,
+        Self::AlreadyUsed,
+        Self::UnknownHandle,
+        Self::StatusUnknown,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Malformed => "qr_malformed",
+            Self::Forged => "qr_forged",
+            Self::Expired => "qr_expired",
+            Self::Revoked => "qr_revoked",
+            Self::AlreadyUsed => "qr_already_used",
+            Self::UnknownHandle => "qr_unknown_handle",
+            Self::StatusUnknown => "qr_status_unknown",
+        }
+    }
+
+    /// The translation key of the message shown to the staff member.
+    pub fn message_key(self) -> String {
+        format!("qr.fail_{}", self.code())
+    }
+}
+
+/// The citizen's token, ready to show.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub text: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn random<const N: usize>() -> Result<[u8; N], AppError> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| AppError::internal(format!("random: {e}")))?;
+    Ok(out)
+}
+
+/// The account's public handle, made on first use (random, unrelated to any identifier).
+pub async fn handle_of(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<[u8; HANDLE_LEN], AppError> {
+    let row = match repo::handle_of(&state.db, account.id).await? {
+        Some(row) => row,
+        None => {
+            let fresh = qr_handle::Model {
+                account_id: account.id,
+                handle: hex::encode(random::<HANDLE_LEN>()?),
+                created_at: state.clock.now(),
+            };
+            repo::insert_handle_if_none(&state.db, fresh).await?;
+            repo::handle_of(&state.db, account.id)
+                .await?
+                .ok_or_else(|| AppError::internal("QR handle not stored"))?
+        }
+    };
+    let mut out = [0u8; HANDLE_LEN];
+    hex::decode_to_slice(&row.handle, &mut out).map_err(AppError::internal)?;
+    Ok(out)
+}
+
+/// A fresh token for the citizen's phone, valid `CONGDANSO_QR_TTL_SECONDS`.
+pub async fn issue(state: &AppState, account: &account::Model) -> Result<Issued, AppError> {
+    let handle = handle_of(state, account).await?;
+    let now = state.clock.now();
+    let ttl = i64::try_from(state.config.qr_ttl.as_secs()).map_err(AppError::internal)?;
+    let signing = &state.keys.signing;
+    let claims = Claims {
+        version: token::VERSION_PHONE,
+        key_id: token::key_id_bytes(signing.id())
+            .ok_or_else(|| AppError::internal("platform key id is not sk_<16 hex>"))?,
+        handle,
+        issued_at: now.timestamp(),
+        expires_at: now.timestamp() + ttl,
+        nonce: random::<NONCE_LEN>()?,
+    };
+    Ok(Issued {
+        text: token::issue(signing.signing_key(), &claims),
+        issued_at: at(claims.issued_at)?,
+        expires_at: at(claims.expires_at)?,
+    })
+}
+
+fn at(unix: i64) -> Result<DateTime<Utc>, AppError> {
+    Utc.timestamp_opt(unix, 0)
+        .single()
+        .ok_or_else(|| AppError::internal("time out of range"))
+}
+
+/// The platform public key a token names: the running key, or an earlier one recorded in
+/// `platform_key` (a token signed just before a rotation).
+async fn public_key(
+    state: &AppState,
+    key_id: &[u8; token::KEY_ID_LEN],
+) -> Result<Option<VerifyingKey>, AppError> {
+    let id = token::key_id_string(key_id);
+    if id == state.keys.signing.id() {
+        return Ok(Some(state.keys.signing.verifying_key()));
+    }
+    let recorded = crate::keys::repo::all(&state.db).await?;
+    let Some(row) = recorded
+        .into_iter()
+        .find(|k| k.kind == "signing" && k.id == id)
+    else {
+        return Ok(None);
+    };
+    let Some(public) = row.public_key else {
+        return Ok(None);
+    };
+    let bytes: [u8; 32] = B64
+        .decode(public)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| AppError::internal("stored platform key is not 32 bytes"))?;
+    Ok(VerifyingKey::from_bytes(&bytes).ok())
+}
+
+/// What a staff member sees on a verified token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub scan: qr_scan::Model,
+    pub full_name: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    /// The national ID number with all but its first four and last two digits hidden.
+    pub masked_national_id: String,
+}
+
+/// `0010******45`: the first four and the last two characters kept, the rest hidden.
+pub fn mask_national_id(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() < 8 {
+        return "*".repeat(chars.len());
+    }
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < 4 || i >= chars.len() - 2 {
+                *c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+/// The token checked without the database: format, key (given), signature, validity time.
+/// Shared by the server and the offline CLI.
+pub fn check_offline(
+    text: &str,
+    key_for: impl Fn(&[u8; token::KEY_ID_LEN]) -> Option<VerifyingKey>,
+    now: DateTime<Utc>,
+) -> Result<Parsed, Failure> {
+    let parsed = token::parse(text).map_err(parse_failure)?;
+    let key = key_for(&parsed.claims.key_id).ok_or(Failure::Forged)?;
+    check_signed(&parsed, &key, now)?;
+    Ok(parsed)
+}
+
+fn parse_failure(error: ParseError) -> Failure {
+    match error {
+        ParseError::Prefix | ParseError::Encoding | ParseError::Length => Failure::Malformed,
+        ParseError::Version => Failure::Forged,
+    }
+}
+
+/// Signature, then the validity window with [`CLOCK_SKEW_SECS`] either side.
+pub fn check_signed(
+    parsed: &Parsed,
+    key: &VerifyingKey,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    if !parsed.signed_by(key) {
+        return Err(Failure::Forged);
+    }
+    let now = now.timestamp();
+    let claims = &parsed.claims;
+    if claims.expires_at.saturating_add(CLOCK_SKEW_SECS) < now
+        || claims.issued_at.saturating_sub(CLOCK_SKEW_SECS) > now
+        || claims.expires_at < claims.issued_at
+    {
+        return Err(Failure::Expired);
+    }
+    Ok(())
+}
+
+/// Verifies a token a staff member scanned or pasted. Every outcome is recorded: a success as
+/// the `qr_scan` row and a `qr.verify` entry in the citizen's chain (with the single-use record,
+/// one transaction); a refusal as a `qr.verify` entry marked denied in the chain of the citizen
+/// the token names, when it names one, and in the application log with the staff member and
+/// the reason either way.
+pub async fn verify(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    token_text: &str,
+) -> Result<Result<Verified, Failure>, AppError> {
+    let actor = Actor::Staff {
+        account: staff,
+        agency,
+    };
+    let (outcome, citizen) = decide(state, staff, agency, token_text).await?;
+    if let Err(failure) = &outcome {
+        tracing::warn!(
+            %staff,
+            %agency,
+            code = failure.code(),
+            citizen_known = citizen.is_some(),
+            "QR token refused"
+        );
+        if let Some(citizen) = citizen {
+            access::record_refusal(
+                state,
+                citizen,
+                actor,
+                Action::QrVerify,
+                Object::Profile,
+                Authorization::QrToken,
+            )
+            .await;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The decision, and the citizen the token names if it names one.
+async fn decide(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    token_text: &str,
+) -> Result<(Result<Verified, Failure>, Option<Uuid>), AppError> {
+    let now = state.clock.now();
+    let parsed = match token::parse(token_text) {
+        Ok(parsed) => parsed,
+        Err(error) => return Ok((Err(parse_failure(error)), None)),
+    };
+    let claims = parsed.claims;
+    let holder = repo::find_by_handle(&state.db, &hex::encode(claims.handle)).await?;
+    let citizen = holder.as_ref().map(|h| h.account_id);
+    let Some(key) = public_key(state, &claims.key_id).await? else {
+        return Ok((Err(Failure::Forged), citizen));
+    };
+    if let Err(failure) = check_signed(&parsed, &key, now) {
+        return Ok((Err(failure), citizen));
+    }
+    let Some(holder) = holder else {
+        return Ok((Err(Failure::UnknownHandle), None));
+    };
+    let account = crate::accounts::repo::find_by_id(&state.db, holder.account_id).await?;
+    let active = account
+        .as_ref()
+        .is_some_and(|a| a.role == "citizen" && a.status == "active");
+    if !active {
+        return Ok((Err(Failure::UnknownHandle), citizen));
+    }
+    let scan = qr_scan::Model {
+        id: Uuid::now_v7(),
+        staff_id: staff,
+        agency_id: agency,
+        citizen_id: holder.account_id,
+        token_kind: KIND_PHONE.to_owned(),
+        verified_at: now,
+    };
+    let txn = state.db.begin().await?;
+    // The use first: the transaction's first statement is its write, and the primary key on
+    // the nonce decides between two verifications of one token, on any instance.
+    let used = qr_token_use::Model {
+        nonce: hex::encode(claims.nonce),
+        account_id: holder.account_id,
+        expires_at: at(claims.expires_at)?,
+        used_at: now,
+    };
+    match repo::insert_use(&txn, used).await {
+        Ok(()) => {}
+        Err(error) if is_unique_violation(&error) => {
+            txn.rollback().await?;
+            return Ok((Err(Failure::AlreadyUsed), citizen));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    repo::insert_scan(&txn, scan.clone()).await?;
+    let reader = Reader::Clerk {
+        clerk: staff,
+        agency,
+        authority: ClerkAuthority::Scan(&scan),
+    };
+    let identity = match access::door::identify_scan(state, txn, &reader).await {
+        Ok(identity) => identity,
+        // Another instance committed the same nonce between our insert and our commit
+        // (PostgreSQL reports it at the insert; this is the belt to those braces).
+        Err(AppError::Internal(cause)) if cause.to_lowercase().contains("unique") => {
+            return Ok((Err(Failure::AlreadyUsed), citizen));
+        }
+        Err(error) => return Err(error),
+    };
+    Ok((
+        Ok(Verified {
+            scan,
+            full_name: identity.full_name,
+            birth_date: identity.birth_date,
+            masked_national_id: mask_national_id(&identity.national_id),
+        }),
+        citizen,
+    ))
+}
+
+fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// A verification row of this clerk at this agency, still fresh enough to open a counter
+/// session from (else missing, like any scan that is not theirs).
+pub async fn scan_of(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    id: Uuid,
+) -> Result<qr_scan::Model, AppError> {
+    let scan = repo::find_scan(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let now = state.clock.now();
+    let theirs = scan.staff_id == staff
+        && scan.agency_id == agency
+        && scan.verified_at <= now
+        && now - scan.verified_at < chrono::Duration::minutes(access::door::SCAN_VALID_MINUTES);
+    if theirs {
+        Ok(scan)
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// Housekeeping: forgets used nonces of tokens long expired.
+pub async fn sweep(state: &AppState) -> Result<u64, AppError> {
+    let before = state.clock.now() - chrono::Duration::seconds(CLOCK_SKEW_SECS * 2);
+    Ok(repo::delete_uses_expired_before(&state.db, before).await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_has_its_own_message_in_both_languages() {
+        use crate::i18n::Lang;
+        for lang in [Lang::Vi, Lang::En] {
+            let mut seen = std::collections::HashSet::new();
+            for failure in Failure::ALL {
+                let key = failure.message_key();
+                let text = lang.t(&key).into_owned();
+                assert!(
+                    !text.contains("qr.fail_") && !text.is_empty(),
+                    "{key} in {lang:?}"
+                );
+                assert!(seen.insert(text), "{key} repeats another message");
+            }
+        }
+    }
+
+    #[test]
+    fn national_ids_are_masked() {
+        assert_eq!(mask_national_id("001099000045"), "0010******45");
+        assert_eq!(mask_national_id("1234"), "****");
+    }
+
+    #[test]
+    fn validity_window_allows_thirty_seconds_either_side() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+        let id = crate::keys::signing_key_id(&key.verifying_key());
+        let claims = Claims {
+            version: token::VERSION_PHONE,
+            key_id: token::key_id_bytes(&id).unwrap(),
+            handle: [1; HANDLE_LEN],
+            issued_at: 1_000_000,
+            expires_at: 1_000_120,
+            nonce: [2; NONCE_LEN],
+        };
+        let text = token::issue(&key, &claims);
+        let public = key.verifying_key();
+        let check = |t: i64| check_offline(&text, |_| Some(public), at(t).unwrap()).map(|_| ());
+        assert_eq!(check(1_000_000), Ok(()));
+        assert_eq!(check(1_000_150), Ok(()));
+        assert_eq!(check(1_000_151), Err(Failure::Expired));
+        assert_eq!(check(999_970), Ok(()));
+        assert_eq!(check(999_969), Err(Failure::Expired));
+        let other = ed25519_dalek::SigningKey::from_bytes(&[4u8; 32]).verifying_key();
+        assert_eq!(
+            check_offline(&text, |_| Some(other), at(1_000_000).unwrap()).map(|_| ()),
+            Err(Failure::Forged)
+        );
+        assert_eq!(
+            check_offline(&text, |_| None, at(1_000_000).unwrap()).map(|_| ()),
+            Err(Failure::Forged)
+        );
+        assert_eq!(
+            check_offline("CDS1:", |_| None, at(1_000_000).unwrap()).map(|_| ()),
+            Err(Failure::Malformed)
+        );
+    }
+}

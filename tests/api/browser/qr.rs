@@ -1,0 +1,101 @@
+//! QR identity in two browsers: the citizen's home page shows the code (and its script fetches
+//! a fresh one before expiry), the clerk pastes the code's text on the scan page and sees the
+//! citizen; every page axe-clean at 360 px.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Client;
+
+use super::{Browser, code_from_page, current_code};
+
+async fn log_in(b: &Browser, page: &str, login: &str, password: &str) {
+    b.goto(page).await;
+    b.fill("login", login).await;
+    b.fill("password", password).await;
+    b.submit().await;
+    if b.path().await == "/enroll" {
+        let code = code_from_page(b, 0).await;
+        b.fill("code", &code).await;
+        b.submit().await;
+    } else {
+        b.app.clock.advance(chrono::Duration::seconds(30));
+        let code = current_code(b, login).await;
+        b.fill("code", &code).await;
+        b.submit().await;
+    }
+}
+
+async fn token_text(b: &Browser) -> String {
+    b.eval(
+        "return document.getElementById('qr-text').textContent;",
+        vec![],
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
+#[actix_web::test]
+async fn a_citizen_shows_the_code_and_a_clerk_verifies_it_in_two_browsers() {
+    let Some(mut b) = Browser::start(
+        "a_citizen_shows_the_code_and_a_clerk_verifies_it_in_two_browsers",
+        "vi",
+    )
+    .await
+    else {
+        return;
+    };
+    let state = b.app.state.clone();
+    congdanso::demo::seed(&state).await.unwrap();
+    let citizen_id = congdanso::demo::DEMO_CITIZEN_ID;
+
+    // The phone: the code on the home page.
+    log_in(&b, "/login", citizen_id, congdanso::demo::DEMO_PASSWORD).await;
+    b.goto("/").await;
+    assert!(b.text_of("#qr-expiry").await.contains("Mã hết hạn lúc"));
+    b.assert_accessible("qr-home-vi").await;
+    let first = token_text(&b).await;
+    assert!(first.starts_with("CDS1:"), "{first}");
+    // The script fetches a new code before the shown one expires (the test clock's expiry is
+    // long past for the browser, so at its minimum wait of five seconds).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let fresh = loop {
+        let now = token_text(&b).await;
+        if now != first && now.starts_with("CDS1:") {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "the code was never refreshed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    // The desk: a second browser, the clerk's.
+    let profile = tempfile::tempdir().unwrap();
+    let mut desk: Client = b.another_session(profile.path(), "vi").await;
+    std::mem::swap(&mut b.client, &mut desk);
+    log_in(
+        &b,
+        "/staff/login",
+        "demo.clerk",
+        congdanso::demo::DEMO_PASSWORD,
+    )
+    .await;
+    b.goto("/staff/scan").await;
+    b.assert_accessible("qr-scan-vi").await;
+    b.fill("token", &fresh).await;
+    b.submit().await;
+    let main = b.text_of("main").await;
+    assert!(main.contains("Mã hợp lệ"), "{main}");
+    assert!(main.contains("0010******01"), "{main}");
+    b.assert_accessible("qr-result-vi").await;
+
+    // The same code again: refused, with its reason.
+    b.goto("/staff/scan").await;
+    b.fill("token", &fresh).await;
+    b.submit().await;
+    assert!(b.text_of("main").await.contains("đã được dùng"));
+    b.assert_accessible("qr-refused-vi").await;
+
+    let _ = desk.close().await;
+    b.finish().await;
+}
