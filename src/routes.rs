@@ -59,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/").route(web::get().to(site::home)))
         .configure(crate::grants::configure)
         .configure(crate::counter::configure)
+        .configure(crate::notify::configure)
         .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)))
         // Citizens: registration, TOTP enrolment, login
         .service(

@@ -19,6 +19,7 @@ mod m20261202_000015_outbox;
 mod m20261202_000016_grants;
 mod m20261203_000031_agency_contact;
 mod m20261203_000050_counter_session;
+mod m20261203_000070_notifications;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_grants::Migration),
             Box::new(m20261203_000031_agency_contact::Migration),
             Box::new(m20261203_000050_counter_session::Migration),
+            Box::new(m20261203_000070_notifications::Migration),
         ]
     }
 }

@@ -15,7 +15,14 @@ pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 
 pub async fn insert(db: &impl ConnectionTrait, row: outbox_message::Model) -> Result<(), DbErr> {
-    let active = outbox_message::ActiveModel {
+    outbox_message::Entity::insert(active_of(row))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn active_of(row: outbox_message::Model) -> outbox_message::ActiveModel {
+    outbox_message::ActiveModel {
         id: ActiveValue::Set(row.id),
         kind: ActiveValue::Set(row.kind),
         destination: ActiveValue::Set(row.destination),
@@ -28,11 +35,39 @@ pub async fn insert(db: &impl ConnectionTrait, row: outbox_message::Model) -> Re
         last_error: ActiveValue::Set(row.last_error),
         created_at: ActiveValue::Set(row.created_at),
         delivered_at: ActiveValue::Set(row.delivered_at),
-    };
-    outbox_message::Entity::insert(active)
+        batch_key: ActiveValue::Set(row.batch_key),
+        batch_count: ActiveValue::Set(row.batch_count),
+    }
+}
+
+/// Inserts a batched row, or adds one to the count of the waiting row with its key. A row of
+/// that key already claimed or delivered is left alone (its window closed; the caller's key
+/// names the window, so this only happens to a key meant to exist once).
+pub async fn upsert_batched(
+    db: &impl ConnectionTrait,
+    row: outbox_message::Model,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let count = Expr::col((outbox_message::Entity, outbox_message::Column::BatchCount)).add(1);
+    let on_conflict = OnConflict::column(outbox_message::Column::BatchKey)
+        .value(outbox_message::Column::BatchCount, count)
+        .action_and_where(
+            Expr::col((outbox_message::Entity, outbox_message::Column::Status))
+                .eq(PENDING)
+                .and(
+                    Expr::col((outbox_message::Entity, outbox_message::Column::ClaimedBy))
+                        .is_null(),
+                ),
+        )
+        .to_owned();
+    let result = outbox_message::Entity::insert(active_of(row))
+        .on_conflict(on_conflict)
         .exec_without_returning(db)
-        .await?;
-    Ok(())
+        .await;
+    match result {
+        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 fn unclaimed(now: DateTime<Utc>) -> Condition {
@@ -163,4 +198,20 @@ pub async fn summary(
         .await?
         .map(|r| r.created_at);
     Ok((pending, dead, oldest))
+}
+
+/// (kind, status, count) of every message, for /metrics and the operators' page.
+pub async fn counts_by_kind(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, String, i64)>, DbErr> {
+    outbox_message::Entity::find()
+        .select_only()
+        .column(outbox_message::Column::Kind)
+        .column(outbox_message::Column::Status)
+        .column_as(outbox_message::Column::Id.count(), "n")
+        .group_by(outbox_message::Column::Kind)
+        .group_by(outbox_message::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await
 }
