@@ -365,6 +365,14 @@ pub async fn certify(
     if !vault_repo::record_certification(visit.txn(), request.id, record, now).await? {
         return Err(AppError::NotFound);
     }
+    crate::notify::service::notify(
+        visit.txn(),
+        now,
+        owner.id,
+        crate::notify::model::Kind::CopyCertified,
+        json!({ "agency_id": agency.id, "link": format!("/documents/{document_id}") }),
+    )
+    .await?;
     visit.finish().await?;
     state.metrics.record_document("certified");
     tracing::info!(document = %document_id, clerk = %clerk.id, agency = %agency.code, "copy certified");
