@@ -1,5 +1,6 @@
-//! Queries of the outbox table. Claiming is a conditional UPDATE per candidate row: it succeeds
-//! for exactly one instance, on SQLite and on PostgreSQL alike.
+//! Queries of the outbox table. Claiming succeeds for exactly one instance: `FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, a conditional UPDATE per candidate row (a lease by compare-and-set) on
+//! SQLite.
 
 use chrono::{DateTime, Utc};
 use entity::outbox_message;
@@ -78,6 +79,11 @@ fn unclaimed(now: DateTime<Utc>) -> Condition {
 
 /// Claims up to `limit` due messages for `instance` until `until`; returns the claimed rows
 /// (their `attempts` already counts this attempt).
+///
+/// PostgreSQL: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING *`, so
+/// instances claiming at once take disjoint rows without waiting for each other. SQLite (one
+/// writer at a time): a select, then a compare-and-set per candidate; a row another instance
+/// took in between is simply not claimed.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     instance: &str,
@@ -85,6 +91,27 @@ pub async fn claim_due(
     until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<outbox_message::Model>, DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let sql = "UPDATE outbox_message SET claimed_by = $1, claimed_until = $2, \
+                   attempts = attempts + 1 \
+                   WHERE id IN (SELECT id FROM outbox_message \
+                     WHERE status = 'pending' AND next_attempt_at <= $3 \
+                       AND (claimed_until IS NULL OR claimed_until < $3) \
+                     ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                   RETURNING *";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = outbox_message::Entity::find()
+            .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                sql,
+                [instance.into(), until.into(), now.into(), limit.into()],
+            ))
+            .all(db)
+            .await?;
+        // Oldest first, and in creation order (v7 ids) when due at the same instant.
+        rows.sort_by_key(|r| (r.next_attempt_at, r.id));
+        return Ok(rows);
+    }
     let candidates: Vec<Uuid> = outbox_message::Entity::find()
         .select_only()
         .column(outbox_message::Column::Id)
@@ -92,6 +119,7 @@ pub async fn claim_due(
         .filter(outbox_message::Column::NextAttemptAt.lte(now))
         .filter(unclaimed(now))
         .order_by_asc(outbox_message::Column::NextAttemptAt)
+        .order_by_asc(outbox_message::Column::Id)
         .limit(limit)
         .into_tuple()
         .all(db)

@@ -40,7 +40,7 @@ async fn inbox_kinds(t: &TestApp, account: Uuid) -> Vec<String> {
         .all(&t.state.db)
         .await
         .unwrap();
-    rows.sort_by_key(|r| r.created_at);
+    rows.sort_by_key(|r| (r.created_at, r.id));
     rows.into_iter().map(|r| r.kind).collect()
 }
 
@@ -528,4 +528,73 @@ async fn expiry_warnings_are_queued_once_per_request() {
             .await
             .contains(&"request.expiring".to_owned())
     );
+}
+
+#[actix_web::test]
+async fn two_instances_on_one_postgres_database_deliver_1000_messages_exactly_once() {
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::skip(
+            "two_instances_on_one_postgres_database_deliver_1000_messages_exactly_once",
+            "TEST_DATABASE_URL not set",
+        );
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    let got = receiver(listener).await;
+    let t = spawn_app_with(&[
+        ("CONGDANSO_SMS_URL", url.as_str()),
+        ("CONGDANSO_SMS_KEY", SMS_KEY),
+        ("CONGDANSO_OUTBOX_BATCH", "50"),
+    ])
+    .await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    assert_eq!(
+        save_contact(&mut me, "", "0912345678", &["document.issued:sms"]).await,
+        303
+    );
+    let account = citizen(&t).await.id;
+    for i in 0..1000 {
+        congdanso::notify::service::notify(
+            &t.state.db,
+            t.state.clock.now(),
+            account,
+            Kind::DocumentIssued,
+            json!({ "link": format!("/documents/{i}") }),
+        )
+        .await
+        .unwrap();
+    }
+    // The second instance: its own connection pool and its own deliverer id, same database.
+    let mut other = t.state.clone();
+    other.db = congdanso::db::connect(&t.state.config.database_url, 4)
+        .await
+        .unwrap();
+    let runs = [t.state.clone(), other].map(|state| {
+        tokio::spawn(async move {
+            let d = Deliverer::new(&state.config.outbox).unwrap();
+            let mut claimed = 0;
+            loop {
+                match d.deliver_due(&state).await.unwrap() {
+                    0 => return claimed,
+                    n => claimed += n,
+                }
+            }
+        })
+    });
+    let claimed: Vec<usize> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    // 1000 fan-outs and 1000 SMS rows, split between the instances.
+    assert_eq!(claimed.iter().sum::<usize>(), 2000, "{claimed:?}");
+    let calls = got.lock().unwrap().clone();
+    let ids: std::collections::HashSet<String> = calls
+        .iter()
+        .map(|c| header(c, "Congdanso-Sms-Id").to_owned())
+        .collect();
+    assert_eq!(calls.len(), 1000, "every SMS sent once");
+    assert_eq!(ids.len(), 1000, "1000 distinct message ids");
 }
