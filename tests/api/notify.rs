@@ -598,3 +598,63 @@ async fn two_instances_on_one_postgres_database_deliver_1000_messages_exactly_on
     assert_eq!(calls.len(), 1000, "every SMS sent once");
     assert_eq!(ids.len(), 1000, "1000 distinct message ids");
 }
+
+/// Measurement, not a check (`--ignored`): the cost a notification adds to its event's
+/// transaction, and fan-out throughput. Numbers in docs/benchmarks.md.
+#[actix_web::test]
+#[ignore]
+async fn measure_notification_cost_and_fan_out_throughput() {
+    use sea_orm::TransactionTrait;
+    let t = spawn_app_with(&[("CONGDANSO_OUTBOX_BATCH", "100")]).await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    let account = citizen(&t).await.id;
+    let entry = congdanso::audit::Entry::by_owner(
+        account,
+        congdanso::audit::Action::PasswordChange,
+        congdanso::audit::Object::Account,
+    );
+    const N: u32 = 400;
+    let mut timings = [std::time::Duration::ZERO; 2];
+    // Alternate so both see the same load.
+    for i in 0..2 * N {
+        let with = i % 2 == 1;
+        let started = std::time::Instant::now();
+        let txn = t.state.db.begin().await.unwrap();
+        congdanso::audit::append(&txn, t.state.clock.now(), &entry)
+            .await
+            .unwrap();
+        if with {
+            congdanso::notify::service::notify(
+                &txn,
+                t.state.clock.now(),
+                account,
+                Kind::PasswordChanged,
+                json!({ "link": "/access-log" }),
+            )
+            .await
+            .unwrap();
+        }
+        txn.commit().await.unwrap();
+        timings[usize::from(with)] += started.elapsed();
+    }
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / f64::from(N);
+    let started = std::time::Instant::now();
+    let claimed = deliver(&t).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "BENCH backend={} event_txn_ms={:.3} event_plus_notification_ms={:.3} extra_ms={:.3} \
+         fan_out={} in {:.2}s = {:.0}/s",
+        if crate::helpers::postgres_url().is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        per(timings[0]),
+        per(timings[1]),
+        per(timings[1]) - per(timings[0]),
+        claimed,
+        elapsed,
+        claimed as f64 / elapsed
+    );
+}
