@@ -658,3 +658,100 @@ async fn measure_notification_cost_and_fan_out_throughput() {
         claimed as f64 / elapsed
     );
 }
+
+#[actix_web::test]
+async fn a_certified_copy_and_a_login_from_a_new_browser_are_told_to_the_citizen() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    let desk = crate::counter::desk(&t, &mut me, &mut clerk).await;
+    let review = format!("/staff/certify/{}", desk.certification);
+    let reply = clerk.post(&review, &[("seen_original", "yes")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    deliver(&t).await;
+    let account = citizen(&t).await.id;
+    assert!(
+        inbox_kinds(&t, account)
+            .await
+            .contains(&"copy.certified".to_owned())
+    );
+    assert!(
+        !inbox_kinds(&t, account)
+            .await
+            .contains(&"login.new_browser".to_owned())
+    );
+
+    let mut laptop = Client::new(test::init_service(app(t.state.clone())).await);
+    t.clock.advance(chrono::Duration::seconds(30));
+    laptop.get("/login").await;
+    let reply = laptop
+        .post(
+            "/login",
+            &[("login", CITIZEN), ("password", crate::accounts::PASSWORD)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let code = crate::accounts::code_for(&t, CITIZEN, 0).await;
+    let reply = laptop.post("/login/verify", &[("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    deliver(&t).await;
+    assert!(
+        inbox_kinds(&t, account)
+            .await
+            .contains(&"login.new_browser".to_owned())
+    );
+    let page = laptop.get("/notifications").await;
+    assert!(
+        page.body.contains("đăng nhập từ một trình duyệt mới"),
+        "{}",
+        page.body
+    );
+}
+
+#[actix_web::test]
+async fn a_counter_request_is_told_to_the_citizen_and_their_answer_to_the_clerk() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    let desk = crate::counter::desk(&t, &mut me, &mut clerk).await;
+    let session = crate::counter::open(&mut clerk, desk.certification).await;
+    deliver(&t).await;
+    let account = citizen(&t).await.id;
+    let request = crate::counter::counter_request(&t).await;
+    let new: Vec<notification::Model> = notification::Entity::find()
+        .filter(notification::Column::AccountId.eq(account))
+        .filter(notification::Column::Kind.eq("request.new"))
+        .all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(new.len(), 1);
+    assert!(
+        new[0]
+            .params
+            .contains(&format!("/shared/requests/{}", request.id))
+    );
+    let clerk_id = congdanso::accounts::repo::find_by_login(&t.state.db, "demo.clerk")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(
+        !inbox_kinds(&t, clerk_id)
+            .await
+            .contains(&"counter.answered".to_owned())
+    );
+
+    crate::counter::approve(&t, &mut me, &desk).await;
+    deliver(&t).await;
+    assert!(
+        inbox_kinds(&t, clerk_id)
+            .await
+            .contains(&"counter.answered".to_owned())
+    );
+    let page = clerk.get("/notifications").await;
+    assert!(page.body.contains("Công dân đã trả lời"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("href=\"{session}\"")),
+        "links to the session"
+    );
+}
