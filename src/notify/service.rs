@@ -169,6 +169,14 @@ pub async fn fan_out(
     let params = Value::Object(params);
     let contact = repo::contact(&state.db, account).await?;
     let now = state.clock.now();
+    if crate::accounts::repo::find_by_id(&state.db, account)
+        .await?
+        .is_none()
+    {
+        // The account was deleted since: nobody to tell (its inbox went with it).
+        outbox::repo::mark_delivered(&state.db, row.id, instance, now).await?;
+        return Ok(());
+    }
     let txn = state.db.begin().await?;
     // First statement a write (SQLite), and the lease check: only the holder fans out.
     if !outbox::repo::mark_delivered(&txn, row.id, instance, now).await? {

@@ -755,3 +755,26 @@ async fn a_counter_request_is_told_to_the_citizen_and_their_answer_to_the_clerk(
         "links to the session"
     );
 }
+
+#[actix_web::test]
+async fn a_notification_to_a_deleted_account_is_dropped_not_retried_forever() {
+    let t = spawn_app().await;
+    let gone = Uuid::now_v7();
+    let id = congdanso::notify::service::notify(
+        &t.state.db,
+        t.state.clock.now(),
+        gone,
+        Kind::DocumentIssued,
+        json!({ "link": "/documents" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deliver(&t).await, 1);
+    let row = outbox_message::Entity::find_by_id(id)
+        .one(&t.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "delivered");
+    assert!(inbox_kinds(&t, gone).await.is_empty());
+}
