@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/notifications").route(web::get().to(pages::inbox)))
         .service(web::resource("/notifications/read").route(web::post().to(pages::read_all)))
         .service(web::resource("/notifications/{id}/read").route(web::post().to(pages::read_one)))
+        .service(web::resource("/admin/notifications").route(web::get().to(pages::health)))
         .service(
             web::resource("/settings/notifications")
                 .route(web::get().to(pages::settings_form))

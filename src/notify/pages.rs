@@ -12,7 +12,7 @@ use super::model::{Channel, Kind, preference};
 use super::service;
 use crate::audit::plain;
 use crate::auth::csrf::CsrfForm;
-use crate::auth::{AnySession, CitizenSession};
+use crate::auth::{AnySession, CitizenSession, OperatorSession};
 use crate::forms::{Empty, FormState};
 use crate::i18n::Lang;
 use crate::site::{Chrome, Page, render, see_other};
@@ -234,4 +234,63 @@ pub async fn save_settings(
             settings_page(&req, lang, &state, &citizen, form, &on, false).await
         }
     }
+}
+
+pub struct HealthRow {
+    pub channel: String,
+    pub pending: i64,
+    pub delivered: i64,
+    pub dead: i64,
+}
+
+#[derive(Template)]
+#[template(path = "notify/health.html")]
+struct HealthPage {
+    lang: Lang,
+    chrome: Chrome,
+    rows: Vec<HealthRow>,
+    oldest_seconds: i64,
+}
+
+/// `GET /admin/notifications`: delivery health of the outbox, by channel (the numbers of
+/// `/metrics`, for operators).
+pub async fn health(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    operator: OperatorSession,
+) -> Page {
+    let mut rows: Vec<HealthRow> = Vec::new();
+    for (kind, status, n) in crate::outbox::repo::counts_by_kind(&state.db).await? {
+        let at = match rows.iter().position(|r| r.channel == kind) {
+            Some(at) => at,
+            None => {
+                rows.push(HealthRow {
+                    channel: kind,
+                    pending: 0,
+                    delivered: 0,
+                    dead: 0,
+                });
+                rows.len() - 1
+            }
+        };
+        let row = &mut rows[at];
+        match status.as_str() {
+            crate::outbox::repo::PENDING => row.pending += n,
+            crate::outbox::repo::DELIVERED => row.delivered += n,
+            _ => row.dead += n,
+        }
+    }
+    rows.sort_by(|a, b| a.channel.cmp(&b.channel));
+    let (_, _, oldest) = crate::outbox::repo::summary(&state.db).await?;
+    let oldest_seconds = oldest.map_or(0, |at| (state.clock.now() - at).num_seconds().max(0));
+    render(
+        StatusCode::OK,
+        &HealthPage {
+            lang,
+            chrome: Chrome::new(&req, Some(&operator.0))?,
+            rows,
+            oldest_seconds,
+        },
+    )
 }

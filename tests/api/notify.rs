@@ -426,6 +426,31 @@ async fn a_failing_channel_is_retried_then_dead_while_the_inbox_and_email_get_th
     assert!(
         metrics.contains("congdanso_outbox_attempts_total{channel=\"sms\",status=\"retried\"} 1")
     );
+    // The operators' page shows the same, by channel; nobody else sees it.
+    let (_, initial) = congdanso::accounts::service::create_staff_account(
+        &t.state,
+        congdanso::auth::Role::Operator,
+        "van.hanh",
+        "Trần Văn Hành",
+        None,
+    )
+    .await
+    .unwrap();
+    let mut operator = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::staff::first_staff_login(&mut operator, &t, "van.hanh", &initial).await;
+    let page = operator.get("/admin/notifications").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = |channel: &str, pending: u32, delivered: u32, dead: u32| {
+        format!(
+            "<th scope=\"row\"><code>{channel}</code></th><td>{pending}</td><td>{delivered}</td><td>{dead}</td>"
+        )
+    };
+    assert!(page.body.contains(&row("sms", 0, 0, 1)), "{}", page.body);
+    assert!(page.body.contains(&row("email", 0, 1, 0)));
+    assert_eq!(
+        me.get("/admin/notifications").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn concurrent_fan_out(t: &TestApp, messages: usize, deliverers: usize) {
