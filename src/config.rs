@@ -190,6 +190,85 @@ pub struct Config {
     /// How long a QR identity token shown on the citizen's phone is valid
     /// (`CONGDANSO_QR_TTL_SECONDS`, default 120, between 30 and 600).
     pub qr_ttl: Duration,
+    /// Notifications (`CONGDANSO_NOTIFY_*`, `CONGDANSO_SMS_*`).
+    pub notify: NotifySettings,
+}
+
+/// How notifications reach people beyond their in-app inbox.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// Print email and SMS messages to the server log instead of sending them
+    /// (`CONGDANSO_NOTIFY_LOG`; default on in development, off in production). Used for a
+    /// channel that has no gateway configured.
+    pub log_channel: bool,
+    /// The SMS gateway: a signed JSON `POST` (`CONGDANSO_SMS_URL`, unset = no SMS).
+    pub sms_url: Option<Url>,
+    /// The gateway's HMAC-SHA256 key (`CONGDANSO_SMS_KEY`, at least 32 characters; required
+    /// with the URL).
+    pub sms_key: Option<Secret>,
+    /// How long an agency's reads under one grant are gathered into one alert
+    /// (`CONGDANSO_NOTIFY_BATCH_SECS`, 60).
+    pub batch_window: Duration,
+}
+
+impl NotifySettings {
+    fn from_vars(
+        get: &dyn Fn(&str) -> Option<String>,
+        app_env: AppEnv,
+    ) -> Result<Self, ConfigError> {
+        let log_channel = parse_bool(
+            get("CONGDANSO_NOTIFY_LOG"),
+            "CONGDANSO_NOTIFY_LOG",
+            app_env == AppEnv::Development,
+        )?;
+        let sms_url = match get("CONGDANSO_SMS_URL") {
+            None => None,
+            Some(raw) => {
+                let url = Url::parse(raw.trim())
+                    .map_err(|e| ConfigError::new("CONGDANSO_SMS_URL", e.to_string()))?;
+                if !matches!(url.scheme(), "https" | "http") {
+                    return Err(ConfigError::new(
+                        "CONGDANSO_SMS_URL",
+                        "must be an http(s) URL",
+                    ));
+                }
+                if app_env == AppEnv::Production && url.scheme() != "https" {
+                    return Err(ConfigError::new(
+                        "CONGDANSO_SMS_URL",
+                        "must use https in production",
+                    ));
+                }
+                Some(url)
+            }
+        };
+        let sms_key = get("CONGDANSO_SMS_KEY").map(Secret::new);
+        match (&sms_url, &sms_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "CONGDANSO_SMS_KEY",
+                    "is required with CONGDANSO_SMS_URL",
+                ));
+            }
+            (_, Some(key)) if key.expose().len() < 32 => {
+                return Err(ConfigError::new(
+                    "CONGDANSO_SMS_KEY",
+                    "must be at least 32 characters",
+                ));
+            }
+            _ => {}
+        }
+        let batch_window = seconds(
+            get("CONGDANSO_NOTIFY_BATCH_SECS"),
+            "CONGDANSO_NOTIFY_BATCH_SECS",
+            60,
+        )?;
+        Ok(Self {
+            log_channel,
+            sms_url,
+            sms_key,
+            batch_window,
+        })
+    }
 }
 
 /// Limits on consent-scoped sharing, validated once at startup.
@@ -598,6 +677,7 @@ impl Config {
         }
         let password_hash_queue_timeout = Duration::from_millis(queue_ms);
         let outbox = OutboxSettings::from_vars(&get)?;
+        let notify = NotifySettings::from_vars(&get, app_env)?;
 
         Ok(Self {
             app_env,
@@ -628,6 +708,7 @@ impl Config {
             grants,
             outbox,
             qr_ttl: Duration::from_secs(qr_ttl_secs),
+            notify,
         })
     }
 

@@ -31,6 +31,10 @@ pub struct Report {
     pub expired_requests: u64,
     /// Used QR tokens long expired (a replay is refused as expired anyway).
     pub qr_token_uses: u64,
+    /// Inbox messages older than 90 days, deleted.
+    pub notifications: u64,
+    /// "About to expire" warnings queued (each request and grant is warned once).
+    pub expiry_warnings: u64,
 }
 
 /// One pass.
@@ -56,7 +60,11 @@ pub async fn run_once(state: &AppState) -> Result<Report, crate::error::AppError
     // Reads already treat unanswered requests past their time as expired; this only marks them.
     let expired_requests = crate::grants::service::tidy(state).await?;
     let qr_token_uses = crate::qr::service::sweep(state).await?;
+    let notifications = crate::notify::service::prune(state).await?;
+    let expiry_warnings = crate::notify::service::expiry_warnings(state).await?;
     Ok(Report {
+        notifications,
+        expiry_warnings,
         sessions,
         throttles,
         orphan_blobs,

@@ -28,6 +28,7 @@ pub mod i18n;
 pub mod issuers;
 pub mod keys;
 pub mod middleware;
+pub mod notify;
 pub mod openapi;
 pub mod ops;
 pub mod outbox;

@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::grants::configure)
         .configure(crate::counter::configure)
         .configure(crate::qr::configure)
+        .configure(crate::notify::configure)
         .service(web::resource("/lang/{code}").route(web::get().to(site::switch_language)))
         // Citizens: registration, TOTP enrolment, login
         .service(

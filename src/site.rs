@@ -117,6 +117,8 @@ pub struct SignedIn {
     pub name: String,
     pub home: &'static str,
     pub role_key: &'static str,
+    /// Unread notifications.
+    pub unread: u64,
 }
 
 /// What every page's frame (header, language switch, log-out button) needs.
@@ -148,6 +150,10 @@ impl Chrome {
                     name,
                     home: current.role.home(),
                     role_key: current.role.label_key(),
+                    unread: req
+                        .extensions()
+                        .get::<crate::notify::service::Unread>()
+                        .map_or(0, |u| u.0),
                 })
             }
             None => None,

@@ -21,6 +21,8 @@ pub mod grant_document;
 pub mod issuer_key;
 pub mod issuing_authority;
 pub mod misuse_report;
+pub mod notification;
+pub mod notify_contact;
 pub mod outbox_message;
 pub mod over_asking;
 pub mod platform_key;

@@ -22,6 +22,10 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
+    /// Set on a message that gathers several events (or must exist once): unique.
+    pub batch_key: Option<String>,
+    /// How many events a batched message gathers.
+    pub batch_count: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

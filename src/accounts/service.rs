@@ -788,6 +788,25 @@ fn fresh_recovery_codes() -> Result<(Vec<String>, Vec<String>), AppError> {
     Ok((shown, hashes))
 }
 
+/// A security alert to the account's owner (always sent on every channel they have), queued in
+/// the event's transaction. Links to their access log, where the event is listed.
+async fn security_alert(
+    txn: &impl sea_orm::ConnectionTrait,
+    now: chrono::DateTime<chrono::Utc>,
+    account: Uuid,
+    kind: crate::notify::model::Kind,
+) -> Result<(), AppError> {
+    crate::notify::service::notify(
+        txn,
+        now,
+        account,
+        kind,
+        serde_json::json!({ "link": "/access-log" }),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The access-log entry of an event on the account itself, by its owner in their own session.
 /// Staff and operator accounts log their own account events the same way, into their own
 /// chain: the actor kind is `citizen` (the account acting for itself) for them too.
@@ -832,6 +851,13 @@ pub async fn complete_login(
             &txn,
             state.clock.now(),
             &account_event(pending.account_id, Action::LoginNewDevice),
+        )
+        .await?;
+        security_alert(
+            &txn,
+            state.clock.now(),
+            pending.account_id,
+            crate::notify::model::Kind::LoginNewBrowser,
         )
         .await?;
     }
@@ -941,6 +967,13 @@ pub async fn change_password(
         &account_event(account.id, Action::PasswordChange),
     )
     .await?;
+    security_alert(
+        &txn,
+        now,
+        account.id,
+        crate::notify::model::Kind::PasswordChanged,
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -1039,6 +1072,13 @@ pub async fn change_authenticator(
         &txn,
         now,
         &account_event(account.id, Action::SecondFactorChange),
+    )
+    .await?;
+    security_alert(
+        &txn,
+        now,
+        account.id,
+        crate::notify::model::Kind::SecondFactorChanged,
     )
     .await?;
     txn.commit().await?;

@@ -26,11 +26,17 @@ use crate::grants::repo::{self as grants_repo, Form};
 #[derive(Debug, Clone, Copy)]
 pub enum Claim {
     /// One use of `form` of a document under a grant, if fewer than `max_uses` were taken.
+    /// When taken, the citizen's grant-use alert joins the batch of this grant's current
+    /// window (`crate::notify::service::grant_used`) in the same transaction.
     GrantUse {
         grant: Uuid,
         document: Uuid,
         form: Form,
         max_uses: i32,
+        citizen: Uuid,
+        agency: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+        window: std::time::Duration,
     },
 }
 
@@ -193,7 +199,21 @@ impl GroupCommit {
                     document,
                     form,
                     max_uses,
-                }) => grants_repo::take_use(&txn, grant, document, form, max_uses).await?,
+                    citizen,
+                    agency,
+                    at,
+                    window,
+                }) => {
+                    let taken =
+                        grants_repo::take_use(&txn, grant, document, form, max_uses).await?;
+                    if taken {
+                        crate::notify::service::grant_used(
+                            &txn, at, window, citizen, grant, agency,
+                        )
+                        .await?;
+                    }
+                    taken
+                }
             };
             if taken {
                 rows.push(item.row);

@@ -41,6 +41,12 @@ async fn load_for_request(req: &HttpRequest) -> Result<LoadedSession, AppError> 
         && account.status != "disabled"
         && let (Some(role), Some(stage)) = (Role::parse(&account.role), Stage::parse(&row.stage))
     {
+        if stage == Stage::Full {
+            // For the header's unread count (one indexed count per signed-in page).
+            let unread = crate::notify::service::unread_count(&state, account.id).await?;
+            req.extensions_mut()
+                .insert(crate::notify::service::Unread(unread));
+        }
         loaded = LoadedSession(Some((row, account, role, stage)));
     }
     req.extensions_mut().insert(loaded.clone());

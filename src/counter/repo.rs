@@ -27,6 +27,17 @@ pub async fn find(
     counter_session::Entity::find_by_id(id).one(conn).await
 }
 
+/// The session a counter request was made for.
+pub async fn find_by_request(
+    conn: &impl ConnectionTrait,
+    request: Uuid,
+) -> Result<Option<counter_session::Model>, DbErr> {
+    counter_session::Entity::find()
+        .filter(counter_session::Column::RequestId.eq(request))
+        .one(conn)
+        .await
+}
+
 pub async fn find_by_origin(
     conn: &impl ConnectionTrait,
     kind: &str,

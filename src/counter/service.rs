@@ -222,7 +222,9 @@ pub async fn open_session(
         }
         Err(error) => return Err(error.into()),
     }
-    grants_repo::insert_request(&txn, request).await?;
+    grants_repo::insert_request(&txn, request.clone()).await?;
+    crate::grants::service::tell_citizen_of_request(&txn, state.clock.now(), citizen, &request)
+        .await?;
     txn.commit().await?;
     tracing::info!(session = %session.id, agency = %desk.agency.code, "counter session opened");
     Ok(session)
@@ -463,6 +465,15 @@ pub async fn open_file(
             message: "this grant's reads of this document are used up".to_owned(),
         });
     }
+    crate::notify::service::grant_used(
+        visit.txn(),
+        state.clock.now(),
+        state.config.notify.batch_window,
+        grant.citizen_id,
+        grant.id,
+        grant.agency_id,
+    )
+    .await?;
     visit.finish().await
 }
 

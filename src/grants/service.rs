@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{access_grant, access_request, account, agency, grant_document};
-use sea_orm::{ConnectionTrait, SqlErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbErr, SqlErr, TransactionTrait};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -125,7 +125,24 @@ pub async fn create_request(
     }
     let asked = parse_api_request(state, body, idempotency_key, body_sha256.clone()).await?;
     let row = check_request(state, Requester::Api(client), &asked).await?;
-    match repo::insert_request(&state.db, row.clone()).await {
+    // The request and the citizen's notification commit together. A national ID with no
+    // account gets no notification and the same answer (the agency cannot tell).
+    let txn = state.db.begin().await?;
+    let inserted = match repo::insert_request(&txn, row.clone()).await {
+        Ok(()) => match row.citizen_id {
+            Some(citizen) => tell_citizen_of_request(&txn, state.clock.now(), citizen, &row).await,
+            None => Ok(()),
+        },
+        Err(error) => Err(error),
+    };
+    let inserted = match inserted {
+        Ok(()) => txn.commit().await,
+        Err(error) => {
+            txn.rollback().await.ok();
+            Err(error)
+        }
+    };
+    match inserted {
         Ok(()) => Ok((row, true)),
         // Two POSTs with one key at once: the loser answers with the winner's request.
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -137,6 +154,49 @@ pub async fn create_request(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Queues the citizen's "new request" notification in `txn` (the request's transaction).
+pub async fn tell_citizen_of_request(
+    txn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    citizen: Uuid,
+    request: &access_request::Model,
+) -> Result<(), DbErr> {
+    crate::notify::service::notify(
+        txn,
+        now,
+        citizen,
+        crate::notify::model::Kind::RequestNew,
+        json!({
+            "agency_id": request.agency_id,
+            "link": format!("/shared/requests/{}", request.id),
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A counter request answered: the clerk who opened its session is told, in `txn`.
+async fn tell_clerk(
+    txn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    request: &access_request::Model,
+) -> Result<(), AppError> {
+    if request.credential_id != COUNTER_CREDENTIAL {
+        return Ok(());
+    }
+    if let Some(session) = crate::counter::repo::find_by_request(txn, request.id).await? {
+        crate::notify::service::notify(
+            txn,
+            now,
+            session.clerk_id,
+            crate::notify::model::Kind::CounterAnswered,
+            json!({ "link": format!("/staff/counter/sessions/{}", session.id) }),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The API body of a request, checked for shape and limits; the citizen looked up by national
@@ -725,6 +785,7 @@ pub async fn approve(
         }),
     )
     .await?;
+    tell_clerk(&txn, now, &ask.request).await?;
     txn.commit().await?;
     Ok(grant)
 }
@@ -768,6 +829,7 @@ pub async fn refuse(state: &AppState, citizen: &account::Model, id: Uuid) -> Res
         json!({ "request_id": id }),
     )
     .await?;
+    tell_clerk(&txn, now, &ask.request).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -983,6 +1045,10 @@ pub async fn agency_read(
         document: document.0,
         form,
         max_uses: grant.max_uses,
+        citizen: grant.citizen_id,
+        agency: grant.agency_id,
+        at: now,
+        window: state.config.notify.batch_window,
     };
     let opened = match door::open_claiming(state, &reader, document, purpose, claim).await {
         Ok(Some(opened)) => opened,

@@ -388,6 +388,14 @@ pub async fn sign_copy(
     if !vault_repo::record_certified_copy(visit.txn(), record, now).await? {
         return Err(already_signed());
     }
+    crate::notify::service::notify(
+        visit.txn(),
+        now,
+        owner.id,
+        crate::notify::model::Kind::CopyCertified,
+        json!({ "agency_id": agency.id, "link": format!("/documents/{document_id}") }),
+    )
+    .await?;
     visit.finish().await?;
     state.metrics.record_document("certified");
     tracing::info!(document = %document_id, clerk = %clerk.id, agency = %agency.code, "copy certified");

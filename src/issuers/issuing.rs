@@ -439,6 +439,17 @@ async fn record(
     let txn = crate::access::begin_logged(state).await?;
     crate::vault::repo::complete_signed_upload(&txn, row.clone(), signature_row, &superseded, now)
         .await?;
+    crate::notify::service::notify(
+        &txn,
+        now,
+        owner.id,
+        crate::notify::model::Kind::DocumentIssued,
+        serde_json::json!({
+            "agency_id": checked.key.agency_id,
+            "link": format!("/documents/{}", row.id),
+        }),
+    )
+    .await?;
     crate::access::door::commit_logged(state, txn, &entry).await?;
     Ok(Issued {
         document: row,

@@ -33,6 +33,13 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    /// The outbox message kind: `webhook`, `notify` (fan-out), `email`, `sms`.
+    pub channel: String,
+    pub status: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -61,6 +68,10 @@ pub struct Metrics {
     pub outbox_pending: Gauge,
     pub outbox_dead: Gauge,
     pub outbox_oldest_pending_seconds: Gauge,
+    /// Outbox messages by channel and status (`pending`, `delivered`, `dead`; scrape time).
+    pub outbox_messages: Family<ChannelLabels, Gauge>,
+    /// Delivery attempts by channel and result (`sent`, `retried`, `failed`).
+    pub outbox_attempts: Family<ChannelLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -141,6 +152,18 @@ impl Metrics {
             "Age of the oldest undelivered outbox message (0 when none)",
             outbox_oldest_pending_seconds.clone(),
         );
+        let outbox_messages = Family::<ChannelLabels, Gauge>::default();
+        registry.register(
+            "outbox_messages",
+            "Outbox messages by channel and status",
+            outbox_messages.clone(),
+        );
+        let outbox_attempts = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "outbox_attempts",
+            "Outbox delivery attempts by channel and result (sent, retried, failed)",
+            outbox_attempts.clone(),
+        );
         Self {
             registry,
             outbox_pending,
@@ -154,6 +177,8 @@ impl Metrics {
             lockouts,
             documents,
             documents_corrupted,
+            outbox_messages,
+            outbox_attempts,
         }
     }
 
@@ -186,6 +211,16 @@ impl Metrics {
         self.lockouts
             .get_or_create(&KindLabels {
                 kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One delivery attempt of a `channel` message: `sent`, `retried` or `failed`.
+    pub fn record_delivery(&self, channel: &str, result: &str) {
+        self.outbox_attempts
+            .get_or_create(&ChannelLabels {
+                channel: channel.to_owned(),
+                status: result.to_owned(),
             })
             .inc();
     }

@@ -173,6 +173,16 @@ pub async fn metrics(
     let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     state.metrics.outbox_pending.set(gauge(pending));
     state.metrics.outbox_dead.set(gauge(dead));
+    for (kind, status, n) in crate::outbox::repo::counts_by_kind(&state.db).await? {
+        state
+            .metrics
+            .outbox_messages
+            .get_or_create(&crate::ops::metrics::ChannelLabels {
+                channel: kind,
+                status,
+            })
+            .set(n);
+    }
     state
         .metrics
         .outbox_oldest_pending_seconds

@@ -42,6 +42,25 @@ pub enum Message {
         event: String,
         body: serde_json::Value,
     },
+    /// A notification to a person (`crate::notify`): fanned out when due into their in-app
+    /// inbox and one message per external channel they chose (kinds `email`, `sms`).
+    Notify {
+        account: Uuid,
+        /// `crate::notify::model::Kind` code, e.g. `grant.used`
+        kind: String,
+        /// Short values only (a link, a count, an agency's name), never document content.
+        params: serde_json::Value,
+    },
+    /// One SMS through the configured gateway.
+    Sms { to: String, text: String },
+    /// One email over SMTP (or printed by the log channel in development).
+    Email {
+        to: String,
+        subject: String,
+        text: String,
+        html: String,
+        lang: String,
+    },
 }
 
 /// What a webhook row's `payload` holds.
@@ -60,6 +79,31 @@ pub async fn enqueue(
     message: Message,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
+    repo::insert(conn, row_of(id, at, message)?).await?;
+    Ok(id)
+}
+
+/// Writes a message that gathers events: the first event of `batch_key` inserts it (count 1,
+/// due at `due`); each later one while it is still waiting adds one to its count. A key used
+/// once only (a warning that must exist once) is simply not inserted again.
+pub async fn enqueue_batched(
+    conn: &impl ConnectionTrait,
+    at: DateTime<Utc>,
+    due: DateTime<Utc>,
+    batch_key: &str,
+    message: Message,
+) -> Result<(), DbErr> {
+    let mut row = row_of(Uuid::now_v7(), at, message)?;
+    row.next_attempt_at = due;
+    row.batch_key = Some(batch_key.to_owned());
+    row.batch_count = Some(1);
+    repo::upsert_batched(conn, row).await
+}
+
+fn row_of(id: Uuid, at: DateTime<Utc>, message: Message) -> Result<outbox_message::Model, DbErr> {
+    let json = |v: &serde_json::Value| {
+        serde_json::to_string(v).map_err(|e| DbErr::Custom(format!("outbox payload: {e}")))
+    };
     let (kind, destination, payload) = match message {
         Message::Webhook {
             credential,
@@ -67,7 +111,7 @@ pub async fn enqueue(
             event,
             body,
         } => (
-            "webhook",
+            KIND_WEBHOOK,
             url.to_string(),
             serde_json::to_string(&WebhookPayload {
                 credential,
@@ -76,27 +120,52 @@ pub async fn enqueue(
             })
             .map_err(|e| DbErr::Custom(format!("outbox payload: {e}")))?,
         ),
+        Message::Notify {
+            account,
+            kind,
+            params,
+        } => (
+            KIND_NOTIFY,
+            account.to_string(),
+            json(&serde_json::json!({ "kind": kind, "params": params }))?,
+        ),
+        Message::Sms { to, text } => (KIND_SMS, to, json(&serde_json::json!({ "text": text }))?),
+        Message::Email {
+            to,
+            subject,
+            text,
+            html,
+            lang,
+        } => (
+            KIND_EMAIL,
+            to,
+            json(&serde_json::json!({
+                "subject": subject, "text": text, "html": html, "lang": lang,
+            }))?,
+        ),
     };
-    repo::insert(
-        conn,
-        outbox_message::Model {
-            id,
-            kind: kind.to_owned(),
-            destination,
-            payload,
-            status: repo::PENDING.to_owned(),
-            attempts: 0,
-            next_attempt_at: at,
-            claimed_by: None,
-            claimed_until: None,
-            last_error: None,
-            created_at: at,
-            delivered_at: None,
-        },
-    )
-    .await?;
-    Ok(id)
+    Ok(outbox_message::Model {
+        id,
+        kind: kind.to_owned(),
+        destination,
+        payload,
+        status: repo::PENDING.to_owned(),
+        attempts: 0,
+        next_attempt_at: at,
+        claimed_by: None,
+        claimed_until: None,
+        last_error: None,
+        created_at: at,
+        delivered_at: None,
+        batch_key: None,
+        batch_count: None,
+    })
 }
+
+pub const KIND_WEBHOOK: &str = "webhook";
+pub const KIND_NOTIFY: &str = "notify";
+pub const KIND_SMS: &str = "sms";
+pub const KIND_EMAIL: &str = "email";
 
 /// Parses an agency's callback URL: `https://` only (or `http://` to a loopback address when
 /// `CONGDANSO_OUTBOX_ALLOW_HTTP_LOOPBACK` is on), no user name or password, no fragment, at most
@@ -151,15 +220,18 @@ fn random_unit() -> f64 {
 }
 
 /// Why a delivery did not happen: retry later, or never.
-enum Failure {
+pub(crate) enum Failure {
     Retry(String),
     Dead(String),
 }
 
-/// One deliverer: its instance id (for leases) and its HTTP client.
+/// One deliverer: its instance id (for leases) and its HTTP clients.
 pub struct Deliverer {
     instance: String,
+    /// For agencies' callbacks: public hosts only.
     client: reqwest::Client,
+    /// For endpoints the operator configured (the SMS gateway, which may be internal).
+    pub(crate) operator_client: reqwest::Client,
 }
 
 impl Deliverer {
@@ -177,10 +249,23 @@ impl Deliverer {
             .user_agent(concat!("congdanso-webhook/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("webhook client: {e}"))?;
+        let operator_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(settings.timeout)
+            .user_agent(concat!("congdanso-notify/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("notification client: {e}"))?;
         Ok(Self {
             instance: format!("deliverer-{}", Uuid::new_v4().simple()),
             client,
+            operator_client,
         })
+    }
+
+    /// This deliverer's instance id (the `claimed_by` of its leases).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Claims the due messages once and delivers them; returns how many were claimed.
@@ -194,10 +279,30 @@ impl Deliverer {
         let count = claimed.len();
         for row in claimed {
             let outcome = match row.kind.as_str() {
-                "webhook" => self.send_webhook(state, &row).await,
+                KIND_WEBHOOK => self.send_webhook(state, &row).await,
+                // Fanned out and marked delivered in one transaction (or not at all).
+                KIND_NOTIFY => {
+                    match crate::notify::service::fan_out(state, &self.instance, &row).await {
+                        Ok(()) => {
+                            state.metrics.record_delivery(KIND_NOTIFY, "sent");
+                            continue;
+                        }
+                        Err(error) => Err(Failure::Retry(format!("fan-out: {error}"))),
+                    }
+                }
+                KIND_SMS => crate::notify::channels::send_sms(state, self, &row).await,
+                KIND_EMAIL => crate::notify::channels::send_email(state, &row).await,
                 other => Err(Failure::Dead(format!("unknown message kind `{other}`"))),
             };
             let now = state.clock.now();
+            match &outcome {
+                Ok(()) => state.metrics.record_delivery(&row.kind, "sent"),
+                Err(Failure::Dead(_)) => state.metrics.record_delivery(&row.kind, "failed"),
+                Err(Failure::Retry(_)) if row.attempts >= settings.max_attempts => {
+                    state.metrics.record_delivery(&row.kind, "failed")
+                }
+                Err(Failure::Retry(_)) => state.metrics.record_delivery(&row.kind, "retried"),
+            }
             match outcome {
                 Ok(()) => {
                     repo::mark_delivered(&state.db, row.id, &self.instance, now).await?;

@@ -1,5 +1,6 @@
-//! Queries of the outbox table. Claiming is a conditional UPDATE per candidate row: it succeeds
-//! for exactly one instance, on SQLite and on PostgreSQL alike.
+//! Queries of the outbox table. Claiming succeeds for exactly one instance: `FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, a conditional UPDATE per candidate row (a lease by compare-and-set) on
+//! SQLite.
 
 use chrono::{DateTime, Utc};
 use entity::outbox_message;
@@ -15,7 +16,14 @@ pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 
 pub async fn insert(db: &impl ConnectionTrait, row: outbox_message::Model) -> Result<(), DbErr> {
-    let active = outbox_message::ActiveModel {
+    outbox_message::Entity::insert(active_of(row))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn active_of(row: outbox_message::Model) -> outbox_message::ActiveModel {
+    outbox_message::ActiveModel {
         id: ActiveValue::Set(row.id),
         kind: ActiveValue::Set(row.kind),
         destination: ActiveValue::Set(row.destination),
@@ -28,11 +36,39 @@ pub async fn insert(db: &impl ConnectionTrait, row: outbox_message::Model) -> Re
         last_error: ActiveValue::Set(row.last_error),
         created_at: ActiveValue::Set(row.created_at),
         delivered_at: ActiveValue::Set(row.delivered_at),
-    };
-    outbox_message::Entity::insert(active)
+        batch_key: ActiveValue::Set(row.batch_key),
+        batch_count: ActiveValue::Set(row.batch_count),
+    }
+}
+
+/// Inserts a batched row, or adds one to the count of the waiting row with its key. A row of
+/// that key already claimed or delivered is left alone (its window closed; the caller's key
+/// names the window, so this only happens to a key meant to exist once).
+pub async fn upsert_batched(
+    db: &impl ConnectionTrait,
+    row: outbox_message::Model,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let count = Expr::col((outbox_message::Entity, outbox_message::Column::BatchCount)).add(1);
+    let on_conflict = OnConflict::column(outbox_message::Column::BatchKey)
+        .value(outbox_message::Column::BatchCount, count)
+        .action_and_where(
+            Expr::col((outbox_message::Entity, outbox_message::Column::Status))
+                .eq(PENDING)
+                .and(
+                    Expr::col((outbox_message::Entity, outbox_message::Column::ClaimedBy))
+                        .is_null(),
+                ),
+        )
+        .to_owned();
+    let result = outbox_message::Entity::insert(active_of(row))
+        .on_conflict(on_conflict)
         .exec_without_returning(db)
-        .await?;
-    Ok(())
+        .await;
+    match result {
+        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 fn unclaimed(now: DateTime<Utc>) -> Condition {
@@ -43,6 +79,11 @@ fn unclaimed(now: DateTime<Utc>) -> Condition {
 
 /// Claims up to `limit` due messages for `instance` until `until`; returns the claimed rows
 /// (their `attempts` already counts this attempt).
+///
+/// PostgreSQL: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING *`, so
+/// instances claiming at once take disjoint rows without waiting for each other. SQLite (one
+/// writer at a time): a select, then a compare-and-set per candidate; a row another instance
+/// took in between is simply not claimed.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     instance: &str,
@@ -50,6 +91,27 @@ pub async fn claim_due(
     until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<outbox_message::Model>, DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let sql = "UPDATE outbox_message SET claimed_by = $1, claimed_until = $2, \
+                   attempts = attempts + 1 \
+                   WHERE id IN (SELECT id FROM outbox_message \
+                     WHERE status = 'pending' AND next_attempt_at <= $3 \
+                       AND (claimed_until IS NULL OR claimed_until < $3) \
+                     ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                   RETURNING *";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = outbox_message::Entity::find()
+            .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                sql,
+                [instance.into(), until.into(), now.into(), limit.into()],
+            ))
+            .all(db)
+            .await?;
+        // Oldest first, and in creation order (v7 ids) when due at the same instant.
+        rows.sort_by_key(|r| (r.next_attempt_at, r.id));
+        return Ok(rows);
+    }
     let candidates: Vec<Uuid> = outbox_message::Entity::find()
         .select_only()
         .column(outbox_message::Column::Id)
@@ -57,6 +119,7 @@ pub async fn claim_due(
         .filter(outbox_message::Column::NextAttemptAt.lte(now))
         .filter(unclaimed(now))
         .order_by_asc(outbox_message::Column::NextAttemptAt)
+        .order_by_asc(outbox_message::Column::Id)
         .limit(limit)
         .into_tuple()
         .all(db)
@@ -163,4 +226,20 @@ pub async fn summary(
         .await?
         .map(|r| r.created_at);
     Ok((pending, dead, oldest))
+}
+
+/// (kind, status, count) of every message, for /metrics and the operators' page.
+pub async fn counts_by_kind(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, String, i64)>, DbErr> {
+    outbox_message::Entity::find()
+        .select_only()
+        .column(outbox_message::Column::Kind)
+        .column(outbox_message::Column::Status)
+        .column_as(outbox_message::Column::Id.count(), "n")
+        .group_by(outbox_message::Column::Kind)
+        .group_by(outbox_message::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await
 }

@@ -256,6 +256,16 @@ async fn move_to(
         },
     )
     .await?;
+    if to == Status::Answered {
+        crate::notify::service::notify(
+            &txn,
+            now,
+            row.account_id,
+            crate::notify::model::Kind::ReportAnswered,
+            serde_json::json!({ "link": "/access-log/reports" }),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(())
 }

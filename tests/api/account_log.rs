@@ -633,6 +633,15 @@ async fn changing_the_authenticator_is_logged_and_the_old_app_stops_working() {
     let log = log_of(&t, account).await;
     assert_eq!(actions(&log), vec![Action::SecondFactorChange]);
     assert_account_event(&log[0], account, Action::SecondFactorChange);
+    // And the security alert is queued with it (nothing was queued by the refusals above).
+    let alerts = entity::outbox_message::Entity::find()
+        .filter(entity::outbox_message::Column::Kind.eq("notify"))
+        .filter(entity::outbox_message::Column::Payload.contains("second_factor.changed"))
+        .all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].destination, account.to_string());
 
     // From now on only the new app's codes log in.
     client.post("/logout", &[]).await;

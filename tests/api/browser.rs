@@ -27,6 +27,7 @@
 //! Public pages in both languages and the checks of the harness itself are in `browser/pages.rs`.
 
 mod counter;
+mod notify;
 mod pages;
 mod qr;
 

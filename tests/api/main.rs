@@ -19,6 +19,7 @@ mod helpers;
 mod issuers;
 mod issuing;
 mod migrations;
+mod notify;
 mod openapi;
 mod ops;
 mod outbox;

@@ -508,6 +508,22 @@ async fn a_citizen_reports_misuse_and_an_operator_investigates_and_answers() {
     assert_eq!(row.answered_by, Some(operator_account.id));
     assert!(!String::from_utf8_lossy(row.answer.as_deref().unwrap()).contains("hồ sơ"));
 
+    // The citizen is told once (the answer, not the move to investigating), without its text.
+    let told: Vec<entity::notification::Model> = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let deliverer = congdanso::outbox::Deliverer::new(&t.state.config.outbox).unwrap();
+        while deliverer.deliver_due(&t.state).await.unwrap() > 0 {}
+        entity::notification::Entity::find()
+            .filter(entity::notification::Column::AccountId.eq(account.id))
+            .filter(entity::notification::Column::Kind.like("report.%"))
+            .all(&t.state.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].kind, "report.answered");
+    assert!(!told[0].params.contains("hồ sơ"), "never the answer's text");
+
     // The citizen sees the answer, and the log has the filing and both moves.
     let mine = citizen.get("/access-log/reports").await;
     assert!(mine.body.contains(answer) && mine.body.contains("Đã trả lời"));
