@@ -209,6 +209,132 @@ pub struct NotifySettings {
     /// How long an agency's reads under one grant are gathered into one alert
     /// (`CONGDANSO_NOTIFY_BATCH_SECS`, 60).
     pub batch_window: Duration,
+    /// The SMTP server email goes through (`CONGDANSO_SMTP_*`; unset host = no email
+    /// transport: email goes to the log channel if that is on, else is not offered).
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with `STARTTLS`, which must succeed (port 587 by default).
+    StartTls,
+    /// TLS from the first byte (SMTPS, port 465 by default).
+    Tls,
+    /// No encryption: only to a relay on this machine (loopback), e.g. a local MTA or a test
+    /// server (port 25 by default).
+    None,
+}
+
+/// The SMTP server and the sender's address.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// `CONGDANSO_SMTP_HOST`.
+    pub host: String,
+    /// `CONGDANSO_SMTP_PORT` (default by TLS mode: 587, 465, 25).
+    pub port: u16,
+    /// `CONGDANSO_SMTP_TLS`: `starttls` (default), `tls` or `none` (loopback hosts only).
+    pub tls: SmtpTls,
+    /// `CONGDANSO_SMTP_USER` and `CONGDANSO_SMTP_PASSWORD` (both or neither).
+    pub credentials: Option<(String, Secret)>,
+    /// `CONGDANSO_SMTP_FROM`, e.g. `Công dân số <thongbao@congdanso.gov.vn>` (required).
+    pub from: lettre::message::Mailbox,
+    /// `CONGDANSO_SMTP_TIMEOUT_SECS` (10): one attempt gives up after this.
+    pub timeout: Duration,
+}
+
+impl SmtpSettings {
+    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let Some(host) = get("CONGDANSO_SMTP_HOST").map(|h| h.trim().to_owned()) else {
+            return Ok(None);
+        };
+        if host.is_empty() || host.contains(['/', ' ', ':']) {
+            return Err(ConfigError::new(
+                "CONGDANSO_SMTP_HOST",
+                "must be a host name or IP address (no scheme, no port)",
+            ));
+        }
+        let tls = match get("CONGDANSO_SMTP_TLS").as_deref().map(str::trim) {
+            None | Some("starttls") => SmtpTls::StartTls,
+            Some("tls") => SmtpTls::Tls,
+            Some("none") => SmtpTls::None,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "CONGDANSO_SMTP_TLS",
+                    "must be starttls, tls or none",
+                ));
+            }
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if tls == SmtpTls::None && !loopback {
+            return Err(ConfigError::new(
+                "CONGDANSO_SMTP_TLS",
+                "none is allowed only for a relay on this machine (localhost, 127.0.0.1, ::1)",
+            ));
+        }
+        let default_port = match tls {
+            SmtpTls::StartTls => "587",
+            SmtpTls::Tls => "465",
+            SmtpTls::None => "25",
+        };
+        let port: u16 = parse_or(
+            get("CONGDANSO_SMTP_PORT"),
+            "CONGDANSO_SMTP_PORT",
+            default_port,
+        )?;
+        if port == 0 {
+            return Err(ConfigError::new("CONGDANSO_SMTP_PORT", "must not be 0"));
+        }
+        let credentials = match (get("CONGDANSO_SMTP_USER"), get("CONGDANSO_SMTP_PASSWORD")) {
+            (None, None) => None,
+            (Some(user), Some(password)) if !user.trim().is_empty() => {
+                Some((user.trim().to_owned(), Secret::new(password)))
+            }
+            (Some(_), None) | (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "CONGDANSO_SMTP_PASSWORD",
+                    "CONGDANSO_SMTP_USER and CONGDANSO_SMTP_PASSWORD go together",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "CONGDANSO_SMTP_USER",
+                    "CONGDANSO_SMTP_USER and CONGDANSO_SMTP_PASSWORD go together",
+                ));
+            }
+        };
+        let from = get("CONGDANSO_SMTP_FROM")
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "CONGDANSO_SMTP_FROM",
+                    "is required with CONGDANSO_SMTP_HOST",
+                )
+            })?
+            .trim()
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| {
+                ConfigError::new(
+                    "CONGDANSO_SMTP_FROM",
+                    format!("not an email address (`Name <address>` or `address`): {e}"),
+                )
+            })?;
+        let timeout = seconds(
+            get("CONGDANSO_SMTP_TIMEOUT_SECS"),
+            "CONGDANSO_SMTP_TIMEOUT_SECS",
+            10,
+        )?;
+        Ok(Some(Self {
+            host,
+            port,
+            tls,
+            credentials,
+            from,
+            timeout,
+        }))
+    }
 }
 
 impl NotifySettings {
@@ -262,11 +388,13 @@ impl NotifySettings {
             "CONGDANSO_NOTIFY_BATCH_SECS",
             60,
         )?;
+        let smtp = SmtpSettings::from_vars(get)?;
         Ok(Self {
             log_channel,
             sms_url,
             sms_key,
             batch_window,
+            smtp,
         })
     }
 }
@@ -838,6 +966,75 @@ mod tests {
             let err = Config::from_vars(&vars(&[("CONGDANSO_QR_TTL_SECONDS", bad)])).unwrap_err();
             assert_eq!(err.variable, "CONGDANSO_QR_TTL_SECONDS", "{bad}");
         }
+    }
+
+    #[test]
+    fn smtp_needs_a_sender_encryption_off_loopback_and_both_halves_of_a_login() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert!(
+            config.notify.smtp.is_none(),
+            "no email transport by default"
+        );
+        let base = [
+            ("CONGDANSO_SMTP_HOST", "smtp.example.gov.vn"),
+            (
+                "CONGDANSO_SMTP_FROM",
+                "Công dân số <thongbao@example.gov.vn>",
+            ),
+        ];
+        let smtp = Config::from_vars(&vars(&base))
+            .unwrap()
+            .notify
+            .smtp
+            .unwrap();
+        assert_eq!(smtp.tls, SmtpTls::StartTls);
+        assert_eq!(smtp.port, 587);
+        assert_eq!(smtp.from.email.to_string(), "thongbao@example.gov.vn");
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            Config::from_vars(&vars(&all))
+        };
+        let tls = with(&[("CONGDANSO_SMTP_TLS", "tls")])
+            .unwrap()
+            .notify
+            .smtp
+            .unwrap();
+        assert_eq!((tls.tls, tls.port), (SmtpTls::Tls, 465));
+        for (extra, variable) in [
+            (&[("CONGDANSO_SMTP_TLS", "none")][..], "CONGDANSO_SMTP_TLS"),
+            (&[("CONGDANSO_SMTP_TLS", "maybe")][..], "CONGDANSO_SMTP_TLS"),
+            (
+                &[("CONGDANSO_SMTP_USER", "cds")][..],
+                "CONGDANSO_SMTP_PASSWORD",
+            ),
+            (
+                &[("CONGDANSO_SMTP_PASSWORD", "x")][..],
+                "CONGDANSO_SMTP_USER",
+            ),
+            (&[("CONGDANSO_SMTP_PORT", "0")][..], "CONGDANSO_SMTP_PORT"),
+            (
+                &[("CONGDANSO_SMTP_FROM", "not an address")][..],
+                "CONGDANSO_SMTP_FROM",
+            ),
+        ] {
+            let err = with(extra).unwrap_err();
+            assert_eq!(err.variable, variable, "{extra:?}");
+        }
+        let err = Config::from_vars(&vars(&[("CONGDANSO_SMTP_HOST", "smtp.example.gov.vn")]))
+            .unwrap_err();
+        assert_eq!(err.variable, "CONGDANSO_SMTP_FROM");
+        // Plain text only to a relay on this machine.
+        let local = Config::from_vars(&vars(&[
+            ("CONGDANSO_SMTP_HOST", "127.0.0.1"),
+            ("CONGDANSO_SMTP_TLS", "none"),
+            ("CONGDANSO_SMTP_FROM", "thongbao@example.gov.vn"),
+        ]))
+        .unwrap()
+        .notify
+        .smtp
+        .unwrap();
+        assert_eq!((local.tls, local.port), (SmtpTls::None, 25));
     }
 
     #[test]

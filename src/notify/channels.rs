@@ -1,4 +1,5 @@
-//! The external channels: SMS through the configured HTTP gateway, email, and in development the
+//! The external channels: SMS through the configured HTTP gateway, email over SMTP (lettre;
+//! STARTTLS, TLS, or plain to a loopback relay), and in development the
 //! log channel (messages printed to the server log instead of sent).
 //!
 //! SMS gateway call: `POST <CONGDANSO_SMS_URL>` with
@@ -12,6 +13,7 @@
 use entity::outbox_message;
 use serde::Deserialize;
 
+use crate::config::{SmtpSettings, SmtpTls};
 use crate::outbox::{Deliverer, Failure, webhook};
 use crate::state::AppState;
 
@@ -24,13 +26,13 @@ struct SmsPayload {
     text: String,
 }
 
-#[derive(Deserialize)]
-struct EmailPayload {
-    subject: String,
-    text: String,
-    #[allow(dead_code)]
-    html: String,
-    lang: String,
+/// What an `email` outbox row's payload holds.
+#[derive(Debug, Deserialize)]
+pub struct EmailPayload {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub lang: String,
 }
 
 /// The last three digits of a phone number, for log lines.
@@ -100,16 +102,114 @@ pub(crate) async fn send_sms(
     }
 }
 
+/// `Content-Language` (RFC 3282): the language the message is written in (`vi`, `en`).
+#[derive(Debug, Clone)]
+struct ContentLanguage(String);
+
+impl lettre::message::header::Header for ContentLanguage {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("Content-Language")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.trim().to_owned()))
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// The SMTP client the deliverer keeps (with its pool of connections).
+pub type SmtpTransport = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+
+fn smtp_transport(settings: &SmtpSettings) -> Result<SmtpTransport, Failure> {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    let tls_parameters = || {
+        TlsParameters::new(settings.host.clone())
+            .map_err(|e| Failure::Retry(format!("SMTP TLS setup: {e}")))
+    };
+    let tls = match settings.tls {
+        SmtpTls::StartTls => Tls::Required(tls_parameters()?),
+        SmtpTls::Tls => Tls::Wrapper(tls_parameters()?),
+        SmtpTls::None => Tls::None,
+    };
+    let mut builder = SmtpTransport::builder_dangerous(settings.host.as_str())
+        .port(settings.port)
+        .tls(tls)
+        .timeout(Some(settings.timeout));
+    if let Some((user, password)) = &settings.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+    }
+    Ok(builder.build())
+}
+
+/// The email as sent: multipart text + HTML in the person's language, its `Message-ID` made
+/// from the outbox row's id (a re-send after a crash carries the same id, so mail systems and
+/// people can tell it is the same message).
+pub(crate) fn email_message(
+    settings: &SmtpSettings,
+    id: uuid::Uuid,
+    to: &str,
+    payload: &EmailPayload,
+) -> Result<lettre::Message, Failure> {
+    use lettre::message::{Mailbox, MultiPart};
+    let to: Mailbox = to
+        .parse()
+        .map_err(|_| Failure::Dead("the recipient is not an email address".into()))?;
+    let domain = settings.from.email.domain().to_owned();
+    lettre::Message::builder()
+        .from(settings.from.clone())
+        .to(to)
+        .subject(payload.subject.clone())
+        .message_id(Some(format!("<{id}@{domain}>")))
+        .header(ContentLanguage(payload.lang.clone()))
+        .multipart(MultiPart::alternative_plain_html(
+            payload.text.clone(),
+            payload.html.clone(),
+        ))
+        .map_err(|e| Failure::Dead(format!("email: {e}")))
+}
+
 pub(crate) async fn send_email(
     state: &AppState,
+    deliverer: &Deliverer,
     row: &outbox_message::Model,
 ) -> Result<(), Failure> {
+    use lettre::AsyncTransport;
     let payload: EmailPayload = serde_json::from_str(&row.payload)
         .map_err(|e| Failure::Dead(format!("unreadable payload: {e}")))?;
-    if state.config.notify.log_channel {
-        tracing::info!(message = %row.id, lang = %payload.lang, subject = %payload.subject,
-            text = %payload.text, "email (log channel)");
-        return Ok(());
+    let Some(settings) = &state.config.notify.smtp else {
+        if state.config.notify.log_channel {
+            tracing::info!(message = %row.id, lang = %payload.lang, subject = %payload.subject,
+                text = %payload.text, "email (log channel)");
+            return Ok(());
+        }
+        return Err(Failure::Retry("no email transport configured".into()));
+    };
+    let message = email_message(settings, row.id, &row.destination, &payload)?;
+    let transport = match deliverer.smtp.get() {
+        Some(transport) => transport,
+        None => {
+            let _ = deliverer.smtp.set(smtp_transport(settings)?);
+            deliverer
+                .smtp
+                .get()
+                .ok_or_else(|| Failure::Retry("SMTP transport".into()))?
+        }
+    };
+    match transport.send(message).await {
+        Ok(_) => Ok(()),
+        // A permanent refusal (5xx: no such mailbox, policy) will not change on retry.
+        Err(error) if error.is_permanent() => Err(Failure::Dead(format!(
+            "the SMTP server refused the message: {}",
+            error.status().map_or_else(String::new, |c| c.to_string())
+        ))),
+        Err(error) => Err(Failure::Retry(if error.is_timeout() {
+            "SMTP server timed out".into()
+        } else {
+            "SMTP server unreachable or refused for now".into()
+        })),
     }
-    Err(Failure::Retry("no email transport configured".into()))
 }

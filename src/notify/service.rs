@@ -209,7 +209,7 @@ pub fn channel_available(state: &AppState, channel: Channel) -> bool {
     let settings = &state.config.notify;
     match channel {
         Channel::Sms => settings.sms_url.is_some() || settings.log_channel,
-        Channel::Email => settings.log_channel,
+        Channel::Email => settings.smtp.is_some() || settings.log_channel,
     }
 }
 

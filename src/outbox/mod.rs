@@ -232,6 +232,8 @@ pub struct Deliverer {
     client: reqwest::Client,
     /// For endpoints the operator configured (the SMS gateway, which may be internal).
     pub(crate) operator_client: reqwest::Client,
+    /// The SMTP transport (its connection pool), made at the first email.
+    pub(crate) smtp: std::sync::OnceLock<crate::notify::channels::SmtpTransport>,
 }
 
 impl Deliverer {
@@ -260,6 +262,7 @@ impl Deliverer {
             instance: format!("deliverer-{}", Uuid::new_v4().simple()),
             client,
             operator_client,
+            smtp: std::sync::OnceLock::new(),
         })
     }
 
@@ -291,7 +294,7 @@ impl Deliverer {
                     }
                 }
                 KIND_SMS => crate::notify::channels::send_sms(state, self, &row).await,
-                KIND_EMAIL => crate::notify::channels::send_email(state, &row).await,
+                KIND_EMAIL => crate::notify::channels::send_email(state, self, &row).await,
                 other => Err(Failure::Dead(format!("unknown message kind `{other}`"))),
             };
             let now = state.clock.now();

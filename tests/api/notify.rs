@@ -803,3 +803,251 @@ async fn a_notification_to_a_deleted_account_is_dropped_not_retried_forever() {
     assert_eq!(row.status, "delivered");
     assert!(inbox_kinds(&t, gone).await.is_empty());
 }
+
+/// A real SMTP server on loopback: aiosmtpd (Python), started here, storing what it receives
+/// in a Maildir. `None` (the test skips) without a Python that has it: `.ci/run` installs it
+/// into `CDS_PYTHON`'s environment.
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+    python: String,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpSink {
+    async fn start() -> Option<Self> {
+        let python = std::env::var("CDS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let has = std::process::Command::new(&python)
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(&python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("box"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Owned at once, so that it is killed and waited for on every path (Drop).
+        let sink = Self {
+            child,
+            port,
+            maildir,
+            python,
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(sink);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// Every message received, parsed by Python's `email` package (an independent parser):
+    /// headers decoded, and each part's type and decoded text.
+    fn messages(&self) -> Vec<serde_json::Value> {
+        let script = r#"
+import email, email.header, email.policy, json, mailbox, sys
+out = []
+for key, msg in sorted(mailbox.Maildir(sys.argv[1], create=False).items()):
+    m = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    parts = [{"type": p.get_content_type(), "text": p.get_content()}
+             for p in m.walk() if not p.is_multipart()]
+    out.append({"from": str(m["From"]), "to": str(m["To"]), "subject": str(m["Subject"]),
+                "message_id": str(m["Message-ID"]), "language": str(m["Content-Language"]),
+                "type": m.get_content_type(), "parts": parts})
+print(json.dumps(out))
+"#;
+        let output = std::process::Command::new(&self.python)
+            .args(["-c", script])
+            .arg(self.maildir.path().join("box"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+async fn smtp_app(port: u16) -> TestApp {
+    let port = port.to_string();
+    spawn_app_with(&[
+        ("CONGDANSO_SMTP_HOST", "127.0.0.1"),
+        ("CONGDANSO_SMTP_PORT", port.as_str()),
+        ("CONGDANSO_SMTP_TLS", "none"),
+        (
+            "CONGDANSO_SMTP_FROM",
+            "Công dân số <thongbao@congdanso.example>",
+        ),
+        ("CONGDANSO_OUTBOX_MAX_ATTEMPTS", "2"),
+        ("CONGDANSO_OUTBOX_BACKOFF_BASE_SECS", "1"),
+        ("CONGDANSO_OUTBOX_BACKOFF_CAP_SECS", "2"),
+    ])
+    .await
+}
+
+/// Changes the citizen's password (a security alert: sent whatever the choices).
+async fn change_password<S, B>(t: &TestApp, me: &mut Client<S>, new_password: &str)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    t.clock.advance(chrono::Duration::seconds(30));
+    let code = crate::accounts::code_for(t, CITIZEN, 0).await;
+    let reply = me
+        .post(
+            "/account/password",
+            &[
+                ("password", new_password),
+                ("password_confirm", new_password),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert!(
+        reply.status.is_redirection() || reply.status.is_success(),
+        "{}",
+        reply.body
+    );
+}
+
+#[actix_web::test]
+async fn an_email_reaches_a_real_smtp_server_in_the_citizens_language_without_secrets() {
+    let Some(sink) = SmtpSink::start().await else {
+        crate::helpers::skip(
+            "an_email_reaches_a_real_smtp_server_in_the_citizens_language_without_secrets",
+            "no Python with aiosmtpd (set CDS_PYTHON; .ci/run installs it)",
+        );
+        return;
+    };
+    let t = smtp_app(sink.port).await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    // Vietnamese first: every kind turned off for email, the address given.
+    assert_eq!(save_contact(&mut me, "an@example.vn", "", &[]).await, 303);
+    let first = "Song-Han-chay-qua-cau-Rong";
+    change_password(&t, &mut me, first).await;
+    deliver(&t).await;
+
+    let got = sink.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let vi = &got[0];
+    assert_eq!(vi["to"], "an@example.vn");
+    assert_eq!(vi["from"], "Công dân số <thongbao@congdanso.example>");
+    assert_eq!(vi["language"], "vi");
+    assert_eq!(vi["type"], "multipart/alternative");
+    let subject = vi["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("Mật khẩu tài khoản của bạn vừa được đổi"),
+        "{subject}"
+    );
+    let parts = vi["parts"].as_array().unwrap();
+    let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["text/plain", "text/html"]);
+    for part in parts {
+        let text = part["text"].as_str().unwrap();
+        assert!(
+            text.contains("Mật khẩu tài khoản của bạn vừa được đổi"),
+            "{text}"
+        );
+        assert!(text.contains("/access-log"), "a link: {text}");
+        assert!(!text.contains(first), "never the secret");
+        assert!(!text.contains(CITIZEN), "never the national ID number");
+    }
+    // The Message-ID is the outbox row's id: a re-send carries the same.
+    let row = outbox_message::Entity::find()
+        .filter(outbox_message::Column::Kind.eq("email"))
+        .one(&t.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "delivered");
+    assert_eq!(vi["message_id"], format!("<{}@congdanso.example>", row.id));
+
+    // The same person in English.
+    me.cookies.insert("lang".to_owned(), "en".to_owned());
+    assert_eq!(save_contact(&mut me, "an@example.vn", "", &[]).await, 303);
+    change_password(&t, &mut me, "Bridge-over-the-Han-river-2026").await;
+    deliver(&t).await;
+    let got = sink.messages();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let en = got
+        .iter()
+        .find(|m| m["language"] == "en")
+        .expect("an English message");
+    let subject = en["subject"].as_str().unwrap();
+    assert!(subject.contains("password"), "{subject}");
+    assert!(!subject.contains("Mật khẩu"), "{subject}");
+}
+
+#[actix_web::test]
+async fn an_unreachable_smtp_server_is_retried_then_failed_and_the_inbox_still_has_it() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = smtp_app(port).await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    crate::accounts::register_citizen(&mut me, &t, CITIZEN).await;
+    assert_eq!(save_contact(&mut me, "an@example.vn", "", &[]).await, 303);
+    change_password(&t, &mut me, "Song-Han-chay-qua-cau-Rong").await;
+    deliver(&t).await;
+    let email = || async {
+        outbox_message::Entity::find()
+            .filter(outbox_message::Column::Kind.eq("email"))
+            .one(&t.state.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let row = email().await;
+    assert_eq!(row.status, "pending", "retried later");
+    assert_eq!(row.attempts, 1);
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("SMTP")),
+        "{:?}",
+        row.last_error
+    );
+    let account = citizen(&t).await.id;
+    assert!(
+        inbox_kinds(&t, account)
+            .await
+            .contains(&"password.changed".to_owned()),
+        "the inbox has it whatever email does"
+    );
+    // Past the back-off, the second and last attempt fails too: failed, not lost silently.
+    t.clock.advance(chrono::Duration::seconds(5));
+    deliver(&t).await;
+    let row = email().await;
+    assert_eq!(row.attempts, 2);
+    assert_eq!(row.status, "dead");
+}
