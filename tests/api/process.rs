@@ -418,3 +418,196 @@ fn a_server_killed_mid_upload_leaves_nothing_once_swept() {
         "staging parts removed"
     );
 }
+
+/// An SMS gateway on loopback that answers each call after `delay`: returns its address and
+/// the ids of the calls it received (recorded on arrival, before the answer).
+fn slow_sms_gateway(delay: Duration) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut id = None;
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        match name.trim().to_ascii_lowercase().as_str() {
+                            "congdanso-sms-id" => id = Some(value.trim().to_owned()),
+                            "content-length" => length = value.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                if let Some(id) = id {
+                    seen.lock().unwrap().push(id);
+                }
+                std::thread::sleep(delay);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    (format!("http://{addr}/sms"), got)
+}
+
+fn serve(
+    dir: &std::path::Path,
+    vars: &std::collections::HashMap<String, String>,
+) -> std::process::Child {
+    let mut command = binary();
+    command.current_dir(dir).arg("serve");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if line.starts_with("congdanso: listening on http://") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    child
+}
+
+/// kill -9 of the server while its outbox worker is halfway through delivering: nothing is
+/// lost (the restarted server delivers every message once the dead one's leases run out), and
+/// a message is sent at most twice (once before the crash, unrecorded, once after).
+#[test]
+fn a_worker_killed_mid_batch_loses_no_notification() {
+    use congdanso::clock::Clock;
+    const MESSAGES: usize = 120;
+    let dir = tempfile::tempdir().unwrap();
+    let (sms_url, got) = slow_sms_gateway(Duration::from_millis(25));
+    let mut vars = crash_vars(dir.path());
+    for (name, value) in [
+        ("CONGDANSO_SMS_URL", sms_url.as_str()),
+        ("CONGDANSO_SMS_KEY", "sms-gateway-test-key-0123456789abcdef"),
+        ("CONGDANSO_NOTIFY_LOG", "false"),
+        ("CONGDANSO_OUTBOX_INTERVAL_MS", "50"),
+        ("CONGDANSO_OUTBOX_BATCH", "20"),
+        ("CONGDANSO_OUTBOX_TIMEOUT_SECS", "1"),
+        ("CONGDANSO_OUTBOX_LEASE_SECS", "3"),
+    ] {
+        vars.insert(name.to_owned(), value.to_owned());
+    }
+    let config = congdanso::config::Config::from_vars(&vars).unwrap();
+    // A citizen with a phone number and 120 security alerts queued, through the library.
+    actix_web::rt::System::new().block_on(async {
+        use sea_orm::TransactionTrait;
+        let clock: congdanso::clock::SharedClock =
+            std::sync::Arc::new(congdanso::clock::SystemClock);
+        let state = congdanso::startup::build_state(config.clone(), clock)
+            .await
+            .unwrap();
+        let account = congdanso::accounts::service::register(
+            &state,
+            congdanso::accounts::service::RegistrationInput {
+                national_id: "079090001234".into(),
+                full_name: "Nguyễn Văn An".into(),
+                birth_date: "1990-01-15".into(),
+                phone: "0905123456".into(),
+                email: String::new(),
+                password: zeroize::Zeroizing::new("Hoa-sen-no-giua-ho-2026".into()),
+                password_confirm: zeroize::Zeroizing::new("Hoa-sen-no-giua-ho-2026".into()),
+            },
+        )
+        .await
+        .unwrap();
+        congdanso::notify::service::save_contact(
+            &state,
+            account.id,
+            congdanso::notify::service::ContactInput {
+                email: "",
+                phone: "0905123456",
+                lang: congdanso::i18n::Lang::Vi,
+                enabled: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let txn = state.db.begin().await.unwrap();
+        let now = congdanso::clock::SystemClock.now();
+        for _ in 0..MESSAGES {
+            congdanso::notify::service::notify(
+                &txn,
+                now,
+                account.id,
+                congdanso::notify::model::Kind::PasswordChanged,
+                serde_json::json!({ "link": "/access-log" }),
+            )
+            .await
+            .unwrap();
+        }
+        txn.commit().await.unwrap();
+        state.db.close().await.unwrap();
+    });
+
+    let mut first = serve(dir.path(), &vars);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.lock().unwrap().len() < MESSAGES / 4 {
+        assert!(Instant::now() < deadline, "the worker never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    first.wait().unwrap();
+    let before = got.lock().unwrap().len();
+    assert!(before < MESSAGES, "killed mid-way ({before} sent)");
+
+    let mut second = serve(dir.path(), &vars);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let distinct = loop {
+        let distinct: std::collections::BTreeSet<String> =
+            got.lock().unwrap().iter().cloned().collect();
+        if distinct.len() >= MESSAGES || Instant::now() > deadline {
+            break distinct;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let any late duplicate arrive before counting.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = second.kill();
+    second.wait().unwrap();
+    assert_eq!(distinct.len(), MESSAGES, "every message delivered");
+    let all = got.lock().unwrap().clone();
+    let mut counts = std::collections::HashMap::new();
+    for id in &all {
+        *counts.entry(id.as_str()).or_insert(0) += 1;
+    }
+    assert!(
+        counts.values().all(|&n| n <= 2),
+        "at most one re-send each: {counts:?}"
+    );
+    assert!(
+        all.len() - MESSAGES <= 20,
+        "only the killed batch is sent again ({} extra)",
+        all.len() - MESSAGES
+    );
+}
