@@ -41,8 +41,9 @@ async fn load_for_request(req: &HttpRequest) -> Result<LoadedSession, AppError> 
         && account.status != "disabled"
         && let (Some(role), Some(stage)) = (Role::parse(&account.role), Stage::parse(&row.stage))
     {
-        if stage == Stage::Full {
-            // For the header's unread count (one indexed count per signed-in page).
+        if stage == Stage::Full && renders_page_frame(req.path()) {
+            // For the header's unread count (one indexed count per signed-in page; not for
+            // file bodies, the API or the JSON a script polls, which show no header).
             let unread = crate::notify::service::unread_count(&state, account.id).await?;
             req.extensions_mut()
                 .insert(crate::notify::service::Unread(unread));
@@ -177,5 +178,40 @@ impl FromRequest for MaybeSession {
             };
             Ok(MaybeSession(current))
         })
+    }
+}
+
+/// Whether a request's answer can be a page with the site's header (which shows the unread
+/// count): not the agency API, not a file body (download, package, a scan shown inline) and
+/// not the JSON or status a page's script polls. A miss only leaves the count at 0 in a
+/// header nobody sees; a false positive only costs one indexed count.
+fn renders_page_frame(path: &str) -> bool {
+    const NO_FRAME_SUFFIXES: [&str; 5] = ["/download", "/file", "/package", "/status", ".json"];
+    !path.starts_with("/api/")
+        && !path.starts_with("/static/")
+        && !path.starts_with("/.well-known/")
+        && !NO_FRAME_SUFFIXES.iter().any(|s| path.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renders_page_frame;
+
+    #[test]
+    fn only_pages_load_the_unread_count() {
+        for page in ["/", "/documents", "/documents/0190/", "/access-log", "/staff/scan"] {
+            assert!(renders_page_frame(page), "{page}");
+        }
+        for body in [
+            "/documents/0190/download",
+            "/documents/0190/package",
+            "/staff/certify/0190/file",
+            "/staff/counter/sessions/0190/status",
+            "/qr/token.json",
+            "/access-log/export.json",
+            "/api/v1/grants",
+        ] {
+            assert!(!renders_page_frame(body), "{body}");
+        }
     }
 }
