@@ -288,8 +288,10 @@ fn failure_status(failure: Failure) -> StatusCode {
         Failure::Malformed => StatusCode::UNPROCESSABLE_ENTITY,
         Failure::AlreadyUsed => StatusCode::CONFLICT,
         Failure::StatusUnknown => StatusCode::SERVICE_UNAVAILABLE,
-        Failure::Forged | Failure::Expired | Failure::Revoked | Failure::UnknownHandle => {
-            StatusCode::FORBIDDEN
-        }
+        Failure::Forged
+        | Failure::Expired
+        | Failure::Revoked
+        | Failure::UnknownHandle
+        | Failure::CodeRequired => StatusCode::FORBIDDEN,
     }
 }

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use ed25519_dalek::VerifyingKey;
-use entity::{account, qr_handle, qr_scan, qr_token_use};
+use entity::{account, qr_card, qr_handle, qr_scan, qr_token_use};
 use sea_orm::{SqlErr, TransactionTrait};
 use uuid::Uuid;
 
@@ -42,10 +42,13 @@ pub enum Failure {
     UnknownHandle,
     /// The revocation status could not be established (status list stale or unreachable).
     StatusUnknown,
+    /// A printed card shown where only a phone token is accepted: a card proves identity only
+    /// with the citizen's one-time code.
+    CodeRequired,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 7] = [
+    pub const ALL: [Failure; 8] = [
         Self::Malformed,
         Self::Forged,
         Self::Expired,
@@ -53,6 +56,7 @@ impl Failure {
         Self::AlreadyUsed,
         Self::UnknownHandle,
         Self::StatusUnknown,
+        Self::CodeRequired,
     ];
 
     pub fn code(self) -> &'static str {
@@ -64,6 +68,7 @@ impl Failure {
             Self::AlreadyUsed => "qr_already_used",
             Self::UnknownHandle => "qr_unknown_handle",
             Self::StatusUnknown => "qr_status_unknown",
+            Self::CodeRequired => "qr_code_required",
         }
     }
 
@@ -131,6 +136,80 @@ pub async fn issue(state: &AppState, account: &account::Model) -> Result<Issued,
         issued_at: at(claims.issued_at)?,
         expires_at: at(claims.expires_at)?,
     })
+}
+
+/// A printed card, issued.
+#[derive(Debug, Clone)]
+pub struct IssuedCard {
+    pub card: qr_card::Model,
+    pub text: String,
+}
+
+/// Issues a printed card for the citizen, valid `CONGDANSO_QR_CARD_DAYS`: a fresh random card
+/// id and the next status index, in one transaction with the card row (the counter row is
+/// held until commit, so two cards issued at once never share an index).
+pub async fn issue_card(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<IssuedCard, AppError> {
+    let handle = handle_of(state, account).await?;
+    let now = state.clock.now();
+    let issued_at = now.timestamp();
+    let expires_at = issued_at + i64::from(state.config.qr_card_days) * 24 * 60 * 60;
+    let card_id = random::<{ token::CARD_ID_LEN }>()?;
+    let txn = state.db.begin().await?;
+    let index = repo::allocate_status_index(&txn).await?;
+    let status_index =
+        u32::try_from(index).map_err(|_| AppError::internal("QR card status indexes exhausted"))?;
+    let card = qr_card::Model {
+        id: hex::encode(card_id),
+        account_id: account.id,
+        status_index: index,
+        issued_at: at(issued_at)?,
+        expires_at: at(expires_at)?,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    repo::insert_card(&txn, card.clone()).await?;
+    txn.commit().await?;
+    let signing = &state.keys.signing;
+    let claims = Claims {
+        version: token::VERSION_CARD,
+        key_id: token::key_id_bytes(signing.id())
+            .ok_or_else(|| AppError::internal("platform key id is not sk_<16 hex>"))?,
+        handle,
+        issued_at,
+        expires_at,
+        nonce: Claims::card_nonce(&card_id, status_index),
+    };
+    Ok(IssuedCard {
+        card,
+        text: token::issue(signing.signing_key(), &claims),
+    })
+}
+
+/// The token text of a card already issued (the card page shows it again; Ed25519 is
+/// deterministic, so the same card gives the same text).
+pub async fn card_text(
+    state: &AppState,
+    account: &account::Model,
+    card: &qr_card::Model,
+) -> Result<String, AppError> {
+    let handle = handle_of(state, account).await?;
+    let mut card_id = [0u8; token::CARD_ID_LEN];
+    hex::decode_to_slice(&card.id, &mut card_id).map_err(AppError::internal)?;
+    let status_index = u32::try_from(card.status_index).map_err(AppError::internal)?;
+    let signing = &state.keys.signing;
+    let claims = Claims {
+        version: token::VERSION_CARD,
+        key_id: token::key_id_bytes(signing.id())
+            .ok_or_else(|| AppError::internal("platform key id is not sk_<16 hex>"))?,
+        handle,
+        issued_at: card.issued_at.timestamp(),
+        expires_at: card.expires_at.timestamp(),
+        nonce: Claims::card_nonce(&card_id, status_index),
+    };
+    Ok(token::issue(signing.signing_key(), &claims))
 }
 
 fn at(unix: i64) -> Result<DateTime<Utc>, AppError> {
@@ -295,6 +374,11 @@ async fn decide(
     };
     if let Err(failure) = check_signed(&parsed, &key, now) {
         return Ok((Err(failure), citizen));
+    }
+    if claims.version != token::VERSION_PHONE {
+        // A printed card proves identity only with the citizen's one-time code, which this
+        // path does not ask for: never the phone token's answer.
+        return Ok((Err(Failure::CodeRequired), citizen));
     }
     let Some(holder) = holder else {
         return Ok((Err(Failure::UnknownHandle), None));

@@ -1,0 +1,183 @@
+//! Printed QR cards (token v2): a long-lived signed card for people without a smartphone, each
+//! with a unique status index; a card is never accepted where only a phone token is (it proves
+//! identity only with a one-time code); offline, a card's status is "unknown" without a status
+//! list, never "valid".
+
+use actix_web::http::StatusCode;
+use actix_web::test;
+use congdanso::qr::{service, token};
+use congdanso::startup::app;
+use serde_json::Value;
+
+use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::issuing::citizen;
+use crate::qr::{clerk_account, failure_code, qr_entries, setup};
+
+#[actix_web::test]
+async fn a_card_is_a_year_long_v2_token_and_the_phone_scan_refuses_it_as_code_required() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let parsed = token::parse(&issued.text).unwrap();
+    assert_eq!(parsed.claims.version, token::VERSION_CARD);
+    assert_eq!(
+        parsed.claims.expires_at - parsed.claims.issued_at,
+        365 * 24 * 3600
+    );
+    assert_eq!(hex::encode(parsed.claims.card_id()), issued.card.id);
+    assert_eq!(
+        i64::from(parsed.claims.status_index()),
+        issued.card.status_index
+    );
+    // Shown again, the same card gives the same text.
+    assert_eq!(
+        service::card_text(&t.state, &holder, &issued.card)
+            .await
+            .unwrap(),
+        issued.text
+    );
+
+    // Where only a phone token is accepted, a card is refused (twice: it is not single use,
+    // so the second time is not "already used" either) and never shows the citizen.
+    for _ in 0..2 {
+        let reply = clerk.post("/staff/scan", &[("token", &issued.text)]).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+        assert_eq!(failure_code(&reply.body), "qr_code_required");
+        assert!(!reply.body.contains(crate::qr::NAME), "{}", reply.body);
+    }
+    let staff = clerk_account(&t).await;
+    let entries = qr_entries(&t).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for entry in &entries {
+        assert_eq!((entry.0.as_str(), entry.2.as_str()), ("denied", "qr_token"));
+        assert_eq!(entry.1, staff.id.to_string());
+    }
+}
+
+#[actix_web::test]
+async fn the_card_validity_follows_congdanso_qr_card_days() {
+    let t = spawn_app_with(&[("CONGDANSO_QR_CARD_DAYS", "30")]).await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    assert_eq!(
+        issued.card.expires_at - issued.card.issued_at,
+        chrono::Duration::days(30)
+    );
+}
+
+/// Twenty cards issued at once, half on a second instance sharing the database: twenty
+/// distinct status indexes, 0..20.
+async fn many_cards_at_once(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let second = congdanso::startup::build_state_with_keys(
+        (*t.state.config).clone(),
+        std::sync::Arc::new(t.clock.clone()),
+        congdanso::keys::Keyring {
+            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
+                .unwrap(),
+            previous: vec![],
+            signing: congdanso::keys::PlatformSigningKey::from_bytes(
+                *t.state.keys.signing.signing_key().as_bytes(),
+            ),
+        },
+    )
+    .await
+    .unwrap();
+    let attempts = (0..20).map(|i| {
+        let state = if i % 2 == 0 { &t.state } else { &second };
+        service::issue_card(state, &holder)
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let mut indexes: Vec<i64> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap().card.status_index)
+        .collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..20).collect::<Vec<i64>>());
+}
+
+#[actix_web::test]
+async fn twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/qr.db?mode=rwc", dir.path().display());
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    many_cards_at_once(t).await;
+}
+
+#[actix_web::test]
+async fn twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_postgres() {
+    let Some(admin) = postgres_url() else {
+        skip(
+            "twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_postgres",
+            "TEST_DATABASE_URL not set",
+        );
+        return;
+    };
+    let url = crate::helpers::fresh_postgres_database(&admin).await;
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    many_cards_at_once(t).await;
+}
+
+/// `congdanso qr verify` on a card without a status list: status unknown (exit 3), never
+/// valid.
+#[actix_web::test]
+async fn the_offline_cli_reports_a_card_without_status_list_as_status_unknown() {
+    use base64::Engine;
+    use congdanso::clock::Clock;
+    let t = spawn_app().await;
+    let signing = &t.state.keys.signing;
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    let now = congdanso::clock::SystemClock.now().timestamp();
+    let card = token::issue(
+        signing.signing_key(),
+        &token::Claims {
+            version: token::VERSION_CARD,
+            key_id: token::key_id_bytes(signing.id()).unwrap(),
+            handle: [0x42; 16],
+            issued_at: now,
+            expires_at: now + 365 * 86_400,
+            nonce: token::Claims::card_nonce(&[7; token::CARD_ID_LEN], 5),
+        },
+    );
+    let mut command = crate::verify::cli();
+    command.args(["qr", "verify", &card, "--platform-key", &public, "--json"]);
+    let (code, out, err) = crate::verify::run(&mut command).await;
+    assert_eq!(code, 3, "{out} {err}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["valid"], Value::Null);
+    assert_eq!(body["code"], "qr_status_unknown");
+    assert_eq!(body["status_index"], 5);
+    // A forged card is still plainly not valid.
+    let mut changed: Vec<char> = card.chars().collect();
+    changed[40] = if changed[40] == 'A' { 'B' } else { 'A' };
+    let mut command = crate::verify::cli();
+    let changed: String = changed.into_iter().collect();
+    command.args([
+        "qr",
+        "verify",
+        &changed,
+        "--platform-key",
+        &public,
+        "--json",
+    ]);
+    let (code, out, _) = crate::verify::run(&mut command).await;
+    assert_eq!(code, 1, "{out}");
+}
