@@ -15,6 +15,12 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     /// Who revoked it: the citizen's own account, or a staff member's.
     pub revoked_by: Option<Uuid>,
+    /// SHA-256(card id bytes || the 6 code digits), 64 hex digits: the current one-time code,
+    /// never in clear; cleared when used or void.
+    pub code_hash: Option<String>,
+    pub code_expires_at: Option<DateTimeUtc>,
+    /// Wrong codes tried against the current code.
+    pub code_failures: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

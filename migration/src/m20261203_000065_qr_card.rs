@@ -2,7 +2,8 @@
 //! Each card has a random id (in the token), a status index (its bit in the published status
 //! list; unique, allocated from the one-row counter `qr_card_counter` so two cards issued at
 //! once on two instances never share one), its validity, and its revocation (when, by whom).
-//! Rows go with the citizen's account (ON DELETE CASCADE); the counter never goes back, so an
+//! The card's current one-time code is kept only as SHA-256(card id || code) with its expiry
+//! and a count of wrong tries. Rows go with the citizen's account (ON DELETE CASCADE); the counter never goes back, so an
 //! index is never given to a second card.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -26,6 +27,9 @@ enum QrCard {
     ExpiresAt,
     RevokedAt,
     RevokedBy,
+    CodeHash,
+    CodeExpiresAt,
+    CodeFailures,
 }
 
 #[derive(DeriveIden)]
@@ -50,6 +54,9 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(QrCard::ExpiresAt))
                     .col(timestamp_with_time_zone_null(QrCard::RevokedAt))
                     .col(uuid_null(QrCard::RevokedBy))
+                    .col(string_len_null(QrCard::CodeHash, 64))
+                    .col(timestamp_with_time_zone_null(QrCard::CodeExpiresAt))
+                    .col(integer(QrCard::CodeFailures).default(0))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_qr_card_account")

@@ -7,7 +7,8 @@
 //! - `service`: issuing, verifying (single use across instances, through the door), the scan
 //!   rows that are a counter session's origin;
 //! - `repo`: the `qr_handle`, `qr_token_use` and `qr_scan` rows;
-//! - `pages`: the citizen's code (home page, `/qr/token.json`) and the staff scan page.
+//! - `pages`: the citizen's code (home page, `/qr/token.json`), the printable card (`/qr/card`)
+//!   and the staff scan page.
 
 pub mod pages;
 pub mod render;
@@ -21,6 +22,13 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/qr").route(web::get().to(pages::refresh)))
         .service(web::resource("/qr/token.json").route(web::get().to(pages::token_json)))
+        .service(
+            web::resource("/qr/card")
+                .route(web::get().to(pages::card_page))
+                .route(web::post().to(pages::card_issue)),
+        )
+        .service(web::resource("/qr/card/code").route(web::post().to(pages::card_code)))
+        .service(web::resource("/qr/card/revoke").route(web::post().to(pages::card_revoke)))
         .service(
             web::resource("/staff/scan")
                 .route(web::get().to(pages::scan_form))

@@ -93,6 +93,143 @@ pub async fn refresh(_citizen: CitizenSession) -> HttpResponse {
 }
 
 #[derive(Template)]
+#[template(path = "qr/card.html")]
+struct CardPage {
+    lang: Lang,
+    chrome: Chrome,
+    card: Option<CardView>,
+    /// A one-time code just made: shown this once.
+    code: Option<String>,
+    /// The "report lost" confirmation step.
+    confirm_revoke: bool,
+}
+
+struct CardView {
+    svg: String,
+    text: String,
+    full_name: String,
+    expires_local: String,
+    status_index: i64,
+}
+
+async fn card_view(
+    state: &AppState,
+    lang: Lang,
+    account: &account::Model,
+) -> Result<Option<CardView>, AppError> {
+    let Some(card) = service::current_card(state, account).await? else {
+        return Ok(None);
+    };
+    let text = service::card_text(state, account, &card).await?;
+    let svg = render::svg(&text, &lang.t("qr.card_image_label"))
+        .ok_or_else(|| AppError::internal("QR card too long for a QR code"))?;
+    // The owner's own name, through the door like every read of the profile.
+    let full_name = crate::access::door::profile(state, &crate::access::Reader::Owner(account))
+        .await?
+        .full_name
+        .unwrap_or_default();
+    Ok(Some(CardView {
+        svg,
+        text,
+        full_name,
+        expires_local: local(card.expires_at).format("%d/%m/%Y").to_string(),
+        status_index: card.status_index,
+    }))
+}
+
+async fn card_render(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    citizen: &CitizenSession,
+    code: Option<String>,
+    confirm_revoke: bool,
+) -> Page {
+    let card = card_view(state, lang, &citizen.account).await?;
+    render_page(
+        StatusCode::OK,
+        &CardPage {
+            lang,
+            chrome: Chrome::new(req, Some(&citizen.0))?,
+            card,
+            code,
+            confirm_revoke,
+        },
+    )
+    .map(no_store)
+}
+
+/// `GET /qr/card`: the citizen's printable card ("Thẻ QR in"), or the form to issue one.
+pub async fn card_page(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+) -> Page {
+    card_render(&req, lang, &state, &citizen, None, false).await
+}
+
+/// `POST /qr/card` (needs the step-up): issues a card unless one is in use.
+pub async fn card_issue(
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    CsrfForm(_): CsrfForm<crate::forms::Empty>,
+) -> Page {
+    if let Some(step_up) =
+        crate::auth::session::step_up_redirect(&state, &citizen.session, "/qr/card")
+    {
+        return Ok(step_up);
+    }
+    if service::current_card(&state, &citizen.account)
+        .await?
+        .is_none()
+    {
+        service::issue_card(&state, &citizen.account).await?;
+    }
+    Ok(crate::site::see_other("/qr/card"))
+}
+
+/// `POST /qr/card/code`: a fresh one-time code, shown once on this answer (never stored in
+/// clear; a new one replaces the old).
+pub async fn card_code(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    CsrfForm(_): CsrfForm<crate::forms::Empty>,
+) -> Page {
+    let (_, code) = service::new_code(&state, &citizen.account).await?;
+    card_render(&req, lang, &state, &citizen, Some(code), false).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `POST /qr/card/revoke` (needs the step-up): without `confirm=yes`, the confirmation that the
+/// card stops working at once; with it, the card is revoked.
+pub async fn card_revoke(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    CsrfForm(form): CsrfForm<RevokeForm>,
+) -> Page {
+    if let Some(step_up) =
+        crate::auth::session::step_up_redirect(&state, &citizen.session, "/qr/card")
+    {
+        return Ok(step_up);
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return card_render(&req, lang, &state, &citizen, None, true).await;
+    }
+    service::revoke_own_card(&state, &citizen.account).await?;
+    Ok(crate::site::see_other("/qr/card"))
+}
+
+#[derive(Template)]
 #[template(path = "staff/scan.html")]
 struct ScanPage {
     lang: Lang,

@@ -153,3 +153,28 @@ pub async fn revoked_indexes(conn: &impl ConnectionTrait) -> Result<Vec<i64>, Db
         .await?;
     Ok(rows.into_iter().map(|r| r.status_index).collect())
 }
+
+/// Stores a fresh one-time code's hash on a card not revoked (replacing any earlier code and
+/// its wrong-try count). False if the card is revoked or unknown.
+pub async fn set_code(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeHash,
+            Expr::value(Some(hash.to_owned())),
+        )
+        .col_expr(
+            qr_card::Column::CodeExpiresAt,
+            Expr::value(Some(expires_at)),
+        )
+        .col_expr(qr_card::Column::CodeFailures, Expr::value(0))
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -169,6 +169,9 @@ pub async fn issue_card(
         expires_at: at(expires_at)?,
         revoked_at: None,
         revoked_by: None,
+        code_hash: None,
+        code_expires_at: None,
+        code_failures: 0,
     };
     repo::insert_card(&txn, card.clone()).await?;
     txn.commit().await?;
@@ -210,6 +213,65 @@ pub async fn card_text(
         nonce: Claims::card_nonce(&card_id, status_index),
     };
     Ok(token::issue(signing.signing_key(), &claims))
+}
+
+/// How long a card's one-time code is valid.
+pub const CODE_MINUTES: i64 = 10;
+
+/// The citizen's card in use: the newest one neither revoked nor expired.
+pub async fn current_card(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<Option<qr_card::Model>, AppError> {
+    let now = state.clock.now();
+    Ok(repo::cards_of(&state.db, account.id)
+        .await?
+        .into_iter()
+        .find(|c| c.revoked_at.is_none() && c.expires_at > now))
+}
+
+/// SHA-256(card id bytes || the code's six ASCII digits), hex: what is stored of a code.
+pub fn code_hash(card_id_hex: &str, code: &str) -> Result<String, AppError> {
+    use sha2::{Digest, Sha256};
+    let card_id = hex::decode(card_id_hex).map_err(AppError::internal)?;
+    let mut hasher = Sha256::new();
+    hasher.update(&card_id);
+    hasher.update(code.as_bytes());
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A fresh six-digit one-time code for the citizen's current card, valid [`CODE_MINUTES`]: its
+/// hash replaces any earlier code. The code itself is returned once and stored nowhere.
+pub async fn new_code(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<(qr_card::Model, String), AppError> {
+    let card = current_card(state, account)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // Uniform over 000000..999999: rejection sampling over a u32.
+    let code = loop {
+        let n = u32::from_be_bytes(random::<4>()?);
+        if n < 4_294_000_000 {
+            break format!("{:06}", n % 1_000_000);
+        }
+    };
+    let expires = state.clock.now() + chrono::Duration::minutes(CODE_MINUTES);
+    if !repo::set_code(&state.db, &card.id, &code_hash(&card.id, &code)?, expires).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok((card, code))
+}
+
+/// The citizen reports their current card lost: revoked at once (the staff scan refuses it;
+/// the status list sets its bit).
+pub async fn revoke_own_card(state: &AppState, account: &account::Model) -> Result<(), AppError> {
+    let card = current_card(state, account)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    repo::revoke_card(&state.db, &card.id, account.id, state.clock.now()).await?;
+    tracing::info!(account = %account.id, status_index = card.status_index, "QR card revoked by its holder");
+    Ok(())
 }
 
 fn at(unix: i64) -> Result<DateTime<Utc>, AppError> {

@@ -181,3 +181,141 @@ async fn the_offline_cli_reports_a_card_without_status_list_as_status_unknown() 
     let (code, out, _) = crate::verify::run(&mut command).await;
     assert_eq!(code, 1, "{out}");
 }
+
+/// The six digits the card page shows once.
+fn shown_code(body: &str) -> String {
+    body.split(r#"id="qr-card-code">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+async fn only_cards(t: &TestApp) -> Vec<entity::qr_card::Model> {
+    let holder = citizen(t).await;
+    congdanso::qr::repo::cards_of(&t.state.db, holder.id)
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_citizen_issues_a_card_after_step_up_gets_one_time_codes_and_reports_it_lost() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+
+    let home = me.get("/").await;
+    assert!(home.body.contains(r#"href="/qr/card""#), "{}", home.body);
+    let page = me.get("/qr/card").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Thẻ QR in"), "{}", page.body);
+    assert!(page.body.contains(r#"action="/qr/card""#));
+
+    // Issuing needs a fresh second factor: sent to the step-up, nothing issued.
+    let reply = me.post("/qr/card", &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        reply.location().starts_with("/step-up"),
+        "{}",
+        reply.location()
+    );
+    assert!(only_cards(&t).await.is_empty());
+
+    crate::staff::step_up(&mut me, &t, crate::issuing::CITIZEN).await;
+    let reply = me.post("/qr/card", &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/qr/card");
+    // A second press while the card is in use issues nothing new.
+    me.post("/qr/card", &[]).await;
+    let cards = only_cards(&t).await;
+    assert_eq!(cards.len(), 1);
+    let card = cards[0].clone();
+
+    // The printable card: the QR code, the name, the validity; no ID number.
+    let page = me.get("/qr/card").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<svg"), "{}", page.body);
+    assert!(page.body.contains(crate::qr::NAME), "{}", page.body);
+    assert!(page.body.contains("Có giá trị đến ngày"), "{}", page.body);
+    assert!(!page.body.contains(crate::issuing::CITIZEN));
+    assert_eq!(
+        page.headers.get("cache-control").unwrap().to_str().unwrap(),
+        "no-store"
+    );
+
+    // A one-time code: six digits, shown once, stored only as SHA-256(card id || code).
+    let reply = me.post("/qr/card/code", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let first = shown_code(&reply.body);
+    assert!(
+        first.len() == 6 && first.chars().all(|c| c.is_ascii_digit()),
+        "{first:?}"
+    );
+    let stored = only_cards(&t).await[0].clone();
+    let hash = stored.code_hash.clone().unwrap();
+    assert_eq!(hash, service::code_hash(&card.id, &first).unwrap());
+    assert_eq!(
+        stored.code_expires_at.unwrap(),
+        t.state.clock.now() + chrono::Duration::minutes(10)
+    );
+    assert!(
+        !me.get("/qr/card").await.body.contains(&first),
+        "shown only once"
+    );
+    // A new code replaces the old one.
+    let second = shown_code(&me.post("/qr/card/code", &[]).await.body);
+    let stored = only_cards(&t).await[0].clone();
+    assert_eq!(
+        stored.code_hash.unwrap(),
+        service::code_hash(&card.id, &second).unwrap()
+    );
+
+    // Report lost: one confirmation saying the card stops at once, then revoked.
+    let confirm = me.post("/qr/card/revoke", &[]).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.body.contains("ngừng hoạt động ngay"),
+        "{}",
+        confirm.body
+    );
+    assert!(only_cards(&t).await[0].revoked_at.is_none());
+    let reply = me.post("/qr/card/revoke", &[("confirm", "yes")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let revoked = only_cards(&t).await[0].clone();
+    let holder = citizen(&t).await;
+    assert_eq!(revoked.revoked_at, Some(t.state.clock.now()));
+    assert_eq!(revoked.revoked_by, Some(holder.id));
+    // No code for a revoked card.
+    assert_eq!(
+        me.post("/qr/card/code", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A new card after the loss: a new status index.
+    let page = me.get("/qr/card").await;
+    assert!(page.body.contains(r#"action="/qr/card""#));
+    me.post("/qr/card", &[]).await;
+    let cards = only_cards(&t).await;
+    assert_eq!(cards.len(), 2);
+    let fresh = cards.iter().find(|c| c.revoked_at.is_none()).unwrap();
+    assert_ne!(fresh.status_index, revoked.status_index);
+}
+
+#[actix_web::test]
+async fn reporting_a_card_lost_needs_the_step_up() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    service::issue_card(&t.state, &holder).await.unwrap();
+    let reply = me.post("/qr/card/revoke", &[("confirm", "yes")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        reply.location().starts_with("/step-up"),
+        "{}",
+        reply.location()
+    );
+    assert!(only_cards(&t).await[0].revoked_at.is_none());
+}
