@@ -34,5 +34,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(pages::scan_form))
                 .route(web::post().to(pages::scan)),
         )
+        .service(web::resource("/staff/scan/card").route(web::post().to(pages::scan_card)))
         .service(web::resource("/staff/scan/photo").route(web::post().to(pages::scan_photo)));
 }

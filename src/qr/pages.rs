@@ -229,6 +229,23 @@ pub async fn card_revoke(
     Ok(crate::site::see_other("/qr/card"))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct CardCodeForm {
+    token: String,
+    code: String,
+}
+
+/// `POST /staff/scan/card`: a printed card's text and the one-time code the citizen says.
+pub async fn scan_card(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    CsrfForm(form): CsrfForm<CardCodeForm>,
+) -> Page {
+    result(&req, lang, &state, &staff, &form.token, Some(&form.code)).await
+}
+
 #[derive(Template)]
 #[template(path = "staff/scan.html")]
 struct ScanPage {
@@ -273,6 +290,10 @@ struct ResultPage {
     failure_code: String,
     failure_message: String,
     counter: Option<OpenForm>,
+    /// A printed card checked so far: the form asking for the citizen's one-time code, carrying
+    /// the card's text.
+    card_token: Option<String>,
+    form: FormState,
 }
 
 struct VerifiedView {
@@ -317,7 +338,7 @@ pub async fn scan(
             FormState::new().from_error(lang, AppError::field("token", "qr_token_required"))?;
         return scan_page(&req, lang, &staff, form, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    result(&req, lang, &state, &staff, &input.token).await
+    result(&req, lang, &state, &staff, &input.token, None).await
 }
 
 /// `POST /staff/scan/photo`: a multipart form (`csrf_token`, then `photo`), the photo decoded
@@ -371,7 +392,7 @@ pub async fn scan_photo(
             FormState::new().from_error(lang, AppError::field("photo", "qr_photo_unreadable"))?;
         return scan_page(&req, lang, &staff, form, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    result(&req, lang, &state, &staff, &text).await
+    result(&req, lang, &state, &staff, &text, None).await
 }
 
 async fn result(
@@ -380,9 +401,10 @@ async fn result(
     state: &AppState,
     staff: &StaffSession,
     text: &str,
+    code: Option<&str>,
 ) -> Page {
     let desk = Desk::of(state, staff).await?;
-    let outcome = service::verify(state, desk.clerk, desk.agency.id, text).await?;
+    let outcome = service::verify_with_code(state, desk.clerk, desk.agency.id, text, code).await?;
     let (status, page) = match outcome {
         Ok(verified) => {
             let counter = OpenForm::new(
@@ -402,9 +424,24 @@ async fn result(
                     failure_code: String::new(),
                     failure_message: String::new(),
                     counter: Some(counter),
+                    card_token: None,
+                    form: FormState::new(),
                 },
             )
         }
+        Err(Failure::CodeRequired) => (
+            StatusCode::OK,
+            ResultPage {
+                lang,
+                chrome: Chrome::new(req, Some(&staff.0))?,
+                verified: None,
+                failure_code: String::new(),
+                failure_message: String::new(),
+                counter: None,
+                card_token: Some(text.trim().to_owned()),
+                form: FormState::new(),
+            },
+        ),
         Err(failure) => (
             failure_status(failure),
             ResultPage {
@@ -414,6 +451,8 @@ async fn result(
                 failure_code: failure.code().to_owned(),
                 failure_message: lang.t(&failure.message_key()).into_owned(),
                 counter: None,
+                card_token: None,
+                form: FormState::new(),
             },
         ),
     };
@@ -429,6 +468,8 @@ fn failure_status(failure: Failure) -> StatusCode {
         | Failure::Expired
         | Failure::Revoked
         | Failure::UnknownHandle
-        | Failure::CodeRequired => StatusCode::FORBIDDEN,
+        | Failure::CodeRequired
+        | Failure::WrongCode
+        | Failure::CodeVoid => StatusCode::FORBIDDEN,
     }
 }

@@ -178,3 +178,60 @@ pub async fn set_code(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Uses a card's one-time code: clears it only if it is still `hash` and not void (compare-and-
+/// set; the first statement of the verification's transaction). False if another use, a new
+/// code or the wrong-try limit came first.
+pub async fn use_code(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    max_failures: i32,
+) -> Result<bool, DbErr> {
+    let result = qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeHash,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            qr_card::Column::CodeExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::CodeHash.eq(hash))
+        .filter(qr_card::Column::CodeFailures.lt(max_failures))
+        .filter(qr_card::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Counts a wrong code against the card's current code `hash`; at `max_failures` the code is
+/// void (cleared).
+pub async fn count_wrong_code(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    max_failures: i32,
+) -> Result<(), DbErr> {
+    qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeFailures,
+            Expr::col(qr_card::Column::CodeFailures).add(1),
+        )
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::CodeHash.eq(hash))
+        .exec(conn)
+        .await?;
+    qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeHash,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::CodeHash.eq(hash))
+        .filter(qr_card::Column::CodeFailures.gte(max_failures))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

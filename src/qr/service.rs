@@ -42,13 +42,24 @@ pub enum Failure {
     UnknownHandle,
     /// The revocation status could not be established (status list stale or unreachable).
     StatusUnknown,
-    /// A printed card shown where only a phone token is accepted: a card proves identity only
-    /// with the citizen's one-time code.
+    /// A printed card, known and not revoked: it proves identity only with the citizen's
+    /// one-time code, which is asked for next (not a refusal: no denied entry).
     CodeRequired,
+    /// A printed card with a wrong one-time code.
+    WrongCode,
+    /// A printed card whose one-time code is missing, expired, already used, or void after
+    /// [`MAX_CODE_FAILURES`] wrong tries.
+    CodeVoid,
 }
 
+/// Wrong one-time codes after which the card's code is void.
+pub const MAX_CODE_FAILURES: i32 = 5;
+
+/// The stored `qr_scan.token_kind` of a printed card.
+pub const KIND_CARD: &str = "card";
+
 impl Failure {
-    pub const ALL: [Failure; 8] = [
+    pub const ALL: [Failure; 10] = [
         Self::Malformed,
         Self::Forged,
         Self::Expired,
@@ -57,6 +68,8 @@ impl Failure {
         Self::UnknownHandle,
         Self::StatusUnknown,
         Self::CodeRequired,
+        Self::WrongCode,
+        Self::CodeVoid,
     ];
 
     pub fn code(self) -> &'static str {
@@ -69,6 +82,8 @@ impl Failure {
             Self::UnknownHandle => "qr_unknown_handle",
             Self::StatusUnknown => "qr_status_unknown",
             Self::CodeRequired => "qr_code_required",
+            Self::WrongCode => "qr_code_wrong",
+            Self::CodeVoid => "qr_code_void",
         }
     }
 
@@ -388,12 +403,26 @@ pub async fn verify(
     agency: Uuid,
     token_text: &str,
 ) -> Result<Result<Verified, Failure>, AppError> {
+    verify_with_code(state, staff, agency, token_text, None).await
+}
+
+/// [`verify`], with the one-time code the citizen said for a printed card (`None`: a phone
+/// token, or a card whose code is to be asked for — [`Failure::CodeRequired`]).
+pub async fn verify_with_code(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    token_text: &str,
+    code: Option<&str>,
+) -> Result<Result<Verified, Failure>, AppError> {
     let actor = Actor::Staff {
         account: staff,
         agency,
     };
-    let (outcome, citizen) = decide(state, staff, agency, token_text).await?;
-    if let Err(failure) = &outcome {
+    let (outcome, citizen) = decide(state, staff, agency, token_text, code).await?;
+    if let Err(failure) = &outcome
+        && *failure != Failure::CodeRequired
+    {
         tracing::warn!(
             %staff,
             %agency,
@@ -422,6 +451,7 @@ async fn decide(
     staff: Uuid,
     agency: Uuid,
     token_text: &str,
+    code: Option<&str>,
 ) -> Result<(Result<Verified, Failure>, Option<Uuid>), AppError> {
     let now = state.clock.now();
     let parsed = match token::parse(token_text) {
@@ -437,11 +467,6 @@ async fn decide(
     if let Err(failure) = check_signed(&parsed, &key, now) {
         return Ok((Err(failure), citizen));
     }
-    if claims.version != token::VERSION_PHONE {
-        // A printed card proves identity only with the citizen's one-time code, which this
-        // path does not ask for: never the phone token's answer.
-        return Ok((Err(Failure::CodeRequired), citizen));
-    }
     let Some(holder) = holder else {
         return Ok((Err(Failure::UnknownHandle), None));
     };
@@ -451,6 +476,9 @@ async fn decide(
         .is_some_and(|a| a.role == "citizen" && a.status == "active");
     if !active {
         return Ok((Err(Failure::UnknownHandle), citizen));
+    }
+    if claims.version == token::VERSION_CARD {
+        return decide_card(state, staff, agency, &claims, holder.account_id, code).await;
     }
     let scan = qr_scan::Model {
         id: Uuid::now_v7(),
@@ -500,6 +528,75 @@ async fn decide(
             masked_national_id: mask_national_id(&identity.national_id),
         }),
         citizen,
+    ))
+}
+
+/// A printed card of an active citizen, signature and validity checked: the card must be known
+/// (same id, status index and holder) and not revoked; then, with no code, the code is asked
+/// for; with one, it is compared in constant time with the stored hash and used once by
+/// compare-and-set in the transaction that writes the scan and the `qr.verify` entry.
+async fn decide_card(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    claims: &Claims,
+    holder: Uuid,
+    code: Option<&str>,
+) -> Result<(Result<Verified, Failure>, Option<Uuid>), AppError> {
+    use subtle::ConstantTimeEq;
+    let now = state.clock.now();
+    let card = repo::find_card(&state.db, &hex::encode(claims.card_id())).await?;
+    let Some(card) = card
+        .filter(|c| c.account_id == holder && c.status_index == i64::from(claims.status_index()))
+    else {
+        return Ok((Err(Failure::UnknownHandle), Some(holder)));
+    };
+    if card.revoked_at.is_some() {
+        return Ok((Err(Failure::Revoked), Some(holder)));
+    }
+    let Some(code) = code else {
+        return Ok((Err(Failure::CodeRequired), Some(holder)));
+    };
+    let live = card.code_failures < MAX_CODE_FAILURES
+        && card.code_expires_at.is_some_and(|until| now <= until);
+    let Some(stored) = card.code_hash.clone().filter(|_| live) else {
+        return Ok((Err(Failure::CodeVoid), Some(holder)));
+    };
+    let given = code_hash(&card.id, code.trim())?;
+    if !bool::from(given.as_bytes().ct_eq(stored.as_bytes())) {
+        repo::count_wrong_code(&state.db, &card.id, &stored, MAX_CODE_FAILURES).await?;
+        return Ok((Err(Failure::WrongCode), Some(holder)));
+    }
+    let scan = qr_scan::Model {
+        id: Uuid::now_v7(),
+        staff_id: staff,
+        agency_id: agency,
+        citizen_id: holder,
+        token_kind: KIND_CARD.to_owned(),
+        verified_at: now,
+    };
+    let txn = state.db.begin().await?;
+    // The use first: clearing the hash only if it is still this one decides between two
+    // submissions of one code, on any instance.
+    if !repo::use_code(&txn, &card.id, &stored, MAX_CODE_FAILURES).await? {
+        txn.rollback().await?;
+        return Ok((Err(Failure::CodeVoid), Some(holder)));
+    }
+    repo::insert_scan(&txn, scan.clone()).await?;
+    let reader = Reader::Clerk {
+        clerk: staff,
+        agency,
+        authority: ClerkAuthority::Scan(&scan),
+    };
+    let identity = access::door::identify_scan(state, txn, &reader).await?;
+    Ok((
+        Ok(Verified {
+            scan,
+            full_name: identity.full_name,
+            birth_date: identity.birth_date,
+            masked_national_id: mask_national_id(&identity.national_id),
+        }),
+        Some(holder),
     ))
 }
 

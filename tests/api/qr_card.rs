@@ -14,7 +14,7 @@ use crate::issuing::citizen;
 use crate::qr::{clerk_account, failure_code, qr_entries, setup};
 
 #[actix_web::test]
-async fn a_card_is_a_year_long_v2_token_and_the_phone_scan_refuses_it_as_code_required() {
+async fn a_card_is_a_year_long_v2_token_and_the_scan_asks_for_its_one_time_code() {
     let t = spawn_app().await;
     let mut me = Client::new(test::init_service(app(t.state.clone())).await);
     let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
@@ -40,21 +40,20 @@ async fn a_card_is_a_year_long_v2_token_and_the_phone_scan_refuses_it_as_code_re
         issued.text
     );
 
-    // Where only a phone token is accepted, a card is refused (twice: it is not single use,
-    // so the second time is not "already used" either) and never shows the citizen.
+    // At the scan, a card is not enough: the code is asked for (twice: it is not single use,
+    // so the second time is not "already used" either), and the citizen is not shown.
     for _ in 0..2 {
         let reply = clerk.post("/staff/scan", &[("token", &issued.text)]).await;
-        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
-        assert_eq!(failure_code(&reply.body), "qr_code_required");
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(
+            reply.body.contains(r#"action="/staff/scan/card""#),
+            "{}",
+            reply.body
+        );
+        assert!(reply.body.contains(&issued.text));
         assert!(!reply.body.contains(crate::qr::NAME), "{}", reply.body);
     }
-    let staff = clerk_account(&t).await;
-    let entries = qr_entries(&t).await;
-    assert_eq!(entries.len(), 2, "{entries:?}");
-    for entry in &entries {
-        assert_eq!((entry.0.as_str(), entry.2.as_str()), ("denied", "qr_token"));
-        assert_eq!(entry.1, staff.id.to_string());
-    }
+    assert!(qr_entries(&t).await.is_empty());
 }
 
 #[actix_web::test]
@@ -318,4 +317,185 @@ async fn reporting_a_card_lost_needs_the_step_up() {
         reply.location()
     );
     assert!(only_cards(&t).await[0].revoked_at.is_none());
+}
+
+#[actix_web::test]
+async fn a_card_with_its_one_time_code_verifies_once_wrong_codes_are_refused_and_logged() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    // No code yet: void.
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", "123456")],
+        )
+        .await;
+    assert_eq!(failure_code(&reply.body), "qr_code_void");
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", wrong)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(failure_code(&reply.body), "qr_code_wrong");
+    assert!(!reply.body.contains(crate::qr::NAME));
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains(crate::qr::NAME), "{}", reply.body);
+    assert!(reply.body.contains("0010******23"), "{}", reply.body);
+    assert!(reply.body.contains(r#"name="scan""#), "{}", reply.body);
+    // Used once: the same code again is void.
+    let again = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(failure_code(&again.body), "qr_code_void");
+    assert!(!again.body.contains(crate::qr::NAME));
+
+    // Reported lost: refused as revoked, even with a good code.
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    service::revoke_own_card(&t.state, &holder).await.unwrap();
+    let reply = clerk.post("/staff/scan", &[("token", &issued.text)]).await;
+    assert_eq!(failure_code(&reply.body), "qr_revoked");
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(failure_code(&reply.body), "qr_revoked");
+
+    let staff = clerk_account(&t).await;
+    let entries = qr_entries(&t).await;
+    let outcomes: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        ["denied", "denied", "allowed", "denied", "denied", "denied"],
+        "{entries:?}"
+    );
+    assert!(entries.iter().all(|e| e.1 == staff.id.to_string()));
+    assert!(entries[2].2.starts_with("scan:"), "{entries:?}");
+}
+
+#[actix_web::test]
+async fn five_wrong_codes_void_the_code() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let wrong = if code == "999999" { "999998" } else { "999999" };
+    for _ in 0..5 {
+        let reply = clerk
+            .post(
+                "/staff/scan/card",
+                &[("token", &issued.text), ("code", wrong)],
+            )
+            .await;
+        assert_eq!(failure_code(&reply.body), "qr_code_wrong");
+    }
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(failure_code(&reply.body), "qr_code_void", "{}", reply.body);
+    assert!(!reply.body.contains(crate::qr::NAME));
+    // A new code works again.
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert!(reply.body.contains(crate::qr::NAME), "{}", reply.body);
+}
+
+/// Ten submissions of one good code at once, half on a second instance: one success.
+async fn one_code_many_submissions(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let second = congdanso::startup::build_state_with_keys(
+        (*t.state.config).clone(),
+        std::sync::Arc::new(t.clock.clone()),
+        congdanso::keys::Keyring {
+            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
+                .unwrap(),
+            previous: vec![],
+            signing: congdanso::keys::PlatformSigningKey::from_bytes(
+                *t.state.keys.signing.signing_key().as_bytes(),
+            ),
+        },
+    )
+    .await
+    .unwrap();
+    let staff = clerk_account(&t).await;
+    let agency = staff.agency_id.unwrap();
+    let attempts = (0..10).map(|i| {
+        let state = if i % 2 == 0 { &t.state } else { &second };
+        service::verify_with_code(state, staff.id, agency, &issued.text, Some(&code))
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let ok = outcomes.iter().filter(|o| matches!(o, Ok(Ok(_)))).count();
+    let void = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Err(service::Failure::CodeVoid))))
+        .count();
+    assert_eq!((ok, void), (1, 9), "{outcomes:?}");
+    let entries = qr_entries(&t).await;
+    let allowed = entries.iter().filter(|e| e.0 == "allowed").count();
+    let denied = entries.iter().filter(|e| e.0 == "denied").count();
+    assert_eq!((allowed, denied), (1, 9), "{entries:?}");
+}
+
+#[actix_web::test]
+async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/qr.db?mode=rwc", dir.path().display());
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    one_code_many_submissions(t).await;
+}
+
+#[actix_web::test]
+async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres() {
+    let Some(admin) = postgres_url() else {
+        skip(
+            "one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres",
+            "TEST_DATABASE_URL not set",
+        );
+        return;
+    };
+    let url = crate::helpers::fresh_postgres_database(&admin).await;
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    one_code_many_submissions(t).await;
 }
