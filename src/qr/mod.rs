@@ -14,6 +14,7 @@ pub mod pages;
 pub mod render;
 pub mod repo;
 pub mod service;
+pub mod status;
 pub mod token;
 
 use actix_web::web;
@@ -26,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/qr/card")
                 .route(web::get().to(pages::card_page))
                 .route(web::post().to(pages::card_issue)),
+        )
+        .service(
+            web::resource("/.well-known/congdanso/qr/status")
+                .route(web::get().to(pages::status_list)),
         )
         .service(web::resource("/qr/card/code").route(web::post().to(pages::card_code)))
         .service(web::resource("/qr/card/revoke").route(web::post().to(pages::card_revoke)))

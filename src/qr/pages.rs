@@ -229,6 +229,34 @@ pub async fn card_revoke(
     Ok(crate::site::see_other("/qr/card"))
 }
 
+/// `GET /.well-known/congdanso/qr/status`: the signed revocation status list of printed cards
+/// (for offline verifiers; the counter reads the database).
+pub async fn status_list(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let revoked = super::repo::revoked_indexes(&state.db).await?;
+    let indexes: Vec<u32> = revoked
+        .into_iter()
+        .filter_map(|i| u32::try_from(i).ok())
+        .collect();
+    let signing = &state.keys.signing;
+    let document = super::status::document(
+        signing.signing_key(),
+        signing.id(),
+        state.clock.now(),
+        &indexes,
+    )
+    .map_err(AppError::internal)?;
+    let mut response = HttpResponse::Ok().json(document);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            super::status::MAX_AGE_SECONDS
+        ))
+        .map_err(AppError::internal)?,
+    );
+    Ok(response)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct CardCodeForm {
     token: String,

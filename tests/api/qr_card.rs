@@ -499,3 +499,40 @@ async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres() {
     .await;
     one_code_many_submissions(t).await;
 }
+
+#[actix_web::test]
+async fn the_signed_status_list_sets_the_bit_of_a_revoked_card_only() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let lost = service::issue_card(&t.state, &holder).await.unwrap();
+    service::revoke_own_card(&t.state, &holder).await.unwrap();
+    let kept = service::issue_card(&t.state, &holder).await.unwrap();
+    let reply = me.get("/.well-known/congdanso/qr/status").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply
+            .headers
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "public, max-age=3600"
+    );
+    let document: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(document["key_id"], t.state.keys.signing.id());
+    let checked =
+        congdanso::qr::status::check(&document, &t.state.keys.signing.verifying_key()).unwrap();
+    assert_eq!(checked.bits.len(), 16_384);
+    let bit = |card: &service::IssuedCard| {
+        congdanso::qr::status::is_set(
+            &checked.bits,
+            u32::try_from(card.card.status_index).unwrap(),
+        )
+    };
+    assert!(bit(&lost));
+    assert!(!bit(&kept));
+    assert_eq!(checked.bits.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
+}
