@@ -190,6 +190,9 @@ pub struct Config {
     /// How long a QR identity token shown on the citizen's phone is valid
     /// (`CONGDANSO_QR_TTL_SECONDS`, default 120, between 30 and 600).
     pub qr_ttl: Duration,
+    /// How long a printed QR card is valid (`CONGDANSO_QR_CARD_DAYS`, default 365, between 1
+    /// and 1825).
+    pub qr_card_days: u32,
     /// Notifications (`CONGDANSO_NOTIFY_*`, `CONGDANSO_SMS_*`).
     pub notify: NotifySettings,
 }
@@ -764,6 +767,12 @@ impl Config {
                 "must be between 30 and 600 seconds",
             ));
         }
+        let qr_card_days = bounded(
+            get("CONGDANSO_QR_CARD_DAYS"),
+            "CONGDANSO_QR_CARD_DAYS",
+            365,
+            5 * 365,
+        )?;
         let max_upload_bytes: u64 =
             parse_or(get("MAX_UPLOAD_BYTES"), "MAX_UPLOAD_BYTES", "200000000")?;
         let storage_quota_bytes: u64 = parse_or(
@@ -836,6 +845,7 @@ impl Config {
             grants,
             outbox,
             qr_ttl: Duration::from_secs(qr_ttl_secs),
+            qr_card_days,
             notify,
         })
     }
@@ -954,6 +964,18 @@ mod tests {
 
     fn vars(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
         pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn qr_card_days_default_to_a_year_and_are_bounded() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.qr_card_days, 365);
+        let config = Config::from_vars(&vars(&[("CONGDANSO_QR_CARD_DAYS", "730")])).unwrap();
+        assert_eq!(config.qr_card_days, 730);
+        for bad in ["0", "1826", "-1", "year"] {
+            let err = Config::from_vars(&vars(&[("CONGDANSO_QR_CARD_DAYS", bad)])).unwrap_err();
+            assert_eq!(err.variable, "CONGDANSO_QR_CARD_DAYS", "{bad}");
+        }
     }
 
     #[test]

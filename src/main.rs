@@ -117,7 +117,8 @@ enum Command {
 enum QrCommand {
     /// Check a QR identity token (`CDS1:…`) offline with only published platform keys: format,
     /// signature, validity time (±30 s). Whether it was already used is known only to the
-    /// server. Exit status 0 = valid, 1 = not valid, 2 = could not check.
+    /// server. Exit status 0 = valid, 1 = not valid, 2 = could not check, 3 = status unknown
+    /// (a printed card, v2, whose revocation status is not known offline).
     Verify {
         /// The token's text, as a scanner reads it.
         token: String,
@@ -659,6 +660,30 @@ fn qr_verify(
         now,
     );
     match outcome {
+        Ok(parsed) if parsed.claims.version == token::VERSION_CARD => {
+            // A printed card can be revoked; without the signed status list its status is not
+            // known here, and is never reported as valid.
+            let claims = parsed.claims;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "valid": null,
+                        "code": service::Failure::StatusUnknown.code(),
+                        "version": claims.version,
+                        "key_id": token::key_id_string(&claims.key_id),
+                        "status_index": claims.status_index(),
+                    })
+                );
+            } else {
+                println!(
+                    "QR card status UNKNOWN: signature by platform key {} is good, but whether card (status index {}) was revoked is not known without a status list; neither valid nor revoked",
+                    token::key_id_string(&claims.key_id),
+                    claims.status_index()
+                );
+            }
+            ExitCode::from(3)
+        }
         Ok(parsed) => {
             let claims = parsed.claims;
             let at = |t: i64| {

@@ -27,6 +27,8 @@ pub mod outbox_message;
 pub mod over_asking;
 pub mod platform_key;
 pub mod procedure;
+pub mod qr_card;
+pub mod qr_card_counter;
 pub mod qr_handle;
 pub mod qr_scan;
 pub mod qr_token_use;

@@ -20,6 +20,7 @@ mod m20261202_000016_grants;
 mod m20261203_000031_agency_contact;
 mod m20261203_000050_counter_session;
 mod m20261203_000060_qr_identity;
+mod m20261203_000065_qr_card;
 mod m20261203_000070_notifications;
 
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000031_agency_contact::Migration),
             Box::new(m20261203_000050_counter_session::Migration),
             Box::new(m20261203_000060_qr_identity::Migration),
+            Box::new(m20261203_000065_qr_card::Migration),
             Box::new(m20261203_000070_notifications::Migration),
         ]
     }

@@ -7,12 +7,14 @@
 //! - `service`: issuing, verifying (single use across instances, through the door), the scan
 //!   rows that are a counter session's origin;
 //! - `repo`: the `qr_handle`, `qr_token_use` and `qr_scan` rows;
-//! - `pages`: the citizen's code (home page, `/qr/token.json`) and the staff scan page.
+//! - `pages`: the citizen's code (home page, `/qr/token.json`), the printable card (`/qr/card`)
+//!   and the staff scan page.
 
 pub mod pages;
 pub mod render;
 pub mod repo;
 pub mod service;
+pub mod status;
 pub mod token;
 
 use actix_web::web;
@@ -22,9 +24,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/qr").route(web::get().to(pages::refresh)))
         .service(web::resource("/qr/token.json").route(web::get().to(pages::token_json)))
         .service(
+            web::resource("/qr/card")
+                .route(web::get().to(pages::card_page))
+                .route(web::post().to(pages::card_issue)),
+        )
+        .service(
+            web::resource("/.well-known/congdanso/qr/status")
+                .route(web::get().to(pages::status_list)),
+        )
+        .service(web::resource("/qr/card/code").route(web::post().to(pages::card_code)))
+        .service(web::resource("/qr/card/revoke").route(web::post().to(pages::card_revoke)))
+        .service(
             web::resource("/staff/scan")
                 .route(web::get().to(pages::scan_form))
                 .route(web::post().to(pages::scan)),
         )
+        .service(web::resource("/staff/scan/card").route(web::post().to(pages::scan_card)))
         .service(web::resource("/staff/scan/photo").route(web::post().to(pages::scan_photo)));
 }

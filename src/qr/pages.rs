@@ -93,6 +93,188 @@ pub async fn refresh(_citizen: CitizenSession) -> HttpResponse {
 }
 
 #[derive(Template)]
+#[template(path = "qr/card.html")]
+struct CardPage {
+    lang: Lang,
+    chrome: Chrome,
+    card: Option<CardView>,
+    /// A one-time code just made: shown this once.
+    code: Option<String>,
+    /// The "report lost" confirmation step.
+    confirm_revoke: bool,
+}
+
+struct CardView {
+    svg: String,
+    text: String,
+    full_name: String,
+    expires_local: String,
+    status_index: i64,
+}
+
+async fn card_view(
+    state: &AppState,
+    lang: Lang,
+    account: &account::Model,
+) -> Result<Option<CardView>, AppError> {
+    let Some(card) = service::current_card(state, account).await? else {
+        return Ok(None);
+    };
+    let text = service::card_text(state, account, &card).await?;
+    let svg = render::svg(&text, &lang.t("qr.card_image_label"))
+        .ok_or_else(|| AppError::internal("QR card too long for a QR code"))?;
+    // The owner's own name, through the door like every read of the profile.
+    let full_name = crate::access::door::profile(state, &crate::access::Reader::Owner(account))
+        .await?
+        .full_name
+        .unwrap_or_default();
+    Ok(Some(CardView {
+        svg,
+        text,
+        full_name,
+        expires_local: local(card.expires_at).format("%d/%m/%Y").to_string(),
+        status_index: card.status_index,
+    }))
+}
+
+async fn card_render(
+    req: &HttpRequest,
+    lang: Lang,
+    state: &AppState,
+    citizen: &CitizenSession,
+    code: Option<String>,
+    confirm_revoke: bool,
+) -> Page {
+    let card = card_view(state, lang, &citizen.account).await?;
+    render_page(
+        StatusCode::OK,
+        &CardPage {
+            lang,
+            chrome: Chrome::new(req, Some(&citizen.0))?,
+            card,
+            code,
+            confirm_revoke,
+        },
+    )
+    .map(no_store)
+}
+
+/// `GET /qr/card`: the citizen's printable card ("Thẻ QR in"), or the form to issue one.
+pub async fn card_page(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+) -> Page {
+    card_render(&req, lang, &state, &citizen, None, false).await
+}
+
+/// `POST /qr/card` (needs the step-up): issues a card unless one is in use.
+pub async fn card_issue(
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    CsrfForm(_): CsrfForm<crate::forms::Empty>,
+) -> Page {
+    if let Some(step_up) =
+        crate::auth::session::step_up_redirect(&state, &citizen.session, "/qr/card")
+    {
+        return Ok(step_up);
+    }
+    if service::current_card(&state, &citizen.account)
+        .await?
+        .is_none()
+    {
+        service::issue_card(&state, &citizen.account).await?;
+    }
+    Ok(crate::site::see_other("/qr/card"))
+}
+
+/// `POST /qr/card/code`: a fresh one-time code, shown once on this answer (never stored in
+/// clear; a new one replaces the old).
+pub async fn card_code(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    CsrfForm(_): CsrfForm<crate::forms::Empty>,
+) -> Page {
+    let (_, code) = service::new_code(&state, &citizen.account).await?;
+    card_render(&req, lang, &state, &citizen, Some(code), false).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `POST /qr/card/revoke` (needs the step-up): without `confirm=yes`, the confirmation that the
+/// card stops working at once; with it, the card is revoked.
+pub async fn card_revoke(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    citizen: CitizenSession,
+    CsrfForm(form): CsrfForm<RevokeForm>,
+) -> Page {
+    if let Some(step_up) =
+        crate::auth::session::step_up_redirect(&state, &citizen.session, "/qr/card")
+    {
+        return Ok(step_up);
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return card_render(&req, lang, &state, &citizen, None, true).await;
+    }
+    service::revoke_own_card(&state, &citizen.account).await?;
+    Ok(crate::site::see_other("/qr/card"))
+}
+
+/// `GET /.well-known/congdanso/qr/status`: the signed revocation status list of printed cards
+/// (for offline verifiers; the counter reads the database).
+pub async fn status_list(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let revoked = super::repo::revoked_indexes(&state.db).await?;
+    let indexes: Vec<u32> = revoked
+        .into_iter()
+        .filter_map(|i| u32::try_from(i).ok())
+        .collect();
+    let signing = &state.keys.signing;
+    let document = super::status::document(
+        signing.signing_key(),
+        signing.id(),
+        state.clock.now(),
+        &indexes,
+    )
+    .map_err(AppError::internal)?;
+    let mut response = HttpResponse::Ok().json(document);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            super::status::MAX_AGE_SECONDS
+        ))
+        .map_err(AppError::internal)?,
+    );
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CardCodeForm {
+    token: String,
+    code: String,
+}
+
+/// `POST /staff/scan/card`: a printed card's text and the one-time code the citizen says.
+pub async fn scan_card(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    CsrfForm(form): CsrfForm<CardCodeForm>,
+) -> Page {
+    result(&req, lang, &state, &staff, &form.token, Some(&form.code)).await
+}
+
+#[derive(Template)]
 #[template(path = "staff/scan.html")]
 struct ScanPage {
     lang: Lang,
@@ -136,6 +318,10 @@ struct ResultPage {
     failure_code: String,
     failure_message: String,
     counter: Option<OpenForm>,
+    /// A printed card checked so far: the form asking for the citizen's one-time code, carrying
+    /// the card's text.
+    card_token: Option<String>,
+    form: FormState,
 }
 
 struct VerifiedView {
@@ -180,7 +366,7 @@ pub async fn scan(
             FormState::new().from_error(lang, AppError::field("token", "qr_token_required"))?;
         return scan_page(&req, lang, &staff, form, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    result(&req, lang, &state, &staff, &input.token).await
+    result(&req, lang, &state, &staff, &input.token, None).await
 }
 
 /// `POST /staff/scan/photo`: a multipart form (`csrf_token`, then `photo`), the photo decoded
@@ -234,7 +420,7 @@ pub async fn scan_photo(
             FormState::new().from_error(lang, AppError::field("photo", "qr_photo_unreadable"))?;
         return scan_page(&req, lang, &staff, form, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    result(&req, lang, &state, &staff, &text).await
+    result(&req, lang, &state, &staff, &text, None).await
 }
 
 async fn result(
@@ -243,9 +429,10 @@ async fn result(
     state: &AppState,
     staff: &StaffSession,
     text: &str,
+    code: Option<&str>,
 ) -> Page {
     let desk = Desk::of(state, staff).await?;
-    let outcome = service::verify(state, desk.clerk, desk.agency.id, text).await?;
+    let outcome = service::verify_with_code(state, desk.clerk, desk.agency.id, text, code).await?;
     let (status, page) = match outcome {
         Ok(verified) => {
             let counter = OpenForm::new(
@@ -265,9 +452,24 @@ async fn result(
                     failure_code: String::new(),
                     failure_message: String::new(),
                     counter: Some(counter),
+                    card_token: None,
+                    form: FormState::new(),
                 },
             )
         }
+        Err(Failure::CodeRequired) => (
+            StatusCode::OK,
+            ResultPage {
+                lang,
+                chrome: Chrome::new(req, Some(&staff.0))?,
+                verified: None,
+                failure_code: String::new(),
+                failure_message: String::new(),
+                counter: None,
+                card_token: Some(text.trim().to_owned()),
+                form: FormState::new(),
+            },
+        ),
         Err(failure) => (
             failure_status(failure),
             ResultPage {
@@ -277,6 +479,8 @@ async fn result(
                 failure_code: failure.code().to_owned(),
                 failure_message: lang.t(&failure.message_key()).into_owned(),
                 counter: None,
+                card_token: None,
+                form: FormState::new(),
             },
         ),
     };
@@ -288,8 +492,12 @@ fn failure_status(failure: Failure) -> StatusCode {
         Failure::Malformed => StatusCode::UNPROCESSABLE_ENTITY,
         Failure::AlreadyUsed => StatusCode::CONFLICT,
         Failure::StatusUnknown => StatusCode::SERVICE_UNAVAILABLE,
-        Failure::Forged | Failure::Expired | Failure::Revoked | Failure::UnknownHandle => {
-            StatusCode::FORBIDDEN
-        }
+        Failure::Forged
+        | Failure::Expired
+        | Failure::Revoked
+        | Failure::UnknownHandle
+        | Failure::CodeRequired
+        | Failure::WrongCode
+        | Failure::CodeVoid => StatusCode::FORBIDDEN,
     }
 }

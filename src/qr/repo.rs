@@ -2,8 +2,10 @@
 //! decides what runs in one transaction.
 
 use chrono::{DateTime, Utc};
-use entity::{qr_handle, qr_scan, qr_token_use};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use entity::{qr_card, qr_card_counter, qr_handle, qr_scan, qr_token_use};
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 /// Inserts the account's handle unless it has one (two first visits at once keep one).
@@ -73,4 +75,163 @@ pub async fn find_scan(
     id: Uuid,
 ) -> Result<Option<qr_scan::Model>, DbErr> {
     qr_scan::Entity::find_by_id(id).one(conn).await
+}
+
+/// Takes the next card status index. Call it inside the transaction that inserts the card: the
+/// update is its first write, so it holds the counter row (PostgreSQL's row lock, SQLite's
+/// write lock) until commit, and two cards issued at once get two indexes.
+pub async fn allocate_status_index(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let updated = qr_card_counter::Entity::update_many()
+        .col_expr(
+            qr_card_counter::Column::NextIndex,
+            Expr::col(qr_card_counter::Column::NextIndex).add(1),
+        )
+        .filter(qr_card_counter::Column::Id.eq(1))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(DbErr::RecordNotFound("qr_card_counter row 1".to_owned()));
+    }
+    let row = qr_card_counter::Entity::find_by_id(1)
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("qr_card_counter row 1".to_owned()))?;
+    Ok(row.next_index - 1)
+}
+
+pub async fn insert_card(conn: &impl ConnectionTrait, row: qr_card::Model) -> Result<(), DbErr> {
+    let active: qr_card::ActiveModel = row.into();
+    qr_card::Entity::insert(active)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_card(
+    conn: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<qr_card::Model>, DbErr> {
+    qr_card::Entity::find_by_id(id).one(conn).await
+}
+
+/// The account's cards, newest first.
+pub async fn cards_of(
+    conn: &impl ConnectionTrait,
+    account: Uuid,
+) -> Result<Vec<qr_card::Model>, DbErr> {
+    qr_card::Entity::find()
+        .filter(qr_card::Column::AccountId.eq(account))
+        .order_by_desc(qr_card::Column::IssuedAt)
+        .order_by_desc(qr_card::Column::StatusIndex)
+        .all(conn)
+        .await
+}
+
+/// Revokes a card not yet revoked (compare-and-set: a second revocation changes nothing and
+/// returns false).
+pub async fn revoke_card(
+    conn: &impl ConnectionTrait,
+    id: &str,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = qr_card::Entity::update_many()
+        .col_expr(qr_card::Column::RevokedAt, Expr::value(Some(at)))
+        .col_expr(qr_card::Column::RevokedBy, Expr::value(Some(by)))
+        .filter(qr_card::Column::Id.eq(id))
+        .filter(qr_card::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The status indexes of every revoked card (the bits set in the status list).
+pub async fn revoked_indexes(conn: &impl ConnectionTrait) -> Result<Vec<i64>, DbErr> {
+    let rows = qr_card::Entity::find()
+        .filter(qr_card::Column::RevokedAt.is_not_null())
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.status_index).collect())
+}
+
+/// Stores a fresh one-time code's hash on a card not revoked (replacing any earlier code and
+/// its wrong-try count). False if the card is revoked or unknown.
+pub async fn set_code(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeHash,
+            Expr::value(Some(hash.to_owned())),
+        )
+        .col_expr(
+            qr_card::Column::CodeExpiresAt,
+            Expr::value(Some(expires_at)),
+        )
+        .col_expr(qr_card::Column::CodeFailures, Expr::value(0))
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Uses a card's one-time code: clears it only if it is still `hash` and not void (compare-and-
+/// set; the first statement of the verification's transaction). False if another use, a new
+/// code or the wrong-try limit came first.
+pub async fn use_code(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    max_failures: i32,
+) -> Result<bool, DbErr> {
+    let result = qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeHash,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            qr_card::Column::CodeExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::CodeHash.eq(hash))
+        .filter(qr_card::Column::CodeFailures.lt(max_failures))
+        .filter(qr_card::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Counts a wrong code against the card's current code `hash`; at `max_failures` the code is
+/// void (cleared).
+pub async fn count_wrong_code(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    max_failures: i32,
+) -> Result<(), DbErr> {
+    qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeFailures,
+            Expr::col(qr_card::Column::CodeFailures).add(1),
+        )
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::CodeHash.eq(hash))
+        .exec(conn)
+        .await?;
+    qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeHash,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::CodeHash.eq(hash))
+        .filter(qr_card::Column::CodeFailures.gte(max_failures))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use ed25519_dalek::VerifyingKey;
-use entity::{account, qr_handle, qr_scan, qr_token_use};
+use entity::{account, qr_card, qr_handle, qr_scan, qr_token_use};
 use sea_orm::{SqlErr, TransactionTrait};
 use uuid::Uuid;
 
@@ -42,10 +42,24 @@ pub enum Failure {
     UnknownHandle,
     /// The revocation status could not be established (status list stale or unreachable).
     StatusUnknown,
+    /// A printed card, known and not revoked: it proves identity only with the citizen's
+    /// one-time code, which is asked for next (not a refusal: no denied entry).
+    CodeRequired,
+    /// A printed card with a wrong one-time code.
+    WrongCode,
+    /// A printed card whose one-time code is missing, expired, already used, or void after
+    /// [`MAX_CODE_FAILURES`] wrong tries.
+    CodeVoid,
 }
 
+/// Wrong one-time codes after which the card's code is void.
+pub const MAX_CODE_FAILURES: i32 = 5;
+
+/// The stored `qr_scan.token_kind` of a printed card.
+pub const KIND_CARD: &str = "card";
+
 impl Failure {
-    pub const ALL: [Failure; 7] = [
+    pub const ALL: [Failure; 10] = [
         Self::Malformed,
         Self::Forged,
         Self::Expired,
@@ -53,6 +67,9 @@ impl Failure {
         Self::AlreadyUsed,
         Self::UnknownHandle,
         Self::StatusUnknown,
+        Self::CodeRequired,
+        Self::WrongCode,
+        Self::CodeVoid,
     ];
 
     pub fn code(self) -> &'static str {
@@ -64,6 +81,9 @@ impl Failure {
             Self::AlreadyUsed => "qr_already_used",
             Self::UnknownHandle => "qr_unknown_handle",
             Self::StatusUnknown => "qr_status_unknown",
+            Self::CodeRequired => "qr_code_required",
+            Self::WrongCode => "qr_code_wrong",
+            Self::CodeVoid => "qr_code_void",
         }
     }
 
@@ -131,6 +151,142 @@ pub async fn issue(state: &AppState, account: &account::Model) -> Result<Issued,
         issued_at: at(claims.issued_at)?,
         expires_at: at(claims.expires_at)?,
     })
+}
+
+/// A printed card, issued.
+#[derive(Debug, Clone)]
+pub struct IssuedCard {
+    pub card: qr_card::Model,
+    pub text: String,
+}
+
+/// Issues a printed card for the citizen, valid `CONGDANSO_QR_CARD_DAYS`: a fresh random card
+/// id and the next status index, in one transaction with the card row (the counter row is
+/// held until commit, so two cards issued at once never share an index).
+pub async fn issue_card(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<IssuedCard, AppError> {
+    let handle = handle_of(state, account).await?;
+    let now = state.clock.now();
+    let issued_at = now.timestamp();
+    let expires_at = issued_at + i64::from(state.config.qr_card_days) * 24 * 60 * 60;
+    let card_id = random::<{ token::CARD_ID_LEN }>()?;
+    let txn = state.db.begin().await?;
+    let index = repo::allocate_status_index(&txn).await?;
+    let status_index =
+        u32::try_from(index).map_err(|_| AppError::internal("QR card status indexes exhausted"))?;
+    let card = qr_card::Model {
+        id: hex::encode(card_id),
+        account_id: account.id,
+        status_index: index,
+        issued_at: at(issued_at)?,
+        expires_at: at(expires_at)?,
+        revoked_at: None,
+        revoked_by: None,
+        code_hash: None,
+        code_expires_at: None,
+        code_failures: 0,
+    };
+    repo::insert_card(&txn, card.clone()).await?;
+    txn.commit().await?;
+    let signing = &state.keys.signing;
+    let claims = Claims {
+        version: token::VERSION_CARD,
+        key_id: token::key_id_bytes(signing.id())
+            .ok_or_else(|| AppError::internal("platform key id is not sk_<16 hex>"))?,
+        handle,
+        issued_at,
+        expires_at,
+        nonce: Claims::card_nonce(&card_id, status_index),
+    };
+    Ok(IssuedCard {
+        card,
+        text: token::issue(signing.signing_key(), &claims),
+    })
+}
+
+/// The token text of a card already issued (the card page shows it again; Ed25519 is
+/// deterministic, so the same card gives the same text).
+pub async fn card_text(
+    state: &AppState,
+    account: &account::Model,
+    card: &qr_card::Model,
+) -> Result<String, AppError> {
+    let handle = handle_of(state, account).await?;
+    let mut card_id = [0u8; token::CARD_ID_LEN];
+    hex::decode_to_slice(&card.id, &mut card_id).map_err(AppError::internal)?;
+    let status_index = u32::try_from(card.status_index).map_err(AppError::internal)?;
+    let signing = &state.keys.signing;
+    let claims = Claims {
+        version: token::VERSION_CARD,
+        key_id: token::key_id_bytes(signing.id())
+            .ok_or_else(|| AppError::internal("platform key id is not sk_<16 hex>"))?,
+        handle,
+        issued_at: card.issued_at.timestamp(),
+        expires_at: card.expires_at.timestamp(),
+        nonce: Claims::card_nonce(&card_id, status_index),
+    };
+    Ok(token::issue(signing.signing_key(), &claims))
+}
+
+/// How long a card's one-time code is valid.
+pub const CODE_MINUTES: i64 = 10;
+
+/// The citizen's card in use: the newest one neither revoked nor expired.
+pub async fn current_card(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<Option<qr_card::Model>, AppError> {
+    let now = state.clock.now();
+    Ok(repo::cards_of(&state.db, account.id)
+        .await?
+        .into_iter()
+        .find(|c| c.revoked_at.is_none() && c.expires_at > now))
+}
+
+/// SHA-256(card id bytes || the code's six ASCII digits), hex: what is stored of a code.
+pub fn code_hash(card_id_hex: &str, code: &str) -> Result<String, AppError> {
+    use sha2::{Digest, Sha256};
+    let card_id = hex::decode(card_id_hex).map_err(AppError::internal)?;
+    let mut hasher = Sha256::new();
+    hasher.update(&card_id);
+    hasher.update(code.as_bytes());
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A fresh six-digit one-time code for the citizen's current card, valid [`CODE_MINUTES`]: its
+/// hash replaces any earlier code. The code itself is returned once and stored nowhere.
+pub async fn new_code(
+    state: &AppState,
+    account: &account::Model,
+) -> Result<(qr_card::Model, String), AppError> {
+    let card = current_card(state, account)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // Uniform over 000000..999999: rejection sampling over a u32.
+    let code = loop {
+        let n = u32::from_be_bytes(random::<4>()?);
+        if n < 4_294_000_000 {
+            break format!("{:06}", n % 1_000_000);
+        }
+    };
+    let expires = state.clock.now() + chrono::Duration::minutes(CODE_MINUTES);
+    if !repo::set_code(&state.db, &card.id, &code_hash(&card.id, &code)?, expires).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok((card, code))
+}
+
+/// The citizen reports their current card lost: revoked at once (the staff scan refuses it;
+/// the status list sets its bit).
+pub async fn revoke_own_card(state: &AppState, account: &account::Model) -> Result<(), AppError> {
+    let card = current_card(state, account)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    repo::revoke_card(&state.db, &card.id, account.id, state.clock.now()).await?;
+    tracing::info!(account = %account.id, status_index = card.status_index, "QR card revoked by its holder");
+    Ok(())
 }
 
 fn at(unix: i64) -> Result<DateTime<Utc>, AppError> {
@@ -247,12 +403,26 @@ pub async fn verify(
     agency: Uuid,
     token_text: &str,
 ) -> Result<Result<Verified, Failure>, AppError> {
+    verify_with_code(state, staff, agency, token_text, None).await
+}
+
+/// [`verify`], with the one-time code the citizen said for a printed card (`None`: a phone
+/// token, or a card whose code is to be asked for — [`Failure::CodeRequired`]).
+pub async fn verify_with_code(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    token_text: &str,
+    code: Option<&str>,
+) -> Result<Result<Verified, Failure>, AppError> {
     let actor = Actor::Staff {
         account: staff,
         agency,
     };
-    let (outcome, citizen) = decide(state, staff, agency, token_text).await?;
-    if let Err(failure) = &outcome {
+    let (outcome, citizen) = decide(state, staff, agency, token_text, code).await?;
+    if let Err(failure) = &outcome
+        && *failure != Failure::CodeRequired
+    {
         tracing::warn!(
             %staff,
             %agency,
@@ -281,6 +451,7 @@ async fn decide(
     staff: Uuid,
     agency: Uuid,
     token_text: &str,
+    code: Option<&str>,
 ) -> Result<(Result<Verified, Failure>, Option<Uuid>), AppError> {
     let now = state.clock.now();
     let parsed = match token::parse(token_text) {
@@ -305,6 +476,9 @@ async fn decide(
         .is_some_and(|a| a.role == "citizen" && a.status == "active");
     if !active {
         return Ok((Err(Failure::UnknownHandle), citizen));
+    }
+    if claims.version == token::VERSION_CARD {
+        return decide_card(state, staff, agency, &claims, holder.account_id, code).await;
     }
     let scan = qr_scan::Model {
         id: Uuid::now_v7(),
@@ -354,6 +528,75 @@ async fn decide(
             masked_national_id: mask_national_id(&identity.national_id),
         }),
         citizen,
+    ))
+}
+
+/// A printed card of an active citizen, signature and validity checked: the card must be known
+/// (same id, status index and holder) and not revoked; then, with no code, the code is asked
+/// for; with one, it is compared in constant time with the stored hash and used once by
+/// compare-and-set in the transaction that writes the scan and the `qr.verify` entry.
+async fn decide_card(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    claims: &Claims,
+    holder: Uuid,
+    code: Option<&str>,
+) -> Result<(Result<Verified, Failure>, Option<Uuid>), AppError> {
+    use subtle::ConstantTimeEq;
+    let now = state.clock.now();
+    let card = repo::find_card(&state.db, &hex::encode(claims.card_id())).await?;
+    let Some(card) = card
+        .filter(|c| c.account_id == holder && c.status_index == i64::from(claims.status_index()))
+    else {
+        return Ok((Err(Failure::UnknownHandle), Some(holder)));
+    };
+    if card.revoked_at.is_some() {
+        return Ok((Err(Failure::Revoked), Some(holder)));
+    }
+    let Some(code) = code else {
+        return Ok((Err(Failure::CodeRequired), Some(holder)));
+    };
+    let live = card.code_failures < MAX_CODE_FAILURES
+        && card.code_expires_at.is_some_and(|until| now <= until);
+    let Some(stored) = card.code_hash.clone().filter(|_| live) else {
+        return Ok((Err(Failure::CodeVoid), Some(holder)));
+    };
+    let given = code_hash(&card.id, code.trim())?;
+    if !bool::from(given.as_bytes().ct_eq(stored.as_bytes())) {
+        repo::count_wrong_code(&state.db, &card.id, &stored, MAX_CODE_FAILURES).await?;
+        return Ok((Err(Failure::WrongCode), Some(holder)));
+    }
+    let scan = qr_scan::Model {
+        id: Uuid::now_v7(),
+        staff_id: staff,
+        agency_id: agency,
+        citizen_id: holder,
+        token_kind: KIND_CARD.to_owned(),
+        verified_at: now,
+    };
+    let txn = state.db.begin().await?;
+    // The use first: clearing the hash only if it is still this one decides between two
+    // submissions of one code, on any instance.
+    if !repo::use_code(&txn, &card.id, &stored, MAX_CODE_FAILURES).await? {
+        txn.rollback().await?;
+        return Ok((Err(Failure::CodeVoid), Some(holder)));
+    }
+    repo::insert_scan(&txn, scan.clone()).await?;
+    let reader = Reader::Clerk {
+        clerk: staff,
+        agency,
+        authority: ClerkAuthority::Scan(&scan),
+    };
+    let identity = access::door::identify_scan(state, txn, &reader).await?;
+    Ok((
+        Ok(Verified {
+            scan,
+            full_name: identity.full_name,
+            birth_date: identity.birth_date,
+            masked_national_id: mask_national_id(&identity.national_id),
+        }),
+        Some(holder),
     ))
 }
 

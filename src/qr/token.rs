@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! offset len  field
-//!  0      1   version      0x01 phone token (minutes)
+//!  0      1   version      0x01 phone token (minutes), 0x02 printed card (a year)
 //!  1      8   key id       the 8 bytes behind the platform key id `sk_<16 hex>`
 //!  9     16   handle       the citizen's random public handle (never the national ID number)
 //! 25      8   issued_at    Unix seconds, signed 64-bit big-endian
 //! 33      8   expires_at   Unix seconds, signed 64-bit big-endian
-//! 41     16   nonce        random; recorded when used, so the token is used once
+//! 41     16   nonce        v1: random; recorded when used, so the token is used once
+//!                          v2: card id (12 random bytes) || status index (u32 big-endian)
 //! 57     64   signature    Ed25519 over "congdanso/v1/qr-identity\0" || bytes 0..57
 //! ```
 
@@ -21,6 +22,11 @@ pub const PREFIX: &str = "CDS1:";
 pub const DOMAIN: &[u8] = b"congdanso/v1/qr-identity\0";
 /// A token shown on the citizen's phone, valid minutes.
 pub const VERSION_PHONE: u8 = 0x01;
+/// A printed card, valid `CONGDANSO_QR_CARD_DAYS`; scanned at every visit, proves identity only
+/// with a one-time code, revocable (its status index in the status list).
+pub const VERSION_CARD: u8 = 0x02;
+/// In a card (v2), the first 12 bytes of the nonce field: the card's random id.
+pub const CARD_ID_LEN: usize = 12;
 
 pub const KEY_ID_LEN: usize = 8;
 pub const HANDLE_LEN: usize = 16;
@@ -52,6 +58,29 @@ impl Claims {
         out[25..33].copy_from_slice(&self.issued_at.to_be_bytes());
         out[33..41].copy_from_slice(&self.expires_at.to_be_bytes());
         out[41..57].copy_from_slice(&self.nonce);
+        out
+    }
+
+    /// A card's id: the first 12 bytes of the nonce field (meaningful for v2 only).
+    pub fn card_id(&self) -> [u8; CARD_ID_LEN] {
+        let mut out = [0u8; CARD_ID_LEN];
+        out.copy_from_slice(&self.nonce[..CARD_ID_LEN]);
+        out
+    }
+
+    /// A card's index in the status list: the last 4 bytes of the nonce field, big-endian
+    /// (meaningful for v2 only).
+    pub fn status_index(&self) -> u32 {
+        let mut n = [0u8; 4];
+        n.copy_from_slice(&self.nonce[CARD_ID_LEN..]);
+        u32::from_be_bytes(n)
+    }
+
+    /// The nonce field of a card: card id || status index (big-endian).
+    pub fn card_nonce(card_id: &[u8; CARD_ID_LEN], status_index: u32) -> [u8; NONCE_LEN] {
+        let mut out = [0u8; NONCE_LEN];
+        out[..CARD_ID_LEN].copy_from_slice(card_id);
+        out[CARD_ID_LEN..].copy_from_slice(&status_index.to_be_bytes());
         out
     }
 
@@ -161,7 +190,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Parsed, ParseError> {
     body.copy_from_slice(&bytes[..BODY_LEN]);
     let mut signature = [0u8; SIGNATURE_LEN];
     signature.copy_from_slice(&bytes[BODY_LEN..]);
-    if body[0] != VERSION_PHONE {
+    if body[0] != VERSION_PHONE && body[0] != VERSION_CARD {
         return Err(ParseError::Version);
     }
     Ok(Parsed {
@@ -329,6 +358,87 @@ mod tests {
         let parsed = parse(vector["token_text"].as_str().unwrap()).unwrap();
         assert_eq!(parsed.claims, claims);
         assert!(parsed.signed_by(&key.verifying_key()));
+    }
+
+    /// The v2 (printed card) golden vector (tests/golden/qr-identity-v2.json, computed by
+    /// tests/golden/qr-identity-v2.py with Python `cryptography`, not by this code).
+    #[test]
+    fn card_golden_vector_matches() {
+        use serde_json::Value;
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/qr-identity-v2.json"
+        );
+        let vector: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let hex_field = |name: &str| hex::decode(vector[name].as_str().unwrap()).unwrap();
+        let seed: [u8; 32] = hex_field("seed_hex").try_into().unwrap();
+        let key = SigningKey::from_bytes(&seed);
+        let fields = &vector["claims"];
+        let card_id: [u8; CARD_ID_LEN] = hex::decode(fields["card_id_hex"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let status_index = u32::try_from(fields["status_index"].as_u64().unwrap()).unwrap();
+        let claims = Claims {
+            version: VERSION_CARD,
+            key_id: key_id_bytes(fields["key_id"].as_str().unwrap()).unwrap(),
+            handle: hex::decode(fields["handle_hex"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+            issued_at: fields["issued_at"].as_i64().unwrap(),
+            expires_at: fields["expires_at"].as_i64().unwrap(),
+            nonce: Claims::card_nonce(&card_id, status_index),
+        };
+        assert_eq!(
+            u64::from(claims.version),
+            fields["version"].as_u64().unwrap()
+        );
+        assert_eq!(
+            fields["key_id"].as_str().unwrap(),
+            crate::keys::signing_key_id(&key.verifying_key())
+        );
+        assert_eq!(
+            hex::encode(key.verifying_key().as_bytes()),
+            vector["public_key_hex"].as_str().unwrap()
+        );
+        assert_eq!(
+            hex::encode(signed_message(&claims.body())),
+            vector["signed_message_hex"].as_str().unwrap()
+        );
+        let bytes = sign(&key, &claims);
+        assert_eq!(hex::encode(bytes), vector["token_hex"].as_str().unwrap());
+        assert_eq!(encode(&bytes), vector["token_text"].as_str().unwrap());
+        let parsed = parse(vector["token_text"].as_str().unwrap()).unwrap();
+        assert_eq!(parsed.claims, claims);
+        assert_eq!(parsed.claims.card_id(), card_id);
+        assert_eq!(parsed.claims.status_index(), 70_000);
+        assert!(parsed.signed_by(&key.verifying_key()));
+    }
+
+    #[test]
+    fn a_card_reads_back_with_its_id_and_status_index() {
+        let key = key();
+        let card_id = [0xabu8; CARD_ID_LEN];
+        let phone_claims = claims(&key);
+        let mut card = phone_claims;
+        card.version = VERSION_CARD;
+        card.nonce = Claims::card_nonce(&card_id, 0x0102_0304);
+        assert_eq!(&card.nonce[CARD_ID_LEN..], &[1, 2, 3, 4]);
+        let parsed = parse(&issue(&key, &card)).unwrap();
+        assert_eq!(parsed.claims.version, VERSION_CARD);
+        assert_eq!(parsed.claims.card_id(), card_id);
+        assert_eq!(parsed.claims.status_index(), 0x0102_0304);
+        // A phone token's signature does not carry over to the same bytes as a card.
+        let mut phone = sign(&key, &phone_claims);
+        phone[0] = VERSION_CARD;
+        assert!(!from_bytes(&phone).unwrap().signed_by(&key.verifying_key()));
+        // Versions other than 1 and 2 are still refused.
+        for version in [0x00u8, 0x03, 0xff] {
+            let mut bytes = sign(&key, &card);
+            bytes[0] = version;
+            assert_eq!(from_bytes(&bytes), Err(ParseError::Version), "{version}");
+        }
     }
 
     /// The token fits a QR code of version 11 or lower at error correction Q (measured: the

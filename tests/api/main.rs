@@ -26,6 +26,7 @@ mod outbox;
 mod process;
 mod purposes;
 mod qr;
+mod qr_card;
 mod reports;
 mod staff;
 mod storage;

@@ -17,10 +17,10 @@ use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_w
 use crate::issuing::{CITIZEN, citizen};
 use crate::staff::first_staff_login;
 
-const NAME: &str = "Nguyễn Thị Minh Khai";
+pub(crate) const NAME: &str = "Nguyễn Thị Minh Khai";
 
 /// The failure code the result page states.
-fn failure_code(body: &str) -> &str {
+pub(crate) fn failure_code(body: &str) -> &str {
     body.split("data-code=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -54,7 +54,7 @@ where
 }
 
 /// Demo data (the clerk, the agency's `mot-cua` purpose) and a registered citizen.
-async fn setup<S, B, C, D>(t: &TestApp, me: &mut Client<S>, clerk: &mut Client<C>)
+pub(crate) async fn setup<S, B, C, D>(t: &TestApp, me: &mut Client<S>, clerk: &mut Client<C>)
 where
     S: actix_web::dev::Service<
             actix_http::Request,
@@ -74,7 +74,7 @@ where
     first_staff_login(clerk, t, "demo.clerk", congdanso::demo::DEMO_PASSWORD).await;
 }
 
-async fn clerk_account(t: &TestApp) -> entity::account::Model {
+pub(crate) async fn clerk_account(t: &TestApp) -> entity::account::Model {
     congdanso::accounts::repo::find_by_login(&t.state.db, "demo.clerk")
         .await
         .unwrap()
@@ -82,7 +82,7 @@ async fn clerk_account(t: &TestApp) -> entity::account::Model {
 }
 
 /// The citizen's access-log entries of action `qr.verify`: (outcome, actor id, authorization).
-async fn qr_entries(t: &TestApp) -> Vec<(String, String, String)> {
+pub(crate) async fn qr_entries(t: &TestApp) -> Vec<(String, String, String)> {
     congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
         .await
         .unwrap();

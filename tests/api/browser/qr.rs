@@ -99,3 +99,45 @@ async fn a_citizen_shows_the_code_and_a_clerk_verifies_it_in_two_browsers() {
     let _ = desk.close().await;
     b.finish().await;
 }
+
+/// The printable card page: without a card (the issue button), with one (QR, name), with a
+/// one-time code shown, and the lost-card confirmation — each axe-clean at 360 px.
+#[actix_web::test]
+async fn the_printable_card_page_is_accessible_with_and_without_a_card() {
+    let Some(b) = Browser::start(
+        "the_printable_card_page_is_accessible_with_and_without_a_card",
+        "vi",
+    )
+    .await
+    else {
+        return;
+    };
+    let state = b.app.state.clone();
+    congdanso::demo::seed(&state).await.unwrap();
+    let citizen_id = congdanso::demo::DEMO_CITIZEN_ID;
+    log_in(&b, "/login", citizen_id, congdanso::demo::DEMO_PASSWORD).await;
+    b.goto("/qr/card").await;
+    assert!(b.text_of("main").await.contains("Cấp thẻ QR in"));
+    b.assert_accessible("qr-card-issue-vi").await;
+
+    let holder = congdanso::accounts::repo::find_by_login(&state.db, citizen_id)
+        .await
+        .unwrap()
+        .unwrap();
+    congdanso::qr::service::issue_card(&state, &holder)
+        .await
+        .unwrap();
+    b.goto("/qr/card").await;
+    assert!(b.text_of("main").await.contains("Có giá trị đến ngày"));
+    b.assert_accessible("qr-card-vi").await;
+
+    b.click_and_wait("form[action='/qr/card/code'] button")
+        .await;
+    let code = b.text_of("#qr-card-code").await;
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    b.assert_accessible("qr-card-code-vi").await;
+    b.finish().await;
+}

@@ -1,0 +1,538 @@
+//! Printed QR cards (token v2): a long-lived signed card for people without a smartphone, each
+//! with a unique status index; a card is never accepted where only a phone token is (it proves
+//! identity only with a one-time code); offline, a card's status is "unknown" without a status
+//! list, never "valid".
+
+use actix_web::http::StatusCode;
+use actix_web::test;
+use congdanso::qr::{service, token};
+use congdanso::startup::app;
+use serde_json::Value;
+
+use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::issuing::citizen;
+use crate::qr::{clerk_account, failure_code, qr_entries, setup};
+
+#[actix_web::test]
+async fn a_card_is_a_year_long_v2_token_and_the_scan_asks_for_its_one_time_code() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let parsed = token::parse(&issued.text).unwrap();
+    assert_eq!(parsed.claims.version, token::VERSION_CARD);
+    assert_eq!(
+        parsed.claims.expires_at - parsed.claims.issued_at,
+        365 * 24 * 3600
+    );
+    assert_eq!(hex::encode(parsed.claims.card_id()), issued.card.id);
+    assert_eq!(
+        i64::from(parsed.claims.status_index()),
+        issued.card.status_index
+    );
+    // Shown again, the same card gives the same text.
+    assert_eq!(
+        service::card_text(&t.state, &holder, &issued.card)
+            .await
+            .unwrap(),
+        issued.text
+    );
+
+    // At the scan, a card is not enough: the code is asked for (twice: it is not single use,
+    // so the second time is not "already used" either), and the citizen is not shown.
+    for _ in 0..2 {
+        let reply = clerk.post("/staff/scan", &[("token", &issued.text)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(
+            reply.body.contains(r#"action="/staff/scan/card""#),
+            "{}",
+            reply.body
+        );
+        assert!(reply.body.contains(&issued.text));
+        assert!(!reply.body.contains(crate::qr::NAME), "{}", reply.body);
+    }
+    assert!(qr_entries(&t).await.is_empty());
+}
+
+#[actix_web::test]
+async fn the_card_validity_follows_congdanso_qr_card_days() {
+    let t = spawn_app_with(&[("CONGDANSO_QR_CARD_DAYS", "30")]).await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    assert_eq!(
+        issued.card.expires_at - issued.card.issued_at,
+        chrono::Duration::days(30)
+    );
+}
+
+/// Twenty cards issued at once, half on a second instance sharing the database: twenty
+/// distinct status indexes, 0..20.
+async fn many_cards_at_once(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let second = congdanso::startup::build_state_with_keys(
+        (*t.state.config).clone(),
+        std::sync::Arc::new(t.clock.clone()),
+        congdanso::keys::Keyring {
+            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
+                .unwrap(),
+            previous: vec![],
+            signing: congdanso::keys::PlatformSigningKey::from_bytes(
+                *t.state.keys.signing.signing_key().as_bytes(),
+            ),
+        },
+    )
+    .await
+    .unwrap();
+    let attempts = (0..20).map(|i| {
+        let state = if i % 2 == 0 { &t.state } else { &second };
+        service::issue_card(state, &holder)
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let mut indexes: Vec<i64> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap().card.status_index)
+        .collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..20).collect::<Vec<i64>>());
+}
+
+#[actix_web::test]
+async fn twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/qr.db?mode=rwc", dir.path().display());
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    many_cards_at_once(t).await;
+}
+
+#[actix_web::test]
+async fn twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_postgres() {
+    let Some(admin) = postgres_url() else {
+        skip(
+            "twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_postgres",
+            "TEST_DATABASE_URL not set",
+        );
+        return;
+    };
+    let url = crate::helpers::fresh_postgres_database(&admin).await;
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    many_cards_at_once(t).await;
+}
+
+/// `congdanso qr verify` on a card without a status list: status unknown (exit 3), never
+/// valid.
+#[actix_web::test]
+async fn the_offline_cli_reports_a_card_without_status_list_as_status_unknown() {
+    use base64::Engine;
+    use congdanso::clock::Clock;
+    let t = spawn_app().await;
+    let signing = &t.state.keys.signing;
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    let now = congdanso::clock::SystemClock.now().timestamp();
+    let card = token::issue(
+        signing.signing_key(),
+        &token::Claims {
+            version: token::VERSION_CARD,
+            key_id: token::key_id_bytes(signing.id()).unwrap(),
+            handle: [0x42; 16],
+            issued_at: now,
+            expires_at: now + 365 * 86_400,
+            nonce: token::Claims::card_nonce(&[7; token::CARD_ID_LEN], 5),
+        },
+    );
+    let mut command = crate::verify::cli();
+    command.args(["qr", "verify", &card, "--platform-key", &public, "--json"]);
+    let (code, out, err) = crate::verify::run(&mut command).await;
+    assert_eq!(code, 3, "{out} {err}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["valid"], Value::Null);
+    assert_eq!(body["code"], "qr_status_unknown");
+    assert_eq!(body["status_index"], 5);
+    // A forged card is still plainly not valid.
+    let mut changed: Vec<char> = card.chars().collect();
+    changed[40] = if changed[40] == 'A' { 'B' } else { 'A' };
+    let mut command = crate::verify::cli();
+    let changed: String = changed.into_iter().collect();
+    command.args([
+        "qr",
+        "verify",
+        &changed,
+        "--platform-key",
+        &public,
+        "--json",
+    ]);
+    let (code, out, _) = crate::verify::run(&mut command).await;
+    assert_eq!(code, 1, "{out}");
+}
+
+/// The six digits the card page shows once.
+fn shown_code(body: &str) -> String {
+    body.split(r#"id="qr-card-code">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+async fn only_cards(t: &TestApp) -> Vec<entity::qr_card::Model> {
+    let holder = citizen(t).await;
+    congdanso::qr::repo::cards_of(&t.state.db, holder.id)
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_citizen_issues_a_card_after_step_up_gets_one_time_codes_and_reports_it_lost() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+
+    let home = me.get("/").await;
+    assert!(home.body.contains(r#"href="/qr/card""#), "{}", home.body);
+    let page = me.get("/qr/card").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Thẻ QR in"), "{}", page.body);
+    assert!(page.body.contains(r#"action="/qr/card""#));
+
+    // Issuing needs a fresh second factor: sent to the step-up, nothing issued.
+    let reply = me.post("/qr/card", &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        reply.location().starts_with("/step-up"),
+        "{}",
+        reply.location()
+    );
+    assert!(only_cards(&t).await.is_empty());
+
+    crate::staff::step_up(&mut me, &t, crate::issuing::CITIZEN).await;
+    let reply = me.post("/qr/card", &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/qr/card");
+    // A second press while the card is in use issues nothing new.
+    me.post("/qr/card", &[]).await;
+    let cards = only_cards(&t).await;
+    assert_eq!(cards.len(), 1);
+    let card = cards[0].clone();
+
+    // The printable card: the QR code, the name, the validity; no ID number.
+    let page = me.get("/qr/card").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<svg"), "{}", page.body);
+    assert!(page.body.contains(crate::qr::NAME), "{}", page.body);
+    assert!(page.body.contains("Có giá trị đến ngày"), "{}", page.body);
+    assert!(!page.body.contains(crate::issuing::CITIZEN));
+    assert_eq!(
+        page.headers.get("cache-control").unwrap().to_str().unwrap(),
+        "no-store"
+    );
+
+    // A one-time code: six digits, shown once, stored only as SHA-256(card id || code).
+    let reply = me.post("/qr/card/code", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let first = shown_code(&reply.body);
+    assert!(
+        first.len() == 6 && first.chars().all(|c| c.is_ascii_digit()),
+        "{first:?}"
+    );
+    let stored = only_cards(&t).await[0].clone();
+    let hash = stored.code_hash.clone().unwrap();
+    assert_eq!(hash, service::code_hash(&card.id, &first).unwrap());
+    assert_eq!(
+        stored.code_expires_at.unwrap(),
+        t.state.clock.now() + chrono::Duration::minutes(10)
+    );
+    assert!(
+        !me.get("/qr/card").await.body.contains(&first),
+        "shown only once"
+    );
+    // A new code replaces the old one.
+    let second = shown_code(&me.post("/qr/card/code", &[]).await.body);
+    let stored = only_cards(&t).await[0].clone();
+    assert_eq!(
+        stored.code_hash.unwrap(),
+        service::code_hash(&card.id, &second).unwrap()
+    );
+
+    // Report lost: one confirmation saying the card stops at once, then revoked.
+    let confirm = me.post("/qr/card/revoke", &[]).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.body.contains("ngừng hoạt động ngay"),
+        "{}",
+        confirm.body
+    );
+    assert!(only_cards(&t).await[0].revoked_at.is_none());
+    let reply = me.post("/qr/card/revoke", &[("confirm", "yes")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let revoked = only_cards(&t).await[0].clone();
+    let holder = citizen(&t).await;
+    assert_eq!(revoked.revoked_at, Some(t.state.clock.now()));
+    assert_eq!(revoked.revoked_by, Some(holder.id));
+    // No code for a revoked card.
+    assert_eq!(
+        me.post("/qr/card/code", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A new card after the loss: a new status index.
+    let page = me.get("/qr/card").await;
+    assert!(page.body.contains(r#"action="/qr/card""#));
+    me.post("/qr/card", &[]).await;
+    let cards = only_cards(&t).await;
+    assert_eq!(cards.len(), 2);
+    let fresh = cards.iter().find(|c| c.revoked_at.is_none()).unwrap();
+    assert_ne!(fresh.status_index, revoked.status_index);
+}
+
+#[actix_web::test]
+async fn reporting_a_card_lost_needs_the_step_up() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    service::issue_card(&t.state, &holder).await.unwrap();
+    let reply = me.post("/qr/card/revoke", &[("confirm", "yes")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        reply.location().starts_with("/step-up"),
+        "{}",
+        reply.location()
+    );
+    assert!(only_cards(&t).await[0].revoked_at.is_none());
+}
+
+#[actix_web::test]
+async fn a_card_with_its_one_time_code_verifies_once_wrong_codes_are_refused_and_logged() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    // No code yet: void.
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", "123456")],
+        )
+        .await;
+    assert_eq!(failure_code(&reply.body), "qr_code_void");
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", wrong)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(failure_code(&reply.body), "qr_code_wrong");
+    assert!(!reply.body.contains(crate::qr::NAME));
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains(crate::qr::NAME), "{}", reply.body);
+    assert!(reply.body.contains("0010******23"), "{}", reply.body);
+    assert!(reply.body.contains(r#"name="scan""#), "{}", reply.body);
+    // Used once: the same code again is void.
+    let again = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(failure_code(&again.body), "qr_code_void");
+    assert!(!again.body.contains(crate::qr::NAME));
+
+    // Reported lost: refused as revoked, even with a good code.
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    service::revoke_own_card(&t.state, &holder).await.unwrap();
+    let reply = clerk.post("/staff/scan", &[("token", &issued.text)]).await;
+    assert_eq!(failure_code(&reply.body), "qr_revoked");
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(failure_code(&reply.body), "qr_revoked");
+
+    let staff = clerk_account(&t).await;
+    let entries = qr_entries(&t).await;
+    let outcomes: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        ["denied", "denied", "allowed", "denied", "denied", "denied"],
+        "{entries:?}"
+    );
+    assert!(entries.iter().all(|e| e.1 == staff.id.to_string()));
+    assert!(entries[2].2.starts_with("scan:"), "{entries:?}");
+}
+
+#[actix_web::test]
+async fn five_wrong_codes_void_the_code() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let wrong = if code == "999999" { "999998" } else { "999999" };
+    for _ in 0..5 {
+        let reply = clerk
+            .post(
+                "/staff/scan/card",
+                &[("token", &issued.text), ("code", wrong)],
+            )
+            .await;
+        assert_eq!(failure_code(&reply.body), "qr_code_wrong");
+    }
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(failure_code(&reply.body), "qr_code_void", "{}", reply.body);
+    assert!(!reply.body.contains(crate::qr::NAME));
+    // A new code works again.
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert!(reply.body.contains(crate::qr::NAME), "{}", reply.body);
+}
+
+/// Ten submissions of one good code at once, half on a second instance: one success.
+async fn one_code_many_submissions(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let second = congdanso::startup::build_state_with_keys(
+        (*t.state.config).clone(),
+        std::sync::Arc::new(t.clock.clone()),
+        congdanso::keys::Keyring {
+            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
+                .unwrap(),
+            previous: vec![],
+            signing: congdanso::keys::PlatformSigningKey::from_bytes(
+                *t.state.keys.signing.signing_key().as_bytes(),
+            ),
+        },
+    )
+    .await
+    .unwrap();
+    let staff = clerk_account(&t).await;
+    let agency = staff.agency_id.unwrap();
+    let attempts = (0..10).map(|i| {
+        let state = if i % 2 == 0 { &t.state } else { &second };
+        service::verify_with_code(state, staff.id, agency, &issued.text, Some(&code))
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let ok = outcomes.iter().filter(|o| matches!(o, Ok(Ok(_)))).count();
+    let void = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Err(service::Failure::CodeVoid))))
+        .count();
+    assert_eq!((ok, void), (1, 9), "{outcomes:?}");
+    let entries = qr_entries(&t).await;
+    let allowed = entries.iter().filter(|e| e.0 == "allowed").count();
+    let denied = entries.iter().filter(|e| e.0 == "denied").count();
+    assert_eq!((allowed, denied), (1, 9), "{entries:?}");
+}
+
+#[actix_web::test]
+async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/qr.db?mode=rwc", dir.path().display());
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    one_code_many_submissions(t).await;
+}
+
+#[actix_web::test]
+async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres() {
+    let Some(admin) = postgres_url() else {
+        skip(
+            "one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres",
+            "TEST_DATABASE_URL not set",
+        );
+        return;
+    };
+    let url = crate::helpers::fresh_postgres_database(&admin).await;
+    let t = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await;
+    one_code_many_submissions(t).await;
+}
+
+#[actix_web::test]
+async fn the_signed_status_list_sets_the_bit_of_a_revoked_card_only() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let lost = service::issue_card(&t.state, &holder).await.unwrap();
+    service::revoke_own_card(&t.state, &holder).await.unwrap();
+    let kept = service::issue_card(&t.state, &holder).await.unwrap();
+    let reply = me.get("/.well-known/congdanso/qr/status").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply
+            .headers
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "public, max-age=3600"
+    );
+    let document: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(document["key_id"], t.state.keys.signing.id());
+    let checked =
+        congdanso::qr::status::check(&document, &t.state.keys.signing.verifying_key()).unwrap();
+    assert_eq!(checked.bits.len(), 16_384);
+    let bit = |card: &service::IssuedCard| {
+        congdanso::qr::status::is_set(
+            &checked.bits,
+            u32::try_from(card.card.status_index).unwrap(),
+        )
+    };
+    assert!(bit(&lost));
+    assert!(!bit(&kept));
+    assert_eq!(checked.bits.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
+}
