@@ -118,7 +118,7 @@ enum QrCommand {
     /// Check a QR identity token (`CDS1:…`) offline with only published platform keys: format,
     /// signature, validity time (±30 s). Whether it was already used is known only to the
     /// server. Exit status 0 = valid, 1 = not valid, 2 = could not check, 3 = status unknown
-    /// (a printed card, v2, whose revocation status is not known offline).
+    /// (a printed card, v2, without a good and fresh `--status-list`).
     Verify {
         /// The token's text, as a scanner reads it.
         token: String,
@@ -132,6 +132,11 @@ enum QrCommand {
         /// Where `congdanso verify` keeps the pinned platform keys.
         #[arg(long)]
         cache_dir: Option<std::path::PathBuf>,
+        /// For a printed card: the signed status list a verifier cached
+        /// (`/.well-known/congdanso/qr/status`). Checked with the same platform keys; a list
+        /// older than its `max_age_seconds` (or not valid) leaves the status unknown.
+        #[arg(long)]
+        status_list: Option<std::path::PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -314,6 +319,7 @@ fn main() -> ExitCode {
                 platform_key,
                 platform_keys,
                 cache_dir,
+                status_list,
                 json,
             },
     } = &cli.command
@@ -323,6 +329,7 @@ fn main() -> ExitCode {
             platform_key,
             platform_keys.as_deref(),
             cache_dir.as_deref(),
+            status_list.as_deref(),
             *json,
         );
     }
@@ -636,6 +643,7 @@ fn qr_verify(
     platform_key: &[String],
     platform_keys: Option<&std::path::Path>,
     cache_dir: Option<&std::path::Path>,
+    status_list: Option<&std::path::Path>,
     json: bool,
 ) -> ExitCode {
     use congdanso::clock::Clock;
@@ -661,9 +669,47 @@ fn qr_verify(
     );
     match outcome {
         Ok(parsed) if parsed.claims.version == token::VERSION_CARD => {
-            // A printed card can be revoked; without the signed status list its status is not
-            // known here, and is never reported as valid.
+            // A printed card can be revoked; without a good, fresh signed status list its
+            // status is not known here, and is never reported as valid.
             let claims = parsed.claims;
+            let keys: Vec<ed25519_dalek::VerifyingKey> = by_id.iter().map(|(_, k)| *k).collect();
+            let status =
+                status_list.map(|path| card_status(path, &keys, claims.status_index(), now));
+            match status {
+                Some(Ok(revoked)) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "valid": !revoked,
+                                "code": if revoked { Some(service::Failure::Revoked.code()) } else { None },
+                                "version": claims.version,
+                                "key_id": token::key_id_string(&claims.key_id),
+                                "status_index": claims.status_index(),
+                            })
+                        );
+                    } else if revoked {
+                        println!(
+                            "QR card NOT valid: {} (status index {} is set in the signed status list)",
+                            service::Failure::Revoked.code(),
+                            claims.status_index()
+                        );
+                    } else {
+                        println!(
+                            "QR card valid: signed by platform key {}, not revoked in the signed status list (status index {}); the person must still say the card's one-time code at the counter",
+                            token::key_id_string(&claims.key_id),
+                            claims.status_index()
+                        );
+                    }
+                    return if revoked {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    };
+                }
+                Some(Err(why)) if !json => println!("status list not usable: {why}"),
+                Some(Err(_)) | None => {}
+            }
             if json {
                 println!(
                     "{}",
@@ -727,6 +773,42 @@ fn qr_verify(
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether a card's status index is set in the status list at `path`: `Err` (status unknown)
+/// if the list is unreadable, signed by none of `keys`, or older than its own max age (or
+/// dated in the future beyond the clock-skew allowance).
+fn card_status(
+    path: &std::path::Path,
+    keys: &[ed25519_dalek::VerifyingKey],
+    index: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, String> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .take(congdanso::qr::status::MAX_LIST_BYTES)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let document: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|_| "the status list is not JSON".to_owned())?;
+    let checked = keys
+        .iter()
+        .find_map(|key| congdanso::qr::status::check(&document, key).ok())
+        .ok_or("the status list is not signed by a platform key")?;
+    let age = now - checked.issued_at;
+    if age > chrono::Duration::seconds(checked.max_age_seconds) {
+        return Err(format!(
+            "the status list is {} minutes old, more than its {} allowed",
+            age.num_minutes(),
+            checked.max_age_seconds / 60
+        ));
+    }
+    if age < -chrono::Duration::seconds(30) {
+        return Err("the status list is dated in the future".into());
+    }
+    Ok(congdanso::qr::status::is_set(&checked.bits, index))
 }
 
 /// The platform keys an export is checked with: `--platform-key`, else a platform keys file,

@@ -199,7 +199,13 @@ mod tests {
 
     #[test]
     fn only_pages_load_the_unread_count() {
-        for page in ["/", "/documents", "/documents/0190/", "/access-log", "/staff/scan"] {
+        for page in [
+            "/",
+            "/documents",
+            "/documents/0190/",
+            "/access-log",
+            "/staff/scan",
+        ] {
             assert!(renders_page_frame(page), "{page}");
         }
         for body in [

@@ -536,3 +536,81 @@ async fn the_signed_status_list_sets_the_bit_of_a_revoked_card_only() {
     assert!(!bit(&kept));
     assert_eq!(checked.bits.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
 }
+
+#[actix_web::test]
+async fn the_offline_cli_checks_a_card_against_a_fresh_signed_status_list() {
+    use base64::Engine;
+    use congdanso::clock::Clock;
+    let t = spawn_app().await;
+    let signing = &t.state.keys.signing;
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    let real_now = congdanso::clock::SystemClock.now();
+    let now = real_now.timestamp();
+    let card = |index: u32| {
+        token::issue(
+            signing.signing_key(),
+            &token::Claims {
+                version: token::VERSION_CARD,
+                key_id: token::key_id_bytes(signing.id()).unwrap(),
+                handle: [0x42; 16],
+                issued_at: now,
+                expires_at: now + 365 * 86_400,
+                nonce: token::Claims::card_nonce(&[7; token::CARD_ID_LEN], index),
+            },
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, issued_at, key: &ed25519_dalek::SigningKey| {
+        let list =
+            congdanso::qr::status::document(key, signing.id(), issued_at, &[9, 70_000]).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(&list).unwrap()).unwrap();
+        path.display().to_string()
+    };
+    let fresh = write("fresh.json", real_now, signing.signing_key());
+    let run = |token: String, list: String| {
+        let public = public.clone();
+        async move {
+            let mut command = crate::verify::cli();
+            command.args([
+                "qr",
+                "verify",
+                &token,
+                "--platform-key",
+                &public,
+                "--status-list",
+                &list,
+                "--json",
+            ]);
+            let (code, out, err) = crate::verify::run(&mut command).await;
+            (code, out, err)
+        }
+    };
+    // Not in the list: valid; in it: revoked.
+    let (code, out, err) = run(card(5), fresh.clone()).await;
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["valid"], true);
+    let (code, out, _) = run(card(70_000), fresh.clone()).await;
+    assert_eq!(code, 1, "{out}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["valid"], false);
+    assert_eq!(body["code"], "qr_revoked");
+    // Too old, or signed by another key: neither valid nor revoked, status unknown.
+    let stale = write(
+        "stale.json",
+        real_now - chrono::Duration::hours(2),
+        signing.signing_key(),
+    );
+    let other = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let forged = write("forged.json", real_now, &other);
+    for (list, why) in [(stale, "stale"), (forged, "another key")] {
+        for index in [5, 70_000] {
+            let (code, out, _) = run(card(index), list.clone()).await;
+            assert_eq!(code, 3, "{why} {index}: {out}");
+            let body: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(body["valid"], Value::Null, "{why}");
+            assert_eq!(body["code"], "qr_status_unknown", "{why}");
+        }
+    }
+}
