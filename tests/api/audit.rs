@@ -18,7 +18,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app};
 
 // ------------------------------------------------------------------ helpers
 
@@ -600,30 +600,19 @@ async fn fifty_concurrent_appends(app: TestApp) {
 #[actix_web::test]
 async fn fifty_concurrent_appends_for_one_citizen_make_one_chain_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/concurrent.db?mode=rwc", dir.path().display());
-    let app = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
+    let app = crate::helpers::concurrent_sqlite_app(&dir).await;
     fifty_concurrent_appends(app).await;
 }
 
 #[actix_web::test]
 async fn fifty_concurrent_appends_for_one_citizen_make_one_chain_on_postgres() {
-    let Some(admin) = postgres_url() else {
-        skip(
-            "fifty_concurrent_appends_for_one_citizen_make_one_chain_on_postgres",
-            "TEST_DATABASE_URL not set",
-        );
+    let Some(app) = crate::helpers::concurrent_postgres_app(
+        "fifty_concurrent_appends_for_one_citizen_make_one_chain_on_postgres",
+    )
+    .await
+    else {
         return;
     };
-    let url = crate::helpers::fresh_postgres_database(&admin).await;
-    let app = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
     fifty_concurrent_appends(app).await;
 }
 

@@ -10,7 +10,7 @@ use congdanso::startup::app;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::helpers::{Client, TestApp, spawn_app, spawn_app_with};
 use crate::issuing::{CITIZEN, Issuer, cccd_fields, citizen, id_of, make_issuer, post_json};
 use crate::staff::step_up;
 
@@ -783,30 +783,19 @@ async fn idempotency_and_parallel_uses(t: TestApp) {
 #[actix_web::test]
 async fn idempotency_keys_and_max_uses_hold_under_parallel_requests_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/grants.db?mode=rwc", dir.path().display());
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
+    let t = crate::helpers::concurrent_sqlite_app(&dir).await;
     idempotency_and_parallel_uses(t).await;
 }
 
 #[actix_web::test]
 async fn idempotency_keys_and_max_uses_hold_under_parallel_requests_on_postgres() {
-    let Some(admin) = postgres_url() else {
-        skip(
-            "idempotency_keys_and_max_uses_hold_under_parallel_requests_on_postgres",
-            "TEST_DATABASE_URL not set",
-        );
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "idempotency_keys_and_max_uses_hold_under_parallel_requests_on_postgres",
+    )
+    .await
+    else {
         return;
     };
-    let url = crate::helpers::fresh_postgres_database(&admin).await;
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
     idempotency_and_parallel_uses(t).await;
 }
 

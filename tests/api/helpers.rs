@@ -141,6 +141,34 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
+/// An app on a file-backed SQLite database in `dir` with a pool of 8 connections, for tests
+/// that fire many requests at once (they must really run side by side).
+pub async fn concurrent_sqlite_app(dir: &tempfile::TempDir) -> TestApp {
+    let url = format!("sqlite://{}/app.db?mode=rwc", dir.path().display());
+    spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ])
+    .await
+}
+
+/// The same on a fresh PostgreSQL database; `None` without `TEST_DATABASE_URL` (the test
+/// `test` is then skipped, or fails under `REQUIRE_ALL_BACKENDS=1`).
+pub async fn concurrent_postgres_app(test: &str) -> Option<TestApp> {
+    let Some(admin) = postgres_url() else {
+        skip(test, "TEST_DATABASE_URL not set");
+        return None;
+    };
+    let url = fresh_postgres_database(&admin).await;
+    Some(
+        spawn_app_with(&[
+            ("DATABASE_URL", url.as_str()),
+            ("DATABASE_MAX_CONNECTIONS", "8"),
+        ])
+        .await,
+    )
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }

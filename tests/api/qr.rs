@@ -13,7 +13,7 @@ use congdanso::startup::app;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::helpers::{Client, TestApp, skip, spawn_app, spawn_app_with};
 use crate::issuing::{CITIZEN, citizen};
 use crate::staff::first_staff_login;
 
@@ -366,30 +366,19 @@ async fn one_token_many_verifications(t: TestApp) {
 #[actix_web::test]
 async fn one_token_verified_twenty_times_at_once_on_two_instances_succeeds_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/qr.db?mode=rwc", dir.path().display());
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
+    let t = crate::helpers::concurrent_sqlite_app(&dir).await;
     one_token_many_verifications(t).await;
 }
 
 #[actix_web::test]
 async fn one_token_verified_twenty_times_at_once_on_two_instances_succeeds_once_on_postgres() {
-    let Some(admin) = postgres_url() else {
-        skip(
-            "one_token_verified_twenty_times_at_once_on_two_instances_succeeds_once_on_postgres",
-            "TEST_DATABASE_URL not set",
-        );
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "one_token_verified_twenty_times_at_once_on_two_instances_succeeds_once_on_postgres",
+    )
+    .await
+    else {
         return;
     };
-    let url = crate::helpers::fresh_postgres_database(&admin).await;
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
     one_token_many_verifications(t).await;
 }
 

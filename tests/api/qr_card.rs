@@ -9,7 +9,7 @@ use congdanso::qr::{service, token};
 use congdanso::startup::app;
 use serde_json::Value;
 
-use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::helpers::{Client, TestApp, spawn_app, spawn_app_with};
 use crate::issuing::citizen;
 use crate::qr::{clerk_account, failure_code, qr_entries, setup};
 
@@ -107,30 +107,19 @@ async fn many_cards_at_once(t: TestApp) {
 #[actix_web::test]
 async fn twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/qr.db?mode=rwc", dir.path().display());
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
+    let t = crate::helpers::concurrent_sqlite_app(&dir).await;
     many_cards_at_once(t).await;
 }
 
 #[actix_web::test]
 async fn twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_postgres() {
-    let Some(admin) = postgres_url() else {
-        skip(
-            "twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_postgres",
-            "TEST_DATABASE_URL not set",
-        );
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "twenty_cards_issued_at_once_on_two_instances_get_distinct_indexes_on_postgres",
+    )
+    .await
+    else {
         return;
     };
-    let url = crate::helpers::fresh_postgres_database(&admin).await;
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
     many_cards_at_once(t).await;
 }
 
@@ -473,30 +462,19 @@ async fn one_code_many_submissions(t: TestApp) {
 #[actix_web::test]
 async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/qr.db?mode=rwc", dir.path().display());
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
+    let t = crate::helpers::concurrent_sqlite_app(&dir).await;
     one_code_many_submissions(t).await;
 }
 
 #[actix_web::test]
 async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres() {
-    let Some(admin) = postgres_url() else {
-        skip(
-            "one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres",
-            "TEST_DATABASE_URL not set",
-        );
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "one_card_code_submitted_ten_times_at_once_succeeds_once_on_postgres",
+    )
+    .await
+    else {
         return;
     };
-    let url = crate::helpers::fresh_postgres_database(&admin).await;
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
     one_code_many_submissions(t).await;
 }
 

@@ -17,7 +17,7 @@ use sea_orm::{EntityTrait, TransactionTrait};
 use uuid::Uuid;
 
 use crate::accounts::register_citizen;
-use crate::helpers::{Client, TestApp, postgres_url, skip, spawn_app, spawn_app_with};
+use crate::helpers::{Client, TestApp, spawn_app};
 use crate::staff::{first_staff_login, step_up};
 
 fn utc(text: &str) -> DateTime<Utc> {
@@ -654,30 +654,19 @@ async fn one_answer_wins(t: TestApp) {
 #[actix_web::test]
 async fn concurrent_operators_move_a_report_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/reports.db?mode=rwc", dir.path().display());
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
+    let t = crate::helpers::concurrent_sqlite_app(&dir).await;
     one_answer_wins(t).await;
 }
 
 #[actix_web::test]
 async fn concurrent_operators_move_a_report_once_on_postgres() {
-    let Some(admin) = postgres_url() else {
-        skip(
-            "concurrent_operators_move_a_report_once_on_postgres",
-            "TEST_DATABASE_URL not set",
-        );
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "concurrent_operators_move_a_report_once_on_postgres",
+    )
+    .await
+    else {
         return;
     };
-    let url = crate::helpers::fresh_postgres_database(&admin).await;
-    let t = spawn_app_with(&[
-        ("DATABASE_URL", url.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await;
     one_answer_wins(t).await;
 }
 
