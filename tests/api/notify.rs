@@ -283,24 +283,8 @@ async fn the_sms_gateway_gets_a_signed_call_for_a_security_alert_even_with_sms_t
     // Everything off, phone given.
     assert_eq!(save_contact(&mut me, "", "0912345678", &[]).await, 303);
 
-    t.clock.advance(chrono::Duration::seconds(30));
-    let code = crate::accounts::code_for(&t, CITIZEN, 0).await;
     let new_password = "Song-Han-chay-qua-cau-Rong";
-    let reply = me
-        .post(
-            "/account/password",
-            &[
-                ("password", new_password),
-                ("password_confirm", new_password),
-                ("code", &code),
-            ],
-        )
-        .await;
-    assert!(
-        reply.status.is_redirection() || reply.status.is_success(),
-        "{}",
-        reply.body
-    );
+    change_password(&t, &mut me, new_password).await;
     deliver(&t).await;
     let calls = got.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "one SMS");
