@@ -199,30 +199,43 @@ pub async fn use_code(
         )
         .filter(qr_card::Column::Id.eq(card))
         .filter(qr_card::Column::CodeHash.eq(hash))
-        .filter(qr_card::Column::CodeFailures.lt(max_failures))
+        // The try that brought the right code is counted already (`take_code_try`).
+        .filter(qr_card::Column::CodeFailures.lte(max_failures))
         .filter(qr_card::Column::RevokedAt.is_null())
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
 }
 
-/// Counts a wrong code against the card's current code `hash`; at `max_failures` the code is
-/// void (cleared).
-pub async fn count_wrong_code(
+/// Takes one of the card's code tries, before the code is compared: false (nothing changed) if
+/// the code is no longer `hash` or all `max_tries` are taken. Counting the try first, by
+/// compare-and-set, is what bounds guesses fired at once: each must win a try to be compared.
+pub async fn take_code_try(
     conn: &impl ConnectionTrait,
     card: &str,
     hash: &str,
-    max_failures: i32,
-) -> Result<(), DbErr> {
-    qr_card::Entity::update_many()
+    max_tries: i32,
+) -> Result<bool, DbErr> {
+    let result = qr_card::Entity::update_many()
         .col_expr(
             qr_card::Column::CodeFailures,
             Expr::col(qr_card::Column::CodeFailures).add(1),
         )
         .filter(qr_card::Column::Id.eq(card))
         .filter(qr_card::Column::CodeHash.eq(hash))
+        .filter(qr_card::Column::CodeFailures.lt(max_tries))
         .exec(conn)
         .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// After a wrong code: the code `hash` is void (cleared) once all `max_tries` are taken.
+pub async fn void_spent_code(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    max_tries: i32,
+) -> Result<(), DbErr> {
     qr_card::Entity::update_many()
         .col_expr(
             qr_card::Column::CodeHash,
@@ -230,7 +243,7 @@ pub async fn count_wrong_code(
         )
         .filter(qr_card::Column::Id.eq(card))
         .filter(qr_card::Column::CodeHash.eq(hash))
-        .filter(qr_card::Column::CodeFailures.gte(max_failures))
+        .filter(qr_card::Column::CodeFailures.gte(max_tries))
         .exec(conn)
         .await?;
     Ok(())

@@ -52,7 +52,8 @@ pub enum Failure {
     CodeVoid,
 }
 
-/// Wrong one-time codes after which the card's code is void.
+/// Tries of a one-time code (each counted before the code is compared, so guesses fired at
+/// once get no more); after this many wrong ones the code is void.
 pub const MAX_CODE_FAILURES: i32 = 5;
 
 /// The stored `qr_scan.token_kind` of a printed card.
@@ -562,9 +563,12 @@ async fn decide_card(
     let Some(stored) = card.code_hash.clone().filter(|_| live) else {
         return Ok((Err(Failure::CodeVoid), Some(holder)));
     };
+    if !repo::take_code_try(&state.db, &card.id, &stored, MAX_CODE_FAILURES).await? {
+        return Ok((Err(Failure::CodeVoid), Some(holder)));
+    }
     let given = code_hash(&card.id, code.trim())?;
     if !bool::from(given.as_bytes().ct_eq(stored.as_bytes())) {
-        repo::count_wrong_code(&state.db, &card.id, &stored, MAX_CODE_FAILURES).await?;
+        repo::void_spent_code(&state.db, &card.id, &stored, MAX_CODE_FAILURES).await?;
         return Ok((Err(Failure::WrongCode), Some(holder)));
     }
     let scan = qr_scan::Model {

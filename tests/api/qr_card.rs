@@ -459,6 +459,84 @@ async fn one_code_many_submissions(t: TestApp) {
     assert_eq!((allowed, denied), (1, 9), "{entries:?}");
 }
 
+/// Thirty guesses at once, over two instances, the right code among them: only five are ever
+/// compared (each try is taken before the comparison), the others find the code void.
+async fn many_guesses_at_once(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
+    let second = congdanso::startup::build_state_with_keys(
+        (*t.state.config).clone(),
+        std::sync::Arc::new(t.clock.clone()),
+        congdanso::keys::Keyring {
+            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
+                .unwrap(),
+            previous: vec![],
+            signing: congdanso::keys::PlatformSigningKey::from_bytes(
+                *t.state.keys.signing.signing_key().as_bytes(),
+            ),
+        },
+    )
+    .await
+    .unwrap();
+    let staff = clerk_account(&t).await;
+    let agency = staff.agency_id.unwrap();
+    let right: u32 = code.parse().unwrap();
+    let guesses: Vec<String> = (0..30)
+        .map(|i| {
+            if i == 29 {
+                code.to_string()
+            } else {
+                format!("{:06}", (right + 1 + i) % 1_000_000)
+            }
+        })
+        .collect();
+    let attempts = guesses.iter().enumerate().map(|(i, guess)| {
+        let state = if i % 2 == 0 { &t.state } else { &second };
+        service::verify_with_code(state, staff.id, agency, &issued.text, Some(guess))
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let compared = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Ok(_)) | Ok(Err(service::Failure::WrongCode))))
+        .count();
+    let void = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Err(service::Failure::CodeVoid))))
+        .count();
+    assert!(compared <= 5, "at most five tries compared: {outcomes:?}");
+    assert_eq!(compared + void, 30, "{outcomes:?}");
+    // And the code is spent: the right one now finds it void.
+    let after =
+        service::verify_with_code(&t.state, staff.id, agency, &issued.text, Some(&code)).await;
+    assert!(
+        matches!(after, Ok(Err(service::Failure::CodeVoid))),
+        "{after:?}"
+    );
+}
+
+#[actix_web::test]
+async fn thirty_guesses_at_once_get_five_tries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = crate::helpers::concurrent_sqlite_app(&dir).await;
+    many_guesses_at_once(t).await;
+}
+
+#[actix_web::test]
+async fn thirty_guesses_at_once_get_five_tries_on_postgres() {
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "thirty_guesses_at_once_get_five_tries_on_postgres",
+    )
+    .await
+    else {
+        return;
+    };
+    many_guesses_at_once(t).await;
+}
+
 #[actix_web::test]
 async fn one_card_code_submitted_ten_times_at_once_succeeds_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
