@@ -257,7 +257,8 @@ async fn seed_signed_documents(
     state: &AppState,
     district: &entity::agency::Model,
 ) -> Result<(), AppError> {
-    use crate::issuers::{certify, issuing, repo as issuers_repo, service as issuers};
+    use crate::counter::certify;
+    use crate::issuers::{issuing, repo as issuers_repo, service as issuers};
     use base64::Engine;
 
     if !issuers_repo::keys_for_agency(&state.db, district.id)

@@ -8,7 +8,7 @@ use crate::accounts::pages as account;
 use crate::agencies::pages as agency;
 use crate::error::AppError;
 use crate::grants::api as grants_api;
-use crate::issuers::{api as issuers_api, certify_pages as certify, pages as issuers};
+use crate::issuers::{api as issuers_api, pages as issuers};
 use crate::reports::pages as reports;
 use crate::vault::pages as vault;
 use crate::{ops, site};
@@ -102,10 +102,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/documents/{id}").route(web::get().to(vault::detail)))
         .service(web::resource("/documents/{id}/download").route(web::get().to(vault::download)))
         .service(web::resource("/documents/{id}/package").route(web::get().to(vault::package)))
-        .service(
-            web::resource("/documents/{id}/certification")
-                .route(web::post().to(certify::request_code)),
-        )
         .service(web::resource("/documents/{id}/rename").route(web::post().to(vault::rename)))
         .service(
             web::resource("/documents/{id}/delete")
@@ -166,19 +162,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(account::staff_login_form))
                 .route(web::post().to(account::staff_login)),
         )
-        .service(web::resource("/staff").route(web::get().to(agency::staff_home)))
-        // Certified copies at the counter
-        .service(
-            web::resource("/staff/certify")
-                .route(web::get().to(certify::enter_code_form))
-                .route(web::post().to(certify::enter_code)),
-        )
-        .service(
-            web::resource("/staff/certify/{request}")
-                .route(web::get().to(certify::review))
-                .route(web::post().to(certify::certify)),
-        )
-        .service(web::resource("/staff/certify/{request}/file").route(web::get().to(certify::file)))
         .service(web::resource("/agency").route(web::get().to(agency::agency_home)))
         .service(web::resource("/agency/staff").route(web::post().to(agency::create_staff)))
         .service(web::resource("/admin").route(web::get().to(agency::admin_home)))
@@ -209,10 +192,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/admin/agencies/{id}/keys")
                 .route(web::get().to(issuers::keys))
                 .route(web::post().to(issuers::register_key)),
-        )
-        .service(
-            web::resource("/admin/agencies/{id}/keys/counter")
-                .route(web::post().to(certify::create_counter_key)),
         )
         .service(
             web::resource("/admin/agencies/{id}/keys/{key_id}/retire")

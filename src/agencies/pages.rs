@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Contact, repo, service};
 use crate::accounts::service as accounts;
 use crate::auth::csrf::CsrfForm;
-use crate::auth::{AgencyAdminSession, OperatorSession, Role, StaffSession};
+use crate::auth::{AgencyAdminSession, OperatorSession, Role};
 use crate::error::AppError;
 use crate::forms::FormState;
 use crate::i18n::Lang;
@@ -41,45 +41,6 @@ fn person_view(state: &AppState, row: &entity::account::Model) -> PersonView {
             "status.pending_totp"
         },
     }
-}
-
-// ------------------------------------------------------------------ counter staff
-
-#[derive(Template)]
-#[template(path = "staff/home.html")]
-struct StaffHome {
-    lang: Lang,
-    chrome: Chrome,
-    agency_name: String,
-    agency_code: String,
-    role_key: &'static str,
-    /// The clerk's open counter sessions ("Quầy / Counter").
-    counter: Vec<crate::counter::pages::SessionRow>,
-}
-
-pub async fn staff_home(
-    req: HttpRequest,
-    lang: Lang,
-    state: web::Data<AppState>,
-    staff: StaffSession,
-) -> Page {
-    let agency = match staff.account.agency_id {
-        Some(id) => repo::find_by_id(&state.db, id).await?,
-        None => None,
-    }
-    .ok_or_else(|| AppError::internal("staff account without agency"))?;
-    let counter = crate::counter::pages::open_rows(&state, lang, &staff).await?;
-    html(
-        StatusCode::OK,
-        &StaffHome {
-            lang,
-            chrome: Chrome::new(&req, Some(&staff.0))?,
-            agency_name: agency.name,
-            agency_code: agency.code,
-            role_key: staff.role.label_key(),
-            counter,
-        },
-    )
 }
 
 // ------------------------------------------------------------------ agency admin

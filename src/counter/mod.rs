@@ -9,8 +9,16 @@
 //!   the derived [`service::Status`], reads, `end`;
 //! - `repo`: the `counter_session` rows;
 //! - `pages`: the open form, the session page, its status for polling, the file, certifying a
-//!   granted scan as a true copy (a step of the session), the list on the staff home page.
+//!   granted scan as a true copy (a step of the session), and the staff home page (`/staff`:
+//!   scan, certify, the clerk's open sessions);
+//! - `certify`: certified copies from the citizen's certification code — the code, the claim
+//!   by the first desk that enters it, the review through the door, the agency's counter key
+//!   and `sign_copy`, which the session's certify step shares;
+//! - `certify_pages`: the citizen's "get a code" button, the clerk's `/staff/certify` code →
+//!   review → confirm pages, the operator's counter-key button.
 
+pub mod certify;
+pub mod certify_pages;
 pub mod pages;
 pub mod repo;
 pub mod service;
@@ -19,7 +27,31 @@ use actix_web::web;
 
 /// The clerk's counter pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/staff/counter/sessions").route(web::post().to(pages::open)))
+    cfg.service(web::resource("/staff").route(web::get().to(pages::staff_home)))
+        // Certified copies from the citizen's code (the counter's first way to identify them).
+        .service(
+            web::resource("/documents/{id}/certification")
+                .route(web::post().to(certify_pages::request_code)),
+        )
+        .service(
+            web::resource("/staff/certify")
+                .route(web::get().to(certify_pages::enter_code_form))
+                .route(web::post().to(certify_pages::enter_code)),
+        )
+        .service(
+            web::resource("/staff/certify/{request}")
+                .route(web::get().to(certify_pages::review))
+                .route(web::post().to(certify_pages::certify)),
+        )
+        .service(
+            web::resource("/staff/certify/{request}/file")
+                .route(web::get().to(certify_pages::file)),
+        )
+        .service(
+            web::resource("/admin/agencies/{id}/keys/counter")
+                .route(web::post().to(certify_pages::create_counter_key)),
+        )
+        .service(web::resource("/staff/counter/sessions").route(web::post().to(pages::open)))
         .service(web::resource("/staff/counter/sessions/{id}").route(web::get().to(pages::session)))
         .service(
             web::resource("/staff/counter/sessions/{id}/status")

@@ -414,3 +414,37 @@ pub async fn open_rows(
         })
         .collect())
 }
+
+#[derive(Template)]
+#[template(path = "staff/home.html")]
+struct StaffHome {
+    lang: Lang,
+    chrome: Chrome,
+    agency_name: String,
+    agency_code: String,
+    role_key: &'static str,
+    /// The clerk's open counter sessions ("Quầy / Counter").
+    counter: Vec<SessionRow>,
+}
+
+/// `GET /staff`: the counter's home — scan, certify, revoke a lost card, the open sessions.
+pub async fn staff_home(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+) -> Page {
+    let desk = service::Desk::of(&state, &staff).await?;
+    let counter = open_rows(&state, lang, &staff).await?;
+    render(
+        StatusCode::OK,
+        &StaffHome {
+            lang,
+            chrome: Chrome::new(&req, Some(&staff.0))?,
+            agency_name: desk.agency.name,
+            agency_code: desk.agency.code,
+            role_key: staff.role.label_key(),
+            counter,
+        },
+    )
+}

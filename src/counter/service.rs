@@ -39,7 +39,7 @@ pub const COUNTER_MAX_USES: u32 = 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// The certification request whose code the citizen read out, claimed by this clerk at this
-    /// agency (`issuers::certify::claim`).
+    /// agency (`counter::certify::claim`).
     CertificationRequest(Uuid),
     /// The citizen's QR identity token this clerk verified at this agency (`qr_scan`), recent
     /// enough (`access::door::SCAN_VALID_MINUTES`).
@@ -514,7 +514,7 @@ pub async fn certifiable(
 /// clerk has compared the granted scan with the original the citizen brought. Through the
 /// door as `Reader::Clerk` on the session and grant for [`Purpose::Certify`] (the file must be
 /// granted), signed with the agency's counter key like a certification by code
-/// (`issuers::certify::sign_copy`): the document marked certified, the signature and the
+/// (`counter::certify::sign_copy`): the document marked certified, the signature and the
 /// `document.certify` entry naming the clerk under the grant commit together.
 pub async fn certify(
     state: &AppState,
@@ -535,7 +535,7 @@ pub async fn certify(
         Purpose::Certify,
     )
     .await?;
-    crate::issuers::certify::sign_copy(state, visit, &staff.account, &desk.agency).await
+    crate::counter::certify::sign_copy(state, visit, &staff.account, &desk.agency).await
 }
 
 /// Ends a session: the session marked ended (compare-and-set: of two ends at once one acts, the

@@ -4,8 +4,6 @@
 
 pub mod api;
 pub mod catalogue;
-pub mod certify;
-pub mod certify_pages;
 pub mod client;
 pub mod issuing;
 pub mod keyfile;

@@ -2,7 +2,7 @@
 //! again with the current master key. No blob is touched (blobs are encrypted under the data
 //! keys, which do not change). Rows are rewritten one by one with a compare-and-set on the old
 //! key id, so the command can be interrupted and run again, and two runs never conflict. The
-//! agency counter keys the platform holds (see `issuers::certify`) and the webhook signing keys
+//! agency counter keys the platform holds (see `counter::certify`) and the webhook signing keys
 //! of live API credentials (see `outbox::webhook`) are rewrapped the same way. A revoked
 //! credential's webhook key is never opened again and is left as it is.
 

@@ -335,7 +335,7 @@ async fn refused_attempts_on_an_existing_document_are_entries_in_the_owners_chai
     );
 
     // Two clerks: the first enters the code, the second tries the code and the request id.
-    let code = congdanso::issuers::certify::request(&t.state, &owner, doc.id)
+    let code = congdanso::counter::certify::request(&t.state, &owner, doc.id)
         .await
         .unwrap();
     let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
@@ -413,11 +413,11 @@ async fn refused_attempts_on_an_existing_document_are_entries_in_the_owners_chai
         .into_iter()
         .find(|d| d.source == "self")
         .unwrap();
-    let code = congdanso::issuers::certify::request(&t.state, &owner, second.id)
+    let code = congdanso::counter::certify::request(&t.state, &owner, second.id)
         .await
         .unwrap();
     t.clock.advance(chrono::Duration::minutes(
-        congdanso::issuers::certify::CODE_MINUTES + 1,
+        congdanso::counter::certify::CODE_MINUTES + 1,
     ));
     let reply = clerk
         .post("/staff/certify", &[("code", code.as_str())])

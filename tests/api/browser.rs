@@ -984,7 +984,7 @@ async fn staff_pages_pass_wcag() {
             )
             .await
             .unwrap();
-            let code = congdanso::issuers::certify::request(&b.app.state, &owner, scan.id)
+            let code = congdanso::counter::certify::request(&b.app.state, &owner, scan.id)
                 .await
                 .unwrap();
             b.fill("code", &code).await;

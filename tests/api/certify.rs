@@ -41,7 +41,7 @@ async fn a_certification_request_belongs_to_the_clerk_who_entered_the_code() {
         .await
         .unwrap()[0]
         .clone();
-    let code = congdanso::issuers::certify::request(&t.state, &holder, doc.id)
+    let code = congdanso::counter::certify::request(&t.state, &holder, doc.id)
         .await
         .unwrap();
 
@@ -145,7 +145,7 @@ async fn two_clerks_entering_one_code_at_once_leave_one_holder() {
         .await
         .unwrap()[0]
         .clone();
-    let code = congdanso::issuers::certify::request(&t.state, &holder, doc.id)
+    let code = congdanso::counter::certify::request(&t.state, &holder, doc.id)
         .await
         .unwrap();
     let mut desks = Vec::new();
@@ -159,13 +159,13 @@ async fn two_clerks_entering_one_code_at_once_leave_one_holder() {
         )
         .await
         .unwrap();
-        desks.push(congdanso::issuers::certify::Desk::of(&clerk, &district));
+        desks.push(congdanso::counter::certify::Desk::of(&clerk, &district));
     }
     let attempts = desks.iter().map(|desk| {
         let state = t.state.clone();
         let code = code.clone();
         let desk = *desk;
-        async move { congdanso::issuers::certify::claim(&state, desk, &code).await }
+        async move { congdanso::counter::certify::claim(&state, desk, &code).await }
     });
     let outcomes = futures_util::future::join_all(attempts).await;
     let winners = outcomes.iter().filter(|o| o.is_ok()).count();

@@ -66,7 +66,7 @@ where
     )
     .unwrap();
     let holder = citizen(t).await;
-    let code = congdanso::issuers::certify::request(&t.state, &holder, scan)
+    let code = congdanso::counter::certify::request(&t.state, &holder, scan)
         .await
         .unwrap();
     first_staff_login(clerk, t, "demo.clerk", congdanso::demo::DEMO_PASSWORD).await;

@@ -592,7 +592,7 @@ async fn master_key_rotation_keeps_every_document_readable() {
     )
     .await
     .unwrap();
-    congdanso::issuers::certify::create_counter_key(&t.state, agency.id)
+    congdanso::counter::certify::create_counter_key(&t.state, agency.id)
         .await
         .unwrap();
 
@@ -688,14 +688,14 @@ async fn master_key_rotation_keeps_every_document_readable() {
     )
     .await
     .unwrap();
-    let code = congdanso::issuers::certify::request(&only_new, &owner, id.parse().unwrap())
+    let code = congdanso::counter::certify::request(&only_new, &owner, id.parse().unwrap())
         .await
         .unwrap();
-    let desk = congdanso::issuers::certify::Desk::of(&clerk, &agency);
-    let request = congdanso::issuers::certify::claim(&only_new, desk, &code)
+    let desk = congdanso::counter::certify::Desk::of(&clerk, &agency);
+    let request = congdanso::counter::certify::claim(&only_new, desk, &code)
         .await
         .unwrap();
-    congdanso::issuers::certify::certify(&only_new, &clerk, &agency, request.id)
+    congdanso::counter::certify::certify(&only_new, &clerk, &agency, request.id)
         .await
         .unwrap();
     let bytes: Vec<u8> = doc

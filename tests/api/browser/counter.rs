@@ -87,7 +87,7 @@ async fn a_clerk_and_a_citizen_go_through_a_counter_session_in_two_browsers() {
     )
     .await
     .unwrap();
-    let code = congdanso::issuers::certify::request(&state, &owner, scan.id)
+    let code = congdanso::counter::certify::request(&state, &owner, scan.id)
         .await
         .unwrap();
 

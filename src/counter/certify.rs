@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::issuing::make_receipt;
-use super::{repo, service};
 use crate::access::{self, DocumentId, Opened, Purpose, Reader};
 use crate::audit::{Action, Actor, Authorization, Entry, Outcome};
 use crate::crypto::{DataKey, KeyId, sign};
 use crate::error::AppError;
+use crate::issuers::issuing::make_receipt;
+use crate::issuers::{repo, service};
 use crate::state::AppState;
 use crate::vault::repo as vault_repo;
 use crate::verify::payload::{self, Kind, PAYLOAD_VERSION};
