@@ -193,6 +193,9 @@ pub struct Config {
     /// How long a printed QR card is valid (`CONGDANSO_QR_CARD_DAYS`, default 365, between 1
     /// and 1825).
     pub qr_card_days: u32,
+    /// Fresh phone tokens one account may get per minute from `/qr/token.json` on one instance
+    /// (`CONGDANSO_QR_TOKENS_PER_MINUTE`, default 30, between 1 and 100000).
+    pub qr_tokens_per_minute: u32,
     /// Notifications (`CONGDANSO_NOTIFY_*`, `CONGDANSO_SMS_*`).
     pub notify: NotifySettings,
 }
@@ -767,6 +770,12 @@ impl Config {
                 "must be between 30 and 600 seconds",
             ));
         }
+        let qr_tokens_per_minute = bounded(
+            get("CONGDANSO_QR_TOKENS_PER_MINUTE"),
+            "CONGDANSO_QR_TOKENS_PER_MINUTE",
+            30,
+            100_000,
+        )?;
         let qr_card_days = bounded(
             get("CONGDANSO_QR_CARD_DAYS"),
             "CONGDANSO_QR_CARD_DAYS",
@@ -846,6 +855,7 @@ impl Config {
             outbox,
             qr_ttl: Duration::from_secs(qr_ttl_secs),
             qr_card_days,
+            qr_tokens_per_minute,
             notify,
         })
     }

@@ -84,6 +84,7 @@ pub async fn build_state_with_keys(
         passwords,
         log_writer: Arc::default(),
         names: Arc::default(),
+        qr_tokens: Arc::default(),
     })
 }
 

@@ -27,4 +27,6 @@ pub struct AppState {
     pub log_writer: Arc<crate::audit::writer::GroupCommit>,
     /// Names shown on access-log pages, kept a minute (see `audit::plain::NameCache`).
     pub names: Arc<crate::audit::plain::NameCache>,
+    /// Fresh QR tokens per account and minute on this instance (see `qr::throttle`).
+    pub qr_tokens: Arc<crate::qr::throttle::TokenThrottle>,
 }

@@ -155,10 +155,15 @@ pub enum Action {
     /// A staff member verified the citizen's QR identity token (name, birth date and masked
     /// national ID number shown on success; refused attempts name the reason in the outcome).
     QrVerify,
+    /// A printed QR card was revoked: by the citizen from their account, or by a staff member
+    /// who checked the person's identity document at the counter.
+    QrCardRevoke,
+    /// A staff member had a printed card's one-time code sent to the citizen's phone by SMS.
+    QrCardCodeSms,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Self::DocumentOpen,
         Self::DocumentView,
         Self::DocumentFields,
@@ -184,6 +189,8 @@ impl Action {
         Self::RequestRefuse,
         Self::GrantWithdraw,
         Self::QrVerify,
+        Self::QrCardRevoke,
+        Self::QrCardCodeSms,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -213,6 +220,8 @@ impl Action {
             Self::RequestRefuse => "request.refuse",
             Self::GrantWithdraw => "grant.withdraw",
             Self::QrVerify => "qr.verify",
+            Self::QrCardRevoke => "qr.card_revoke",
+            Self::QrCardCodeSms => "qr.card_code_sms",
         }
     }
 
@@ -336,6 +345,9 @@ pub enum Authorization {
     Scan(Uuid),
     /// A QR identity token presented but refused (forged, expired, used, …): no scan recorded.
     QrToken,
+    /// A staff member checked the person's identity document face to face (a lost printed card
+    /// revoked at the counter).
+    InPerson,
 }
 
 impl Authorization {
@@ -344,6 +356,7 @@ impl Authorization {
             Self::Owner => "owner".to_owned(),
             Self::IssuingAuthority => "issuing_authority".to_owned(),
             Self::QrToken => "qr_token".to_owned(),
+            Self::InPerson => "in_person".to_owned(),
             Self::Scan(id) => format!("scan:{id}"),
             Self::Grant(id) => format!("grant:{id}"),
             Self::Request(id) => format!("request:{id}"),
@@ -355,6 +368,7 @@ impl Authorization {
             "owner" => return Some(Self::Owner),
             "issuing_authority" => return Some(Self::IssuingAuthority),
             "qr_token" => return Some(Self::QrToken),
+            "in_person" => return Some(Self::InPerson),
             _ => {}
         }
         let (kind, id) = value.split_once(':')?;
@@ -608,6 +622,7 @@ mod tests {
             Authorization::Request(id),
             Authorization::Scan(id),
             Authorization::QrToken,
+            Authorization::InPerson,
         ] {
             assert_eq!(Authorization::parse(&auth.code()), Some(auth));
         }

@@ -306,6 +306,10 @@ fn why(lang: Lang, entry: &EntryView) -> String {
             out.push(' ');
             out.push_str(&lang.t("access_log.say.under_grant"));
         }
+        Some(Authorization::InPerson) => {
+            out.push(' ');
+            out.push_str(&lang.t("access_log.say.in_person"));
+        }
         _ => {}
     }
     if let Some(purpose) = &entry.purpose {

@@ -24,6 +24,14 @@ pub const HEADER_SIGNATURE: &str = "Congdanso-Sms-Signature";
 #[derive(Deserialize)]
 struct SmsPayload {
     text: String,
+    /// Set when the text carries a one-time code valid until then (RFC 3339).
+    #[serde(default)]
+    one_time_until: Option<String>,
+}
+
+/// Whether an `sms` row carries a one-time code (cleared from the row once done with).
+pub fn holds_one_time_code(row: &outbox_message::Model) -> bool {
+    serde_json::from_str::<SmsPayload>(&row.payload).is_ok_and(|p| p.one_time_until.is_some())
 }
 
 /// What an `email` outbox row's payload holds.
@@ -55,10 +63,24 @@ pub(crate) async fn send_sms(
 ) -> Result<(), Failure> {
     let payload: SmsPayload = serde_json::from_str(&row.payload)
         .map_err(|e| Failure::Dead(format!("unreadable payload: {e}")))?;
+    if let Some(until) = &payload.one_time_until {
+        let until = chrono::DateTime::parse_from_rfc3339(until)
+            .map_err(|e| Failure::Dead(format!("unreadable payload: {e}")))?;
+        if state.clock.now() > until {
+            return Err(Failure::Dead(
+                "the one-time code expired before it could be sent".into(),
+            ));
+        }
+    }
     let settings = &state.config.notify;
     let (Some(url), Some(key)) = (&settings.sms_url, &settings.sms_key) else {
         if settings.log_channel {
-            tracing::info!(message = %row.id, to = %masked(&row.destination), text = %payload.text,
+            // A one-time code is a secret: the log gets the fact, not the text.
+            let text = match payload.one_time_until {
+                Some(_) => "(one-time code withheld)",
+                None => payload.text.as_str(),
+            };
+            tracing::info!(message = %row.id, to = %masked(&row.destination), text = %text,
                 "sms (log channel)");
             return Ok(());
         }

@@ -26,10 +26,12 @@ pub enum Kind {
     ReportAnswered,
     /// (Staff) the citizen answered a request made at the counter.
     CounterAnswered,
+    /// The citizen's printed QR card was revoked (from the account, or by staff at a counter).
+    QrCardRevoked,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::RequestNew,
         Kind::RequestExpiring,
         Kind::GrantUsed,
@@ -41,6 +43,7 @@ impl Kind {
         Kind::SecondFactorChanged,
         Kind::ReportAnswered,
         Kind::CounterAnswered,
+        Kind::QrCardRevoked,
     ];
 
     pub fn code(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Kind {
             Kind::SecondFactorChanged => "second_factor.changed",
             Kind::ReportAnswered => "report.answered",
             Kind::CounterAnswered => "counter.answered",
+            Kind::QrCardRevoked => "qr_card.revoked",
         }
     }
 
@@ -67,7 +71,10 @@ impl Kind {
     pub fn is_security(self) -> bool {
         matches!(
             self,
-            Kind::LoginNewBrowser | Kind::PasswordChanged | Kind::SecondFactorChanged
+            Kind::LoginNewBrowser
+                | Kind::PasswordChanged
+                | Kind::SecondFactorChanged
+                | Kind::QrCardRevoked
         )
     }
 
@@ -127,7 +134,8 @@ mod tests {
             [
                 Kind::LoginNewBrowser,
                 Kind::PasswordChanged,
-                Kind::SecondFactorChanged
+                Kind::SecondFactorChanged,
+                Kind::QrCardRevoked
             ]
         );
         assert!(Kind::parse("nope").is_none());

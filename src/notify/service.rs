@@ -243,6 +243,7 @@ fn channel_messages(
         out.push(Message::Sms {
             to: phone.clone(),
             text,
+            one_time_until: None,
         });
     }
     if let Some(email) = &contact.email

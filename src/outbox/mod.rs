@@ -51,8 +51,14 @@ pub enum Message {
         /// Short values only (a link, a count, an agency's name), never document content.
         params: serde_json::Value,
     },
-    /// One SMS through the configured gateway.
-    Sms { to: String, text: String },
+    /// One SMS through the configured gateway. With `one_time_until`, the text carries a
+    /// one-time code valid until then: not sent after it, never printed by the log channel, and
+    /// cleared from the row once sent or given up on.
+    Sms {
+        to: String,
+        text: String,
+        one_time_until: Option<DateTime<Utc>>,
+    },
     /// One email over SMTP (or printed by the log channel in development).
     Email {
         to: String,
@@ -129,7 +135,17 @@ fn row_of(id: Uuid, at: DateTime<Utc>, message: Message) -> Result<outbox_messag
             account.to_string(),
             json(&serde_json::json!({ "kind": kind, "params": params }))?,
         ),
-        Message::Sms { to, text } => (KIND_SMS, to, json(&serde_json::json!({ "text": text }))?),
+        Message::Sms {
+            to,
+            text,
+            one_time_until,
+        } => {
+            let mut payload = serde_json::json!({ "text": text });
+            if let Some(until) = one_time_until {
+                payload["one_time_until"] = serde_json::json!(until.to_rfc3339());
+            }
+            (KIND_SMS, to, json(&payload)?)
+        }
         Message::Email {
             to,
             subject,
@@ -306,18 +322,31 @@ impl Deliverer {
                 }
                 Err(Failure::Retry(_)) => state.metrics.record_delivery(&row.kind, "retried"),
             }
+            // A one-time code leaves the row as soon as the row is done with.
+            let secret = row.kind == KIND_SMS && crate::notify::channels::holds_one_time_code(&row);
             match outcome {
                 Ok(()) => {
-                    repo::mark_delivered(&state.db, row.id, &self.instance, now).await?;
+                    if repo::mark_delivered(&state.db, row.id, &self.instance, now).await? && secret
+                    {
+                        repo::clear_payload(&state.db, row.id).await?;
+                    }
                 }
                 Err(Failure::Dead(why)) => {
                     tracing::warn!(message = %row.id, reason = %why, "outbox message dead");
-                    repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?;
+                    if repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?
+                        && secret
+                    {
+                        repo::clear_payload(&state.db, row.id).await?;
+                    }
                 }
                 Err(Failure::Retry(why)) if row.attempts >= settings.max_attempts => {
                     let why = format!("gave up after {} attempts: {why}", row.attempts);
                     tracing::warn!(message = %row.id, reason = %why, "outbox message dead");
-                    repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?;
+                    if repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?
+                        && secret
+                    {
+                        repo::clear_payload(&state.db, row.id).await?;
+                    }
                 }
                 Err(Failure::Retry(why)) => {
                     let delay = backoff(settings, row.attempts, random_unit());

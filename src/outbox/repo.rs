@@ -173,6 +173,21 @@ pub async fn mark_delivered(
     Ok(result.rows_affected == 1)
 }
 
+/// Empties the payload of a message that is done with (delivered or dead) and carried a secret
+/// (an SMS with a one-time code): the row stays, for the metrics and the attempts.
+pub async fn clear_payload(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    outbox_message::Entity::update_many()
+        .col_expr(
+            outbox_message::Column::Payload,
+            Expr::value(r#"{"cleared":true}"#),
+        )
+        .filter(outbox_message::Column::Id.eq(id))
+        .filter(outbox_message::Column::Status.ne(PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Releases a message after a failed attempt: `dead`, or pending again from `next`.
 pub async fn mark_failed(
     db: &impl ConnectionTrait,

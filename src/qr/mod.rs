@@ -7,14 +7,17 @@
 //! - `service`: issuing, verifying (single use across instances, through the door), the scan
 //!   rows that are a counter session's origin;
 //! - `repo`: the `qr_handle`, `qr_token_use` and `qr_scan` rows;
-//! - `pages`: the citizen's code (home page, `/qr/token.json`), the printable card (`/qr/card`)
-//!   and the staff scan page.
+//! - `pages`: the citizen's code (home page, `/qr/token.json`), the printable card (`/qr/card`),
+//!   the staff scan page (with the card's code by SMS) and the in-person revocation of a lost
+//!   card (`/staff/cards/revoke`);
+//! - `throttle`: fresh tokens per account and minute (`/qr/token.json`).
 
 pub mod pages;
 pub mod render;
 pub mod repo;
 pub mod service;
 pub mod status;
+pub mod throttle;
 pub mod token;
 
 use actix_web::web;
@@ -40,5 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(pages::scan)),
         )
         .service(web::resource("/staff/scan/card").route(web::post().to(pages::scan_card)))
+        .service(web::resource("/staff/scan/card/sms").route(web::post().to(pages::scan_card_sms)))
+        .service(
+            web::resource("/staff/cards/revoke")
+                .route(web::get().to(pages::revoke_form))
+                .route(web::post().to(pages::revoke_in_person)),
+        )
         .service(web::resource("/staff/scan/photo").route(web::post().to(pages::scan_photo)));
 }

@@ -77,6 +77,14 @@ pub async fn token_json(
     state: web::Data<AppState>,
     citizen: CitizenSession,
 ) -> Result<HttpResponse, AppError> {
+    state
+        .qr_tokens
+        .take(
+            citizen.account.id,
+            state.clock.now(),
+            state.config.qr_tokens_per_minute,
+        )
+        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     let shown = Shown::fresh(&state, lang, &citizen.account).await?;
     Ok(no_store(HttpResponse::Ok().json(serde_json::json!({
         "token": shown.text,
@@ -321,7 +329,15 @@ struct ResultPage {
     /// A printed card checked so far: the form asking for the citizen's one-time code, carrying
     /// the card's text.
     card_token: Option<String>,
+    /// On the code step: what asking for the code by SMS came to (a status, or a problem).
+    sms_notice: Option<Notice>,
     form: FormState,
+}
+
+/// A line shown above a form: `alert` for a problem, else a status.
+struct Notice {
+    text: String,
+    alert: bool,
 }
 
 struct VerifiedView {
@@ -453,37 +469,113 @@ async fn result(
                     failure_message: String::new(),
                     counter: Some(counter),
                     card_token: None,
+                    sms_notice: None,
                     form: FormState::new(),
                 },
             )
         }
-        Err(Failure::CodeRequired) => (
-            StatusCode::OK,
-            ResultPage {
-                lang,
-                chrome: Chrome::new(req, Some(&staff.0))?,
-                verified: None,
-                failure_code: String::new(),
-                failure_message: String::new(),
-                counter: None,
-                card_token: Some(text.trim().to_owned()),
-                form: FormState::new(),
-            },
-        ),
+        Err(Failure::CodeRequired) => (StatusCode::OK, code_step(req, lang, staff, text, None)?),
         Err(failure) => (
             failure_status(failure),
-            ResultPage {
-                lang,
-                chrome: Chrome::new(req, Some(&staff.0))?,
-                verified: None,
-                failure_code: failure.code().to_owned(),
-                failure_message: lang.t(&failure.message_key()).into_owned(),
-                counter: None,
-                card_token: None,
-                form: FormState::new(),
-            },
+            failure_page(req, lang, staff, failure)?,
         ),
     };
+    render_page(status, &page).map(no_store)
+}
+
+/// A refused token: the reason in the staff member's words.
+fn failure_page(
+    req: &HttpRequest,
+    lang: Lang,
+    staff: &StaffSession,
+    failure: Failure,
+) -> Result<ResultPage, AppError> {
+    Ok(ResultPage {
+        lang,
+        chrome: Chrome::new(req, Some(&staff.0))?,
+        verified: None,
+        failure_code: failure.code().to_owned(),
+        failure_message: lang.t(&failure.message_key()).into_owned(),
+        counter: None,
+        card_token: None,
+        sms_notice: None,
+        form: FormState::new(),
+    })
+}
+
+/// The printed card's code step: the form for the code the citizen says, and the button that
+/// sends them one by SMS.
+fn code_step(
+    req: &HttpRequest,
+    lang: Lang,
+    staff: &StaffSession,
+    text: &str,
+    sms_notice: Option<Notice>,
+) -> Result<ResultPage, AppError> {
+    Ok(ResultPage {
+        lang,
+        chrome: Chrome::new(req, Some(&staff.0))?,
+        verified: None,
+        failure_code: String::new(),
+        failure_message: String::new(),
+        counter: None,
+        card_token: Some(text.trim().to_owned()),
+        sms_notice,
+        form: FormState::new(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CardSmsForm {
+    token: String,
+}
+
+/// `POST /staff/scan/card/sms`: sends the card holder a fresh one-time code by SMS, then shows
+/// the code step again with what became of it.
+pub async fn scan_card_sms(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    CsrfForm(form): CsrfForm<CardSmsForm>,
+) -> Page {
+    let desk = Desk::of(&state, &staff).await?;
+    let outcome =
+        service::send_code_by_sms(&state, desk.clerk, desk.agency.id, &form.token).await?;
+    let (status, text, alert) = match outcome {
+        service::SmsCode::Sent { phone_tail } => (
+            StatusCode::OK,
+            lang.t("qr.card_sms_sent").replace("%{tail}", &phone_tail),
+            false,
+        ),
+        service::SmsCode::NoPhone => (
+            StatusCode::CONFLICT,
+            lang.t("qr.card_sms_no_phone").into_owned(),
+            true,
+        ),
+        service::SmsCode::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang.t("qr.card_sms_unavailable").into_owned(),
+            true,
+        ),
+        service::SmsCode::TooSoon => (
+            StatusCode::TOO_MANY_REQUESTS,
+            lang.t("qr.card_sms_too_soon")
+                .replace("%{seconds}", &service::SMS_CODE_INTERVAL_SECS.to_string()),
+            true,
+        ),
+        service::SmsCode::Refused(failure) => {
+            let page = failure_page(&req, lang, &staff, failure)?;
+            return render_page(failure_status(failure), &page).map(no_store);
+        }
+    };
+    let page = code_step(
+        &req,
+        lang,
+        &staff,
+        &form.token,
+        Some(Notice { text, alert }),
+    )?;
     render_page(status, &page).map(no_store)
 }
 
@@ -499,5 +591,120 @@ fn failure_status(failure: Failure) -> StatusCode {
         | Failure::CodeRequired
         | Failure::WrongCode
         | Failure::CodeVoid => StatusCode::FORBIDDEN,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/card_revoke.html")]
+struct RevokePage {
+    lang: Lang,
+    chrome: Chrome,
+    form: FormState,
+    /// The card just revoked: the holder's masked number and the time.
+    revoked: Option<(String, String)>,
+}
+
+fn revoke_page(
+    req: &HttpRequest,
+    lang: Lang,
+    staff: &StaffSession,
+    form: FormState,
+    revoked: Option<(String, String)>,
+    status: StatusCode,
+) -> Page {
+    render_page(
+        status,
+        &RevokePage {
+            lang,
+            chrome: Chrome::new(req, Some(&staff.0))?,
+            form,
+            revoked,
+        },
+    )
+    .map(no_store)
+}
+
+/// `GET /staff/cards/revoke`: revoke a lost printed card for the person at the counter.
+pub async fn revoke_form(req: HttpRequest, lang: Lang, staff: StaffSession) -> Page {
+    revoke_page(&req, lang, &staff, FormState::new(), None, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InPersonRevokeForm {
+    #[serde(default)]
+    national_id: String,
+    /// The staff member's statement that they checked the person's identity document.
+    #[serde(default)]
+    checked: Option<String>,
+}
+
+/// `POST /staff/cards/revoke`: the person's national ID number and the staff member's statement
+/// that they checked it against the person's identity document; revokes the card in use.
+pub async fn revoke_in_person(
+    req: HttpRequest,
+    lang: Lang,
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    CsrfForm(input): CsrfForm<InPersonRevokeForm>,
+) -> Page {
+    use crate::accounts::model::NationalId;
+    use crate::error::FieldError;
+    let desk = Desk::of(&state, &staff).await?;
+    let national_id = NationalId::parse(&input.national_id);
+    let mut fields = Vec::new();
+    if let Err(problem) = &national_id {
+        fields.push(FieldError {
+            field: problem.field,
+            code: problem.code,
+        });
+    }
+    if input.checked.as_deref() != Some("yes") {
+        fields.push(FieldError {
+            field: "checked",
+            code: "in_person_check_required",
+        });
+    }
+    let typed = FormState::new().with_value("national_id", &input.national_id);
+    let national_id = match national_id {
+        Ok(id) if fields.is_empty() => id,
+        _ => {
+            let error = AppError::InvalidInput {
+                code: "invalid_form",
+                message: "card revocation form".into(),
+                fields,
+            };
+            let form = typed.from_error(lang, error)?;
+            return revoke_page(
+                &req,
+                lang,
+                &staff,
+                form,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    match service::revoke_in_person(&state, desk.clerk, desk.agency.id, &national_id).await? {
+        Some(_) => {
+            let shown = (
+                service::mask_national_id(national_id.as_str()),
+                local(state.clock.now())
+                    .format("%H:%M:%S %d/%m/%Y")
+                    .to_string(),
+            );
+            revoke_page(
+                &req,
+                lang,
+                &staff,
+                FormState::new(),
+                Some(shown),
+                StatusCode::OK,
+            )
+        }
+        None => {
+            let mut form = typed;
+            form.banner = Some(lang.t("qr.card_revoke_none").into_owned());
+            revoke_page(&req, lang, &staff, form, None, StatusCode::NOT_FOUND)
+        }
     }
 }

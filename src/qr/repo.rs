@@ -179,6 +179,39 @@ pub async fn set_code(
     Ok(result.rows_affected == 1)
 }
 
+/// [`set_code`], unless a code was set recently: only if the card has no code expiring after
+/// `recent_cutoff` (a code set within the interval expires later than that). Compare-and-set:
+/// of several calls at once, one sets the code.
+pub async fn set_code_unless_recent(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    expires_at: DateTime<Utc>,
+    recent_cutoff: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use sea_orm::Condition;
+    let result = qr_card::Entity::update_many()
+        .col_expr(
+            qr_card::Column::CodeHash,
+            Expr::value(Some(hash.to_owned())),
+        )
+        .col_expr(
+            qr_card::Column::CodeExpiresAt,
+            Expr::value(Some(expires_at)),
+        )
+        .col_expr(qr_card::Column::CodeFailures, Expr::value(0))
+        .filter(qr_card::Column::Id.eq(card))
+        .filter(qr_card::Column::RevokedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(qr_card::Column::CodeExpiresAt.is_null())
+                .add(qr_card::Column::CodeExpiresAt.lte(recent_cutoff)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Uses a card's one-time code: clears it only if it is still `hash` and not void (compare-and-
 /// set; the first statement of the verification's transaction). False if another use, a new
 /// code or the wrong-try limit came first.

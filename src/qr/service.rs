@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::repo;
 use super::token::{self, Claims, HANDLE_LEN, NONCE_LEN, ParseError, Parsed};
 use crate::access::{self, ClerkAuthority, Reader};
-use crate::audit::{Action, Actor, Authorization, Object};
+use crate::audit::{Action, Actor, Authorization, Entry, Object, Outcome};
 use crate::error::AppError;
+use crate::i18n::Lang;
 use crate::state::AppState;
 
 /// How far a token's times may be off the verifier's clock (two instances' clocks, the phone
@@ -256,6 +257,16 @@ pub fn code_hash(card_id_hex: &str, code: &str) -> Result<String, AppError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// A uniformly random six-digit code (rejection sampling over a u32).
+fn fresh_code() -> Result<String, AppError> {
+    loop {
+        let n = u32::from_be_bytes(random::<4>()?);
+        if n < 4_294_000_000 {
+            return Ok(format!("{:06}", n % 1_000_000));
+        }
+    }
+}
+
 /// A fresh six-digit one-time code for the citizen's current card, valid [`CODE_MINUTES`]: its
 /// hash replaces any earlier code. The code itself is returned once and stored nowhere.
 pub async fn new_code(
@@ -265,13 +276,7 @@ pub async fn new_code(
     let card = current_card(state, account)
         .await?
         .ok_or(AppError::NotFound)?;
-    // Uniform over 000000..999999: rejection sampling over a u32.
-    let code = loop {
-        let n = u32::from_be_bytes(random::<4>()?);
-        if n < 4_294_000_000 {
-            break format!("{:06}", n % 1_000_000);
-        }
-    };
+    let code = fresh_code()?;
     let expires = state.clock.now() + chrono::Duration::minutes(CODE_MINUTES);
     if !repo::set_code(&state.db, &card.id, &code_hash(&card.id, &code)?, expires).await? {
         return Err(AppError::NotFound);
@@ -279,15 +284,255 @@ pub async fn new_code(
     Ok((card, code))
 }
 
+/// Revokes `card` in one transaction with its `qr.card_revoke` entry and the citizen's security
+/// alert. False if it was revoked already (a second revocation at once changes nothing).
+async fn revoke_logged(
+    state: &AppState,
+    card: &qr_card::Model,
+    actor: Actor,
+    authorization: Authorization,
+) -> Result<bool, AppError> {
+    let now = state.clock.now();
+    let by = actor.id();
+    let txn = access::door::begin_logged(state).await?;
+    if !repo::revoke_card(&txn, &card.id, by, now).await? {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    crate::notify::service::notify(
+        &txn,
+        now,
+        card.account_id,
+        crate::notify::model::Kind::QrCardRevoked,
+        serde_json::json!({ "link": "/access-log" }),
+    )
+    .await?;
+    let entry = Entry {
+        account: card.account_id,
+        actor,
+        action: Action::QrCardRevoke,
+        object: Object::Account,
+        purpose: None,
+        authorization,
+        outcome: Outcome::Allowed,
+    };
+    access::door::commit_logged(state, txn, &entry).await?;
+    Ok(true)
+}
+
 /// The citizen reports their current card lost: revoked at once (the staff scan refuses it;
-/// the status list sets its bit).
+/// the status list sets its bit), with its entry in their log.
 pub async fn revoke_own_card(state: &AppState, account: &account::Model) -> Result<(), AppError> {
     let card = current_card(state, account)
         .await?
         .ok_or(AppError::NotFound)?;
-    repo::revoke_card(&state.db, &card.id, account.id, state.clock.now()).await?;
+    let actor = Actor::Citizen {
+        account: account.id,
+    };
+    revoke_logged(state, &card, actor, Authorization::Owner).await?;
     tracing::info!(account = %account.id, status_index = card.status_index, "QR card revoked by its holder");
     Ok(())
+}
+
+/// A staff member revokes the printed card of the person in front of them, after checking
+/// their identity document (the person lost the card, or has no account access). Answers the
+/// card revoked, or `None` — the same for a number with no account as for an account with no
+/// card in use, so the page is no better than the counter's own check at telling who has an
+/// account. An attempt on an existing citizen is an entry in their log either way (`failed`
+/// when there was no card), and a revocation alerts them on every channel they have.
+pub async fn revoke_in_person(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    national_id: &crate::accounts::model::NationalId,
+) -> Result<Option<qr_card::Model>, AppError> {
+    let citizen = crate::accounts::repo::find_by_login(&state.db, national_id.as_str())
+        .await?
+        .filter(|a| a.role == "citizen");
+    let Some(citizen) = citizen else {
+        tracing::info!(%staff, %agency, "in-person card revocation: no citizen with this number");
+        return Ok(None);
+    };
+    let actor = Actor::Staff {
+        account: staff,
+        agency,
+    };
+    let Some(card) = current_card(state, &citizen).await? else {
+        let entry = Entry {
+            account: citizen.id,
+            actor,
+            action: Action::QrCardRevoke,
+            object: Object::Account,
+            purpose: None,
+            authorization: Authorization::InPerson,
+            outcome: Outcome::Failed,
+        };
+        crate::audit::service::record(state, state.clock.now(), &entry).await?;
+        return Ok(None);
+    };
+    if !revoke_logged(state, &card, actor, Authorization::InPerson).await? {
+        return Ok(None);
+    }
+    tracing::info!(%staff, %agency, status_index = card.status_index, "QR card revoked in person");
+    Ok(Some(card))
+}
+
+/// Least time between two codes sent by SMS for one card (each SMS costs, and a person can be
+/// pestered).
+pub const SMS_CODE_INTERVAL_SECS: i64 = 60;
+
+/// What asking for a card's code by SMS came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsCode {
+    /// Queued for the phone ending in these digits (the last three).
+    Sent { phone_tail: String },
+    /// The citizen has no phone number in their notification settings.
+    NoPhone,
+    /// This instance has no SMS gateway.
+    Unavailable,
+    /// A code was sent less than [`SMS_CODE_INTERVAL_SECS`] ago.
+    TooSoon,
+    /// The card does not pass the checks before the code (forged, revoked, unknown, …).
+    Refused(Failure),
+}
+
+/// The card's checks that come before its code: format, key, signature, validity, an active
+/// holder, the card known and not revoked. Returns the holder and the card.
+async fn check_card(
+    state: &AppState,
+    token_text: &str,
+) -> Result<Result<(Uuid, qr_card::Model), (Failure, Option<Uuid>)>, AppError> {
+    let parsed = match token::parse(token_text) {
+        Ok(parsed) => parsed,
+        Err(error) => return Ok(Err((parse_failure(error), None))),
+    };
+    let claims = parsed.claims;
+    let holder = repo::find_by_handle(&state.db, &hex::encode(claims.handle)).await?;
+    let citizen = holder.as_ref().map(|h| h.account_id);
+    let Some(key) = public_key(state, &claims.key_id).await? else {
+        return Ok(Err((Failure::Forged, citizen)));
+    };
+    if let Err(failure) = check_signed(&parsed, &key, state.clock.now()) {
+        return Ok(Err((failure, citizen)));
+    }
+    if claims.version != token::VERSION_CARD {
+        return Ok(Err((Failure::Malformed, citizen)));
+    }
+    let Some(holder) = holder else {
+        return Ok(Err((Failure::UnknownHandle, None)));
+    };
+    let account = crate::accounts::repo::find_by_id(&state.db, holder.account_id).await?;
+    if !account.is_some_and(|a| a.role == "citizen" && a.status == "active") {
+        return Ok(Err((Failure::UnknownHandle, citizen)));
+    }
+    let card = repo::find_card(&state.db, &hex::encode(claims.card_id()))
+        .await?
+        .filter(|c| {
+            c.account_id == holder.account_id && c.status_index == i64::from(claims.status_index())
+        });
+    match card {
+        None => Ok(Err((Failure::UnknownHandle, citizen))),
+        Some(card) if card.revoked_at.is_some() => Ok(Err((Failure::Revoked, citizen))),
+        Some(card) => Ok(Ok((holder.account_id, card))),
+    }
+}
+
+/// A staff member, holding the citizen's printed card, has a fresh one-time code sent to the
+/// phone in the citizen's notification settings (for people without a smartphone or without
+/// their login at hand). The code replaces any earlier one; at most one per
+/// [`SMS_CODE_INTERVAL_SECS`] per card, decided by compare-and-set in the transaction that queues
+/// the SMS and writes the `qr.card_code_sms` entry. The SMS row is not sent after the code
+/// expires and its text is cleared once sent (`notify::channels`); the staff member sees only
+/// the phone's last three digits, never the code.
+pub async fn send_code_by_sms(
+    state: &AppState,
+    staff: Uuid,
+    agency: Uuid,
+    token_text: &str,
+) -> Result<SmsCode, AppError> {
+    let actor = Actor::Staff {
+        account: staff,
+        agency,
+    };
+    let (holder, card) = match check_card(state, token_text).await? {
+        Ok(found) => found,
+        Err((failure, citizen)) => {
+            if let Some(citizen) = citizen {
+                access::record_refusal(
+                    state,
+                    citizen,
+                    actor,
+                    Action::QrCardCodeSms,
+                    Object::Account,
+                    Authorization::QrToken,
+                )
+                .await;
+            }
+            return Ok(SmsCode::Refused(failure));
+        }
+    };
+    if !crate::notify::service::channel_available(state, crate::notify::model::Channel::Sms) {
+        return Ok(SmsCode::Unavailable);
+    }
+    let contact = crate::notify::repo::contact(&state.db, holder).await?;
+    let Some((phone, lang)) = contact.and_then(|c| {
+        let lang = Lang::from_code(&c.lang).unwrap_or_default();
+        c.phone.map(|p| (p, lang))
+    }) else {
+        return Ok(SmsCode::NoPhone);
+    };
+    let now = state.clock.now();
+    let expires = now + chrono::Duration::minutes(CODE_MINUTES);
+    let code = fresh_code()?;
+    let text = lang
+        .t("qr.card_code_sms_text")
+        .replace("%{code}", &code)
+        .replace("%{minutes}", &CODE_MINUTES.to_string());
+    let txn = access::door::begin_logged(state).await?;
+    // The interval first (the transaction's first statement is this write): of several asks at
+    // once, one sets the code; the others see it set.
+    let recent = expires - chrono::Duration::seconds(SMS_CODE_INTERVAL_SECS);
+    if !repo::set_code_unless_recent(
+        &txn,
+        &card.id,
+        &code_hash(&card.id, &code)?,
+        expires,
+        recent,
+    )
+    .await?
+    {
+        txn.rollback().await?;
+        return Ok(SmsCode::TooSoon);
+    }
+    crate::outbox::enqueue(
+        &txn,
+        now,
+        crate::outbox::Message::Sms {
+            to: phone.clone(),
+            text,
+            one_time_until: Some(expires),
+        },
+    )
+    .await?;
+    let entry = Entry {
+        account: holder,
+        actor,
+        action: Action::QrCardCodeSms,
+        object: Object::Account,
+        purpose: None,
+        authorization: Authorization::QrToken,
+        outcome: Outcome::Allowed,
+    };
+    access::door::commit_logged(state, txn, &entry).await?;
+    let phone_tail: String = phone
+        .chars()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Ok(SmsCode::Sent { phone_tail })
 }
 
 fn at(unix: i64) -> Result<DateTime<Utc>, AppError> {

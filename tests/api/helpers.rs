@@ -141,32 +141,68 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// A second instance on the same database, with the same keys and clock (another process
+    /// behind the load balancer).
+    pub async fn second_instance(&self) -> AppState {
+        build_state_with_keys(
+            (*self.state.config).clone(),
+            Arc::new(self.clock.clone()),
+            Keyring {
+                master: congdanso::keys::master_key_from_bytes(
+                    *self.state.keys.master.expose_secret(),
+                )
+                .expect("master key"),
+                previous: vec![],
+                signing: congdanso::keys::PlatformSigningKey::from_bytes(
+                    *self.state.keys.signing.signing_key().as_bytes(),
+                ),
+            },
+        )
+        .await
+        .expect("second instance")
+    }
+}
+
 /// An app on a file-backed SQLite database in `dir` with a pool of 8 connections, for tests
 /// that fire many requests at once (they must really run side by side).
 pub async fn concurrent_sqlite_app(dir: &tempfile::TempDir) -> TestApp {
+    concurrent_sqlite_app_with(dir, &[]).await
+}
+
+/// [`concurrent_sqlite_app`] with more settings.
+pub async fn concurrent_sqlite_app_with(
+    dir: &tempfile::TempDir,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let url = format!("sqlite://{}/app.db?mode=rwc", dir.path().display());
-    spawn_app_with(&[
+    let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
         ("DATABASE_MAX_CONNECTIONS", "8"),
-    ])
-    .await
+    ];
+    vars.extend_from_slice(extra);
+    spawn_app_with(&vars).await
 }
 
 /// The same on a fresh PostgreSQL database; `None` without `TEST_DATABASE_URL` (the test
 /// `test` is then skipped, or fails under `REQUIRE_ALL_BACKENDS=1`).
 pub async fn concurrent_postgres_app(test: &str) -> Option<TestApp> {
+    concurrent_postgres_app_with(test, &[]).await
+}
+
+/// [`concurrent_postgres_app`] with more settings.
+pub async fn concurrent_postgres_app_with(test: &str, extra: &[(&str, &str)]) -> Option<TestApp> {
     let Some(admin) = postgres_url() else {
         skip(test, "TEST_DATABASE_URL not set");
         return None;
     };
     let url = fresh_postgres_database(&admin).await;
-    Some(
-        spawn_app_with(&[
-            ("DATABASE_URL", url.as_str()),
-            ("DATABASE_MAX_CONNECTIONS", "8"),
-        ])
-        .await,
-    )
+    let mut vars = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "8"),
+    ];
+    vars.extend_from_slice(extra);
+    Some(spawn_app_with(&vars).await)
 }
 
 pub async fn spawn_app() -> TestApp {

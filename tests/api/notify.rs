@@ -215,7 +215,12 @@ async fn an_agencys_reads_within_a_minute_make_one_alert_with_the_count() {
 }
 
 /// Saves the contact form: `prefs` are the `kind:channel` boxes left on.
-async fn save_contact<S, B>(me: &mut Client<S>, email: &str, phone: &str, prefs: &[&str]) -> u16
+pub(crate) async fn save_contact<S, B>(
+    me: &mut Client<S>,
+    email: &str,
+    phone: &str,
+    prefs: &[&str],
+) -> u16
 where
     S: actix_web::dev::Service<
             actix_http::Request,

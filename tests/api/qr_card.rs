@@ -77,20 +77,7 @@ async fn many_cards_at_once(t: TestApp) {
     let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
     setup(&t, &mut me, &mut clerk).await;
     let holder = citizen(&t).await;
-    let second = congdanso::startup::build_state_with_keys(
-        (*t.state.config).clone(),
-        std::sync::Arc::new(t.clock.clone()),
-        congdanso::keys::Keyring {
-            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
-                .unwrap(),
-            previous: vec![],
-            signing: congdanso::keys::PlatformSigningKey::from_bytes(
-                *t.state.keys.signing.signing_key().as_bytes(),
-            ),
-        },
-    )
-    .await
-    .unwrap();
+    let second = t.second_instance().await;
     let attempts = (0..20).map(|i| {
         let state = if i % 2 == 0 { &t.state } else { &second };
         service::issue_card(state, &holder)
@@ -426,20 +413,7 @@ async fn one_code_many_submissions(t: TestApp) {
     let holder = citizen(&t).await;
     let issued = service::issue_card(&t.state, &holder).await.unwrap();
     let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
-    let second = congdanso::startup::build_state_with_keys(
-        (*t.state.config).clone(),
-        std::sync::Arc::new(t.clock.clone()),
-        congdanso::keys::Keyring {
-            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
-                .unwrap(),
-            previous: vec![],
-            signing: congdanso::keys::PlatformSigningKey::from_bytes(
-                *t.state.keys.signing.signing_key().as_bytes(),
-            ),
-        },
-    )
-    .await
-    .unwrap();
+    let second = t.second_instance().await;
     let staff = clerk_account(&t).await;
     let agency = staff.agency_id.unwrap();
     let attempts = (0..10).map(|i| {
@@ -468,20 +442,7 @@ async fn many_guesses_at_once(t: TestApp) {
     let holder = citizen(&t).await;
     let issued = service::issue_card(&t.state, &holder).await.unwrap();
     let (_, code) = service::new_code(&t.state, &holder).await.unwrap();
-    let second = congdanso::startup::build_state_with_keys(
-        (*t.state.config).clone(),
-        std::sync::Arc::new(t.clock.clone()),
-        congdanso::keys::Keyring {
-            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
-                .unwrap(),
-            previous: vec![],
-            signing: congdanso::keys::PlatformSigningKey::from_bytes(
-                *t.state.keys.signing.signing_key().as_bytes(),
-            ),
-        },
-    )
-    .await
-    .unwrap();
+    let second = t.second_instance().await;
     let staff = clerk_account(&t).await;
     let agency = staff.agency_id.unwrap();
     let right: u32 = code.parse().unwrap();
@@ -669,4 +630,365 @@ async fn the_offline_cli_checks_a_card_against_a_fresh_signed_status_list() {
             assert_eq!(body["code"], "qr_status_unknown", "{why}");
         }
     }
+}
+
+/// The citizen's entries of `action`: (outcome, actor id, authorization).
+async fn entries_of_action(t: &TestApp, action: &str) -> Vec<(String, String, String)> {
+    congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
+        .await
+        .unwrap();
+    let holder = citizen(t).await;
+    congdanso::audit::repo::entries_of(&t.state.db, holder.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.as_deref() == Some(action))
+        .map(|e| {
+            (
+                e.outcome.unwrap_or_default(),
+                e.actor_id.unwrap_or_default(),
+                e.authorization.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn sms_rows(t: &TestApp) -> Vec<entity::outbox_message::Model> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entity::outbox_message::Entity::find()
+        .filter(entity::outbox_message::Column::Kind.eq("sms"))
+        .all(&t.state.db)
+        .await
+        .unwrap()
+}
+
+/// The six digits after "là " / "is " in an SMS text.
+fn code_in(text: &str) -> String {
+    let digits: Vec<String> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| w.len() == 6)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(digits.len(), 1, "{text}");
+    digits[0].clone()
+}
+
+#[actix_web::test]
+async fn a_clerk_has_the_card_code_sent_by_sms_once_a_minute_and_the_citizen_says_it() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    let got = crate::outbox::receiver(listener).await;
+    let t = spawn_app_with(&[
+        ("CONGDANSO_SMS_URL", url.as_str()),
+        ("CONGDANSO_SMS_KEY", "sms-gateway-test-key-0123456789abcdef"),
+    ])
+    .await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+
+    // The code step offers the SMS.
+    let step = clerk.post("/staff/scan", &[("token", &issued.text)]).await;
+    assert!(
+        step.body.contains(r#"action="/staff/scan/card/sms""#),
+        "{}",
+        step.body
+    );
+    // No phone on file: said so, nothing queued.
+    let reply = clerk
+        .post("/staff/scan/card/sms", &[("token", &issued.text)])
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(reply.body.contains("qr-sms-notice"), "{}", reply.body);
+    assert!(sms_rows(&t).await.is_empty());
+
+    assert_eq!(
+        crate::notify::save_contact(&mut me, "", "0912345678", &[]).await,
+        303
+    );
+    let reply = clerk
+        .post("/staff/scan/card/sms", &[("token", &issued.text)])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(
+        reply.body.contains("678"),
+        "the phone's tail: {}",
+        reply.body
+    );
+    assert!(!reply.body.contains("0912345678"), "never the whole number");
+    assert!(reply.body.contains(r#"action="/staff/scan/card""#));
+    // Again within the minute: refused, still one SMS.
+    let again = clerk
+        .post("/staff/scan/card/sms", &[("token", &issued.text)])
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        again.body
+    );
+    assert_eq!(sms_rows(&t).await.len(), 1);
+
+    // Delivered: the gateway gets the code; the row keeps no trace of it.
+    let deliverer = congdanso::outbox::Deliverer::new(&t.state.config.outbox).unwrap();
+    deliverer.deliver_due(&t.state).await.unwrap();
+    deliverer.deliver_due(&t.state).await.unwrap();
+    let calls = got.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    let body: Value = serde_json::from_slice(&calls[0].1).unwrap();
+    assert_eq!(body["to"], "0912345678");
+    let code = code_in(body["text"].as_str().unwrap());
+    assert!(!reply.body.contains(&code), "the clerk never sees the code");
+    let rows = sms_rows(&t).await;
+    assert_eq!(rows[0].status, "delivered");
+    assert!(!rows[0].payload.contains(&code), "{}", rows[0].payload);
+
+    // The citizen says it: verified.
+    let reply = clerk
+        .post(
+            "/staff/scan/card",
+            &[("token", &issued.text), ("code", &code)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains(crate::qr::NAME));
+
+    // A minute later another may be sent; one not delivered before the code expires is not
+    // sent at all, and its text is gone too.
+    t.clock.advance(chrono::Duration::seconds(61));
+    let reply = clerk
+        .post("/staff/scan/card/sms", &[("token", &issued.text)])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    t.clock.advance(chrono::Duration::minutes(11));
+    deliverer.deliver_due(&t.state).await.unwrap();
+    assert_eq!(got.lock().unwrap().len(), 1, "an expired code is not sent");
+    let late = sms_rows(&t)
+        .await
+        .into_iter()
+        .find(|r| r.status != "delivered")
+        .unwrap();
+    assert_eq!(late.status, "dead");
+    assert!(late.payload.contains("cleared"), "{}", late.payload);
+
+    // Each SMS is an entry naming the clerk (the refused second one sends nothing and is not).
+    let staff = clerk_account(&t).await;
+    let entries = entries_of_action(&t, "qr.card_code_sms").await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.0 == "allowed" && e.1 == staff.id.to_string() && e.2 == "qr_token")
+    );
+}
+
+/// Ten asks for an SMS code at once, over two instances: one SMS.
+async fn many_sms_asks_at_once(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    assert_eq!(
+        crate::notify::save_contact(&mut me, "", "0912345678", &[]).await,
+        303
+    );
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let second = t.second_instance().await;
+    let staff = clerk_account(&t).await;
+    let agency = staff.agency_id.unwrap();
+    let asks = (0..10).map(|i| {
+        let state = if i % 2 == 0 { &t.state } else { &second };
+        service::send_code_by_sms(state, staff.id, agency, &issued.text)
+    });
+    let outcomes = futures_util::future::join_all(asks).await;
+    let sent = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(service::SmsCode::Sent { .. })))
+        .count();
+    let too_soon = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(service::SmsCode::TooSoon)))
+        .count();
+    assert_eq!((sent, too_soon), (1, 9), "{outcomes:?}");
+    assert_eq!(sms_rows(&t).await.len(), 1);
+    assert_eq!(entries_of_action(&t, "qr.card_code_sms").await.len(), 1);
+}
+
+#[actix_web::test]
+async fn ten_sms_code_asks_at_once_send_one_sms_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let t =
+        crate::helpers::concurrent_sqlite_app_with(&dir, &[("CONGDANSO_NOTIFY_LOG", "true")]).await;
+    many_sms_asks_at_once(t).await;
+}
+
+#[actix_web::test]
+async fn ten_sms_code_asks_at_once_send_one_sms_on_postgres() {
+    let Some(t) = crate::helpers::concurrent_postgres_app_with(
+        "ten_sms_code_asks_at_once_send_one_sms_on_postgres",
+        &[("CONGDANSO_NOTIFY_LOG", "true")],
+    )
+    .await
+    else {
+        return;
+    };
+    many_sms_asks_at_once(t).await;
+}
+
+#[actix_web::test]
+async fn a_clerk_revokes_a_lost_card_after_checking_the_person_and_the_citizen_is_told() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    let issued = service::issue_card(&t.state, &holder).await.unwrap();
+    let number = crate::issuing::CITIZEN;
+
+    let home = clerk.get("/staff").await;
+    assert!(
+        home.body.contains(r#"href="/staff/cards/revoke""#),
+        "{}",
+        home.body
+    );
+    let form = clerk.get("/staff/cards/revoke").await;
+    assert_eq!(form.status, StatusCode::OK);
+    // Without the statement that the person was checked: refused, nothing revoked.
+    let reply = clerk
+        .post("/staff/cards/revoke", &[("national_id", number)])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("f-checked-error"), "{}", reply.body);
+    let reply = clerk
+        .post(
+            "/staff/cards/revoke",
+            &[("national_id", "12"), ("checked", "yes")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.body.contains("f-national_id-error"), "{}", reply.body);
+    // A number with no account: the same answer as a citizen with no card.
+    let reply = clerk
+        .post(
+            "/staff/cards/revoke",
+            &[("national_id", "001099009999"), ("checked", "yes")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let nobody = reply.body.clone();
+    assert!(only_cards(&t).await[0].revoked_at.is_none());
+
+    let reply = clerk
+        .post(
+            "/staff/cards/revoke",
+            &[("national_id", number), ("checked", "yes")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("card-revoked"), "{}", reply.body);
+    let staff = clerk_account(&t).await;
+    let card = only_cards(&t).await.remove(0);
+    assert!(card.revoked_at.is_some());
+    assert_eq!(card.revoked_by, Some(staff.id));
+    // The card no longer works.
+    let scan = clerk.post("/staff/scan", &[("token", &issued.text)]).await;
+    assert_eq!(failure_code(&scan.body), "qr_revoked");
+    // Again: no card in use, answered like the unknown number (the page's words).
+    let again = clerk
+        .post(
+            "/staff/cards/revoke",
+            &[("national_id", number), ("checked", "yes")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let words = |b: &str| {
+        b.split("error-summary")
+            .nth(1)
+            .map(|r| r[..200.min(r.len())].to_owned())
+    };
+    assert_eq!(words(&again.body), words(&nobody));
+
+    // In the citizen's log: the revocation (in person) and the attempt that found no card.
+    let entries = entries_of_action(&t, "qr.card_revoke").await;
+    let outcomes: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.0.as_str(), e.2.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("allowed", "in_person"), ("failed", "in_person")],
+        "{entries:?}"
+    );
+    assert!(entries.iter().all(|e| e.1 == staff.id.to_string()));
+    let log = me.get("/access-log").await;
+    assert!(
+        log.body.contains("thu hồi thẻ QR in của bạn"),
+        "{}",
+        log.body
+    );
+    assert!(
+        log.body.contains("đối chiếu giấy tờ tùy thân"),
+        "{}",
+        log.body
+    );
+    // And told: a security alert (every channel they have).
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let alerts = entity::outbox_message::Entity::find()
+        .filter(entity::outbox_message::Column::Kind.eq("notify"))
+        .all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|r| r.payload.contains("qr_card.revoked"))
+            .count(),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn the_citizen_revoking_their_own_card_is_an_entry_and_an_alert() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    service::issue_card(&t.state, &holder).await.unwrap();
+    service::revoke_own_card(&t.state, &holder).await.unwrap();
+    let entries = entries_of_action(&t, "qr.card_revoke").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, "allowed");
+    assert_eq!(entries[0].1, holder.id.to_string());
+    assert_eq!(entries[0].2, "owner");
+}
+
+#[actix_web::test]
+async fn fresh_tokens_are_limited_per_account_and_minute() {
+    let t = spawn_app_with(&[("CONGDANSO_QR_TOKENS_PER_MINUTE", "3")]).await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    for _ in 0..3 {
+        assert_eq!(me.get("/qr/token.json").await.status, StatusCode::OK);
+    }
+    let refused = me.get("/qr/token.json").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    assert!(refused.headers.get("retry-after").is_some());
+    let body: Value = serde_json::from_str(&refused.body).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    t.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(me.get("/qr/token.json").await.status, StatusCode::OK);
 }

@@ -28,11 +28,16 @@
       }
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) {
-          return response.ok ? response.json() : null;
+          if (response.ok) {
+            return response.json();
+          }
+          // Too many fresh codes asked for (429): wait as long as the server says.
+          var after = parseInt(response.headers.get("Retry-After"), 10);
+          return { retryAfter: after > 0 ? after : 15 };
         })
         .then(function (body) {
           if (!body || !body.svg) {
-            window.setTimeout(refresh, 15000);
+            window.setTimeout(refresh, ((body && body.retryAfter) || 15) * 1000);
             return;
           }
           image.innerHTML = body.svg;

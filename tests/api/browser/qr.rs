@@ -141,3 +141,77 @@ async fn the_printable_card_page_is_accessible_with_and_without_a_card() {
     b.assert_accessible("qr-card-code-vi").await;
     b.finish().await;
 }
+
+/// The clerk's side of a printed card: the code step with "send the code by SMS" (here without
+/// a gateway: the reason is shown), and revoking a lost card after checking the person — each
+/// page axe-clean at 360 px.
+#[actix_web::test]
+async fn a_clerk_asks_for_a_card_code_by_sms_and_revokes_a_lost_card_accessibly() {
+    let Some(mut b) = Browser::start(
+        "a_clerk_asks_for_a_card_code_by_sms_and_revokes_a_lost_card_accessibly",
+        "vi",
+    )
+    .await
+    else {
+        return;
+    };
+    let state = b.app.state.clone();
+    congdanso::demo::seed(&state).await.unwrap();
+    // The citizen's account becomes active at their first login (TOTP enrolment).
+    log_in(
+        &b,
+        "/login",
+        congdanso::demo::DEMO_CITIZEN_ID,
+        congdanso::demo::DEMO_PASSWORD,
+    )
+    .await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut phone: Client = b.another_session(profile.path(), "vi").await;
+    std::mem::swap(&mut b.client, &mut phone);
+    let holder =
+        congdanso::accounts::repo::find_by_login(&state.db, congdanso::demo::DEMO_CITIZEN_ID)
+            .await
+            .unwrap()
+            .unwrap();
+    let card = congdanso::qr::service::issue_card(&state, &holder)
+        .await
+        .unwrap();
+    log_in(
+        &b,
+        "/staff/login",
+        "demo.clerk",
+        congdanso::demo::DEMO_PASSWORD,
+    )
+    .await;
+    b.goto("/staff/scan").await;
+    b.fill("token", &card.text).await;
+    b.submit().await;
+    let main = b.text_of("main").await;
+    assert!(main.contains("Gửi mã qua SMS"), "{main}");
+    b.assert_accessible("qr-card-code-step-vi").await;
+    b.click_and_wait("form[action='/staff/scan/card/sms'] button")
+        .await;
+    // The demo citizen has no phone in their notification settings: the clerk is told why.
+    let notice = b.text_of("#qr-sms-notice").await;
+    assert!(
+        notice.contains("số điện thoại") || notice.contains("cổng SMS"),
+        "{notice}"
+    );
+    b.assert_accessible("qr-card-sms-refused-vi").await;
+
+    b.goto("/staff/cards/revoke").await;
+    b.assert_accessible("qr-card-revoke-form-vi").await;
+    b.fill("national_id", congdanso::demo::DEMO_CITIZEN_ID)
+        .await;
+    b.submit().await;
+    assert!(b.text_of("main").await.contains("Hãy xác nhận"));
+    b.assert_accessible("qr-card-revoke-unchecked-vi").await;
+    // The typed number is kept; the statement is ticked this time.
+    b.eval("document.getElementById('f-checked').click();", vec![])
+        .await;
+    b.submit().await;
+    assert!(b.text_of("#card-revoked").await.contains("đã bị thu hồi"));
+    b.assert_accessible("qr-card-revoked-vi").await;
+    let _ = phone.close().await;
+    b.finish().await;
+}
