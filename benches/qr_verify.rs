@@ -48,6 +48,31 @@ fn bench(c: &mut Criterion) {
     group.bench_function("signature_only", |b| {
         b.iter(|| assert!(black_box(&parsed).signed_by(&public)))
     });
+    // The reference in the same run: ed25519-dalek's strict check on the same bytes.
+    let bytes = parsed.bytes();
+    let body: [u8; token::BODY_LEN] = bytes[..token::BODY_LEN].try_into().unwrap();
+    let signature: [u8; 64] = bytes[token::BODY_LEN..].try_into().unwrap();
+    let message = token::signed_message(&body);
+    let signature = ed25519_dalek::Signature::from_bytes(&signature);
+    group.bench_function("signature_only_verify_strict", |b| {
+        b.iter(|| {
+            assert!(
+                public
+                    .verify_strict(black_box(&message), black_box(&signature))
+                    .is_ok()
+            )
+        })
+    });
+    group.bench_function("signature_only_verify", |b| {
+        b.iter(|| {
+            use ed25519_dalek::Verifier;
+            assert!(
+                public
+                    .verify(black_box(&message), black_box(&signature))
+                    .is_ok()
+            )
+        })
+    });
     group.finish();
 }
 

@@ -4,7 +4,7 @@
 //! citizen.
 //!
 //! ```text
-//! seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K] [--grant FILE]
+//! seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K] [--grant FILE] [--qr N FILE]
 //! ```
 //! (settings from the environment, like `serve`)
 //!
@@ -21,6 +21,10 @@
 //!   agency (`BENCH-ASK`, API credential, purpose `bench-grant` covering that type's file) asks
 //!   for all of them with `GRANT_MAX_USES` reads each; the citizen approves. Prints
 //!   `agency_token=…`, `grant=…` and `documents=<id>,<id>,…` (bench/grant_read_vs_css.sh).
+//!
+//! - `--qr N FILE`: N fresh QR identity tokens of this citizen (`qr::service::issue`, valid
+//!   `CONGDANSO_QR_TTL_SECONDS`), one per line in FILE, and a counter clerk's session: prints
+//!   `staff_token=…` (bench/qr_verify_http.sh).
 //!
 //! Prints `token=<session token>` on the last line, and on stderr how long the appends took
 //! (entries per second), which is the append throughput at that batch size and concurrency.
@@ -55,6 +59,7 @@ struct Args {
     concurrency: usize,
     citizens: usize,
     grant_file: Option<std::path::PathBuf>,
+    qr: Option<(usize, std::path::PathBuf)>,
 }
 
 fn parse_args() -> Option<Args> {
@@ -67,11 +72,17 @@ fn parse_args() -> Option<Args> {
         concurrency: 1,
         citizens: 1,
         grant_file: None,
+        qr: None,
     };
     let mut rest = args.get(2..)?.iter();
     while let Some(flag) = rest.next() {
         if flag == "--grant" {
             parsed.grant_file = Some(rest.next()?.into());
+            continue;
+        }
+        if flag == "--qr" {
+            let n: usize = rest.next()?.parse().ok()?;
+            parsed.qr = Some((n, rest.next()?.into()));
             continue;
         }
         let value: usize = rest.next()?.parse().ok()?;
@@ -89,7 +100,7 @@ fn parse_args() -> Option<Args> {
 fn main() -> ExitCode {
     let Some(args) = parse_args() else {
         eprintln!(
-            "usage: seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K] [--grant FILE]"
+            "usage: seed_vault <national id> <documents> [--log N] [--batch B] [--concurrency C] [--citizens K] [--grant FILE] [--qr N FILE]"
         );
         return ExitCode::from(2);
     };
@@ -195,6 +206,9 @@ async fn seed(args: Args) -> Result<String, String> {
     if grant_bytes.is_some() {
         let ids: Vec<Uuid> = documents.iter().map(|(id, _)| *id).collect();
         seed_grant(&state, &owner, &args.national_id, &ids).await?;
+    }
+    if let Some((n, path)) = &args.qr {
+        seed_qr(&state, &owner, *n, path).await?;
     }
     let new = session::start(&state, owner.id, Stage::Full, &ClientInfo::default())
         .await
@@ -469,5 +483,42 @@ async fn seed_grant(
     println!("grant={}", grant.id);
     let ids: Vec<String> = documents.iter().map(Uuid::to_string).collect();
     println!("documents={}", ids.join(","));
+    Ok(())
+}
+
+/// `n` fresh tokens of `owner` into `path`, and a clerk's session (printed).
+async fn seed_qr(
+    state: &AppState,
+    owner: &account::Model,
+    n: usize,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let actors = Actors::new(state).await?;
+    // The counter accepts tokens of active accounts only: enrol the authenticator as the app
+    // would, with the code it shows now.
+    let secret =
+        congdanso::accounts::service::totp_secret(state, owner).map_err(|e| e.to_string())?;
+    let code = congdanso::accounts::totp::code_at(&secret, state.clock.now().timestamp() / 30);
+    congdanso::accounts::service::confirm_enrolment(state, owner, &code, None)
+        .await
+        .map_err(|e| format!("enrolment: {e}"))?;
+    let started = std::time::Instant::now();
+    let mut lines = String::with_capacity(n * 180);
+    for _ in 0..n {
+        let issued = congdanso::qr::service::issue(state, owner)
+            .await
+            .map_err(|e| format!("qr token: {e}"))?;
+        lines.push_str(&issued.text);
+        lines.push('\n');
+    }
+    std::fs::write(path, lines).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "seed_vault: {n} QR tokens in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let clerk = session::start(state, actors.clerks[0], Stage::Full, &ClientInfo::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("staff_token={}", clerk.token);
     Ok(())
 }
