@@ -67,6 +67,15 @@ struct Queue {
     refused: Vec<u64>,
 }
 
+/// The grant-use alert of one grant and window, for the uses one batch took.
+struct GrantAlert {
+    at: chrono::DateTime<chrono::Utc>,
+    window: std::time::Duration,
+    citizen: Uuid,
+    agency: Uuid,
+    uses: i32,
+}
+
 /// One per instance (in `AppState`).
 #[derive(Default)]
 pub struct GroupCommit {
@@ -180,8 +189,9 @@ impl GroupCommit {
     }
 
     /// Writes one batch in one transaction: each claim in ticket order (a claim the batch's
-    /// earlier claims used up is refused like any other), then the rows whose claims were
-    /// taken. Returns the tickets whose claim was refused.
+    /// earlier claims used up is refused like any other), then one grant-use alert per grant and
+    /// window for the uses taken (counting them), then the rows whose claims were taken.
+    /// Returns the tickets whose claim was refused.
     async fn commit(
         db: &DatabaseConnection,
         batch: Vec<(u64, Item)>,
@@ -191,6 +201,8 @@ impl GroupCommit {
         let txn = db.begin().await?;
         let mut refused = Vec::new();
         let mut rows = Vec::with_capacity(batch.len());
+        // (grant, window start) → the alert's details and the uses taken in this batch.
+        let mut alerts: Vec<((Uuid, i64), GrantAlert)> = Vec::new();
         for (ticket, item) in batch {
             let taken = match item.claim {
                 None => true,
@@ -207,10 +219,20 @@ impl GroupCommit {
                     let taken =
                         grants_repo::take_use(&txn, grant, document, form, max_uses).await?;
                     if taken {
-                        crate::notify::service::grant_used(
-                            &txn, at, window, citizen, grant, agency,
-                        )
-                        .await?;
+                        let key = (grant, crate::notify::service::window(at, window).0);
+                        match alerts.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, alert)) => alert.uses += 1,
+                            None => alerts.push((
+                                key,
+                                GrantAlert {
+                                    at,
+                                    window,
+                                    citizen,
+                                    agency,
+                                    uses: 1,
+                                },
+                            )),
+                        }
                     }
                     taken
                 }
@@ -220,6 +242,18 @@ impl GroupCommit {
             } else {
                 refused.push(ticket);
             }
+        }
+        for ((grant, _), alert) in alerts {
+            crate::notify::service::grant_used(
+                &txn,
+                alert.at,
+                alert.window,
+                alert.citizen,
+                grant,
+                alert.agency,
+                alert.uses,
+            )
+            .await?;
         }
         if !rows.is_empty() {
             repo::insert_pending_many(&txn, rows).await?;

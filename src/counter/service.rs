@@ -472,6 +472,7 @@ pub async fn open_file(
         grant.citizen_id,
         grant.id,
         grant.agency_id,
+        1,
     )
     .await?;
     visit.finish().await

@@ -65,6 +65,7 @@ pub async fn notify_once(
         at,
         at,
         &format!("once:{key}"),
+        1,
         Message::Notify {
             account,
             kind: kind.code().to_owned(),
@@ -84,9 +85,10 @@ pub fn window(at: DateTime<Utc>, length: std::time::Duration) -> (i64, DateTime<
 /// A little after a window ends, so a read committed right at its end still joins it.
 const WINDOW_GRACE: Duration = Duration::seconds(2);
 
-/// One use of `grant` by `agency`: joins the alert of this grant's current window (one message
-/// per grant and window, its count the number of reads), due when the window ends. Called in
-/// the transaction that took the use.
+/// `uses` uses of `grant` by `agency` (at `at`'s window): join the alert of this grant's
+/// current window (one message per grant and window, its count the number of reads), due when
+/// the window ends. Called in the transaction that took the uses (the group commit gathers a
+/// batch's uses of one grant and window into one call).
 pub async fn grant_used(
     conn: &impl ConnectionTrait,
     at: DateTime<Utc>,
@@ -94,6 +96,7 @@ pub async fn grant_used(
     citizen: Uuid,
     grant: Uuid,
     agency: Uuid,
+    uses: i32,
 ) -> Result<(), DbErr> {
     let (start, end) = window(at, window_length);
     outbox::enqueue_batched(
@@ -101,6 +104,7 @@ pub async fn grant_used(
         at,
         end + WINDOW_GRACE,
         &format!("grant.used:{grant}:{start}"),
+        uses,
         Message::Notify {
             account: citizen,
             kind: Kind::GrantUsed.code().to_owned(),

@@ -89,20 +89,21 @@ pub async fn enqueue(
     Ok(id)
 }
 
-/// Writes a message that gathers events: the first event of `batch_key` inserts it (count 1,
-/// due at `due`); each later one while it is still waiting adds one to its count. A key used
-/// once only (a warning that must exist once) is simply not inserted again.
+/// Writes a message that gathers events: the first `events` of `batch_key` insert it (count
+/// `events`, due at `due`); each later call while it is still waiting adds its `events` to the
+/// count. A key used once only (a warning that must exist once) is simply not inserted again.
 pub async fn enqueue_batched(
     conn: &impl ConnectionTrait,
     at: DateTime<Utc>,
     due: DateTime<Utc>,
     batch_key: &str,
+    events: i32,
     message: Message,
 ) -> Result<(), DbErr> {
     let mut row = row_of(Uuid::now_v7(), at, message)?;
     row.next_attempt_at = due;
     row.batch_key = Some(batch_key.to_owned());
-    row.batch_count = Some(1);
+    row.batch_count = Some(events.max(1));
     repo::upsert_batched(conn, row).await
 }
 

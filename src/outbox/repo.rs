@@ -41,15 +41,17 @@ fn active_of(row: outbox_message::Model) -> outbox_message::ActiveModel {
     }
 }
 
-/// Inserts a batched row, or adds one to the count of the waiting row with its key. A row of
-/// that key already claimed or delivered is left alone (its window closed; the caller's key
-/// names the window, so this only happens to a key meant to exist once).
+/// Inserts a batched row (its `batch_count` the number of events it starts with), or adds that
+/// number to the count of the waiting row with its key. A row of that key already claimed or
+/// delivered is left alone (its window closed; the caller's key names the window, so this only
+/// happens to a key meant to exist once).
 pub async fn upsert_batched(
     db: &impl ConnectionTrait,
     row: outbox_message::Model,
 ) -> Result<(), DbErr> {
     use sea_orm::sea_query::OnConflict;
-    let count = Expr::col((outbox_message::Entity, outbox_message::Column::BatchCount)).add(1);
+    let events = row.batch_count.unwrap_or(1);
+    let count = Expr::col((outbox_message::Entity, outbox_message::Column::BatchCount)).add(events);
     let on_conflict = OnConflict::column(outbox_message::Column::BatchKey)
         .value(outbox_message::Column::BatchCount, count)
         .action_and_where(

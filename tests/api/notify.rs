@@ -1076,3 +1076,58 @@ async fn an_unreachable_smtp_server_is_retried_then_failed_and_the_inbox_still_h
     assert_eq!(row.attempts, 2);
     assert_eq!(row.status, "dead");
 }
+
+/// Reads fired at once share group-commit batches: each batch adds its uses to the window's one
+/// alert in one statement, so the count is every read, whatever the batching.
+async fn reads_at_once_are_all_counted(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (_issuer, cccd) = citizen_with_cccd(&t, &mut me).await;
+    let asker = make_asker(&t, "UBND-HAICHAU").await;
+    register_purpose(&t, &asker.agency, "cu-tru", &["full_name"]).await;
+    let (_, request) = post_json(
+        &t,
+        &asker.token,
+        "/api/v1/requests",
+        &ask_cccd(json!({ "full_name": "required" }), 30),
+    )
+    .await;
+    let id = request["id"].as_str().unwrap().to_owned();
+    let grant = approve(&t, &mut me, &id, cccd, &[]).await;
+    deliver(&t).await;
+    let now = t.state.clock.now();
+    let start = now + chrono::Duration::seconds(60 - i64::from(now.timestamp() as i32 % 60));
+    t.clock.set(start);
+    let path = format!("/api/v1/grants/{grant}/documents/{cccd}");
+    let reads = (0..24).map(|_| get_json(&t, &asker.token, &path));
+    for (status, body) in futures_util::future::join_all(reads).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    t.clock.advance(chrono::Duration::seconds(65));
+    deliver(&t).await;
+    let used: Vec<notification::Model> = notification::Entity::find()
+        .filter(notification::Column::Kind.eq(Kind::GrantUsed.code()))
+        .all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(used.len(), 1);
+    let params: serde_json::Value = serde_json::from_str(&used[0].params).unwrap();
+    assert_eq!(params["n"], 24, "{params}");
+}
+
+#[actix_web::test]
+async fn twenty_four_reads_at_once_make_one_alert_counting_24_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    reads_at_once_are_all_counted(crate::helpers::concurrent_sqlite_app(&dir).await).await;
+}
+
+#[actix_web::test]
+async fn twenty_four_reads_at_once_make_one_alert_counting_24_on_postgres() {
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "twenty_four_reads_at_once_make_one_alert_counting_24_on_postgres",
+    )
+    .await
+    else {
+        return;
+    };
+    reads_at_once_are_all_counted(t).await;
+}
