@@ -638,6 +638,35 @@ pub struct InPersonRevokeForm {
     checked: Option<String>,
 }
 
+impl InPersonRevokeForm {
+    /// The number, if it is one and the statement is ticked; else each problem at its field.
+    fn validated(&self) -> Result<crate::accounts::model::NationalId, AppError> {
+        use crate::error::FieldError;
+        let national_id = crate::accounts::model::NationalId::parse(&self.national_id);
+        let mut fields = Vec::new();
+        if let Err(problem) = &national_id {
+            fields.push(FieldError {
+                field: problem.field,
+                code: problem.code,
+            });
+        }
+        if self.checked.as_deref() != Some("yes") {
+            fields.push(FieldError {
+                field: "checked",
+                code: "in_person_check_required",
+            });
+        }
+        match national_id {
+            Ok(id) if fields.is_empty() => Ok(id),
+            _ => Err(AppError::InvalidInput {
+                code: "invalid_form",
+                message: "card revocation form".into(),
+                fields,
+            }),
+        }
+    }
+}
+
 /// `POST /staff/cards/revoke`: the person's national ID number and the staff member's statement
 /// that they checked it against the person's identity document; revokes the card in use.
 pub async fn revoke_in_person(
@@ -647,32 +676,11 @@ pub async fn revoke_in_person(
     staff: StaffSession,
     CsrfForm(input): CsrfForm<InPersonRevokeForm>,
 ) -> Page {
-    use crate::accounts::model::NationalId;
-    use crate::error::FieldError;
     let desk = Desk::of(&state, &staff).await?;
-    let national_id = NationalId::parse(&input.national_id);
-    let mut fields = Vec::new();
-    if let Err(problem) = &national_id {
-        fields.push(FieldError {
-            field: problem.field,
-            code: problem.code,
-        });
-    }
-    if input.checked.as_deref() != Some("yes") {
-        fields.push(FieldError {
-            field: "checked",
-            code: "in_person_check_required",
-        });
-    }
     let typed = FormState::new().with_value("national_id", &input.national_id);
-    let national_id = match national_id {
-        Ok(id) if fields.is_empty() => id,
-        _ => {
-            let error = AppError::InvalidInput {
-                code: "invalid_form",
-                message: "card revocation form".into(),
-                fields,
-            };
+    let national_id = match input.validated() {
+        Ok(id) => id,
+        Err(error) => {
             let form = typed.from_error(lang, error)?;
             return revoke_page(
                 &req,

@@ -162,6 +162,16 @@ pub async fn set_code(
     hash: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    set_code_where(conn, card, hash, expires_at, sea_orm::Condition::all()).await
+}
+
+async fn set_code_where(
+    conn: &impl ConnectionTrait,
+    card: &str,
+    hash: &str,
+    expires_at: DateTime<Utc>,
+    condition: sea_orm::Condition,
+) -> Result<bool, DbErr> {
     let result = qr_card::Entity::update_many()
         .col_expr(
             qr_card::Column::CodeHash,
@@ -174,6 +184,7 @@ pub async fn set_code(
         .col_expr(qr_card::Column::CodeFailures, Expr::value(0))
         .filter(qr_card::Column::Id.eq(card))
         .filter(qr_card::Column::RevokedAt.is_null())
+        .filter(condition)
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
@@ -189,27 +200,10 @@ pub async fn set_code_unless_recent(
     expires_at: DateTime<Utc>,
     recent_cutoff: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    use sea_orm::Condition;
-    let result = qr_card::Entity::update_many()
-        .col_expr(
-            qr_card::Column::CodeHash,
-            Expr::value(Some(hash.to_owned())),
-        )
-        .col_expr(
-            qr_card::Column::CodeExpiresAt,
-            Expr::value(Some(expires_at)),
-        )
-        .col_expr(qr_card::Column::CodeFailures, Expr::value(0))
-        .filter(qr_card::Column::Id.eq(card))
-        .filter(qr_card::Column::RevokedAt.is_null())
-        .filter(
-            Condition::any()
-                .add(qr_card::Column::CodeExpiresAt.is_null())
-                .add(qr_card::Column::CodeExpiresAt.lte(recent_cutoff)),
-        )
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    let not_recent = sea_orm::Condition::any()
+        .add(qr_card::Column::CodeExpiresAt.is_null())
+        .add(qr_card::Column::CodeExpiresAt.lte(recent_cutoff));
+    set_code_where(conn, card, hash, expires_at, not_recent).await
 }
 
 /// Uses a card's one-time code: clears it only if it is still `hash` and not void (compare-and-

@@ -83,6 +83,11 @@ pub(crate) async fn clerk_account(t: &TestApp) -> entity::account::Model {
 
 /// The citizen's access-log entries of action `qr.verify`: (outcome, actor id, authorization).
 pub(crate) async fn qr_entries(t: &TestApp) -> Vec<(String, String, String)> {
+    entries_of_action(t, "qr.verify").await
+}
+
+/// The citizen's access-log entries of `action`: (outcome, actor id, authorization).
+pub(crate) async fn entries_of_action(t: &TestApp, action: &str) -> Vec<(String, String, String)> {
     congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
         .await
         .unwrap();
@@ -91,7 +96,7 @@ pub(crate) async fn qr_entries(t: &TestApp) -> Vec<(String, String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.action.as_deref() == Some("qr.verify"))
+        .filter(|e| e.action.as_deref() == Some(action))
         .map(|e| {
             (
                 e.outcome.unwrap_or_default(),

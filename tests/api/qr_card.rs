@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::helpers::{Client, TestApp, spawn_app, spawn_app_with};
 use crate::issuing::citizen;
-use crate::qr::{clerk_account, failure_code, qr_entries, setup};
+use crate::qr::{clerk_account, entries_of_action, failure_code, qr_entries, setup};
 
 #[actix_web::test]
 async fn a_card_is_a_year_long_v2_token_and_the_scan_asks_for_its_one_time_code() {
@@ -630,27 +630,6 @@ async fn the_offline_cli_checks_a_card_against_a_fresh_signed_status_list() {
             assert_eq!(body["code"], "qr_status_unknown", "{why}");
         }
     }
-}
-
-/// The citizen's entries of `action`: (outcome, actor id, authorization).
-async fn entries_of_action(t: &TestApp, action: &str) -> Vec<(String, String, String)> {
-    congdanso::audit::service::integrate(&t.state.db, t.state.clock.now())
-        .await
-        .unwrap();
-    let holder = citizen(t).await;
-    congdanso::audit::repo::entries_of(&t.state.db, holder.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action.as_deref() == Some(action))
-        .map(|e| {
-            (
-                e.outcome.unwrap_or_default(),
-                e.actor_id.unwrap_or_default(),
-                e.authorization.unwrap_or_default(),
-            )
-        })
-        .collect()
 }
 
 async fn sms_rows(t: &TestApp) -> Vec<entity::outbox_message::Model> {
