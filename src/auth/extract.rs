@@ -36,15 +36,17 @@ async fn load_for_request(req: &HttpRequest) -> Result<LoadedSession, AppError> 
         .clone();
     let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let mut loaded = LoadedSession(None);
+    // The header's unread count, read with the session (not for file bodies, the API or the
+    // JSON a script polls, which show no header).
+    let with_unread = renders_page_frame(req.path());
     if let Some(token) = token
-        && let Some((row, account)) = load_with_account(&state, &token).await?
+        && let Some((row, account, unread)) = load_with_account(&state, &token, with_unread).await?
         && account.status != "disabled"
         && let (Some(role), Some(stage)) = (Role::parse(&account.role), Stage::parse(&row.stage))
     {
-        if stage == Stage::Full && renders_page_frame(req.path()) {
-            // For the header's unread count (one indexed count per signed-in page; not for
-            // file bodies, the API or the JSON a script polls, which show no header).
-            let unread = crate::notify::service::unread_count(&state, account.id).await?;
+        if stage == Stage::Full
+            && let Some(unread) = unread
+        {
             req.extensions_mut()
                 .insert(crate::notify::service::Unread(unread));
         }

@@ -42,23 +42,57 @@ pub async fn find_live_by_token_hash(
 }
 
 /// The live session with this token hash and its account, in one query (every request that
-/// carries a session cookie asks for both).
+/// carries a session cookie asks for both) — and, with `with_unread`, the account's unread
+/// notifications in the same query (a scalar subquery: the header of every signed-in page shows
+/// the count, so a page costs no round trip more for it).
 pub async fn find_live_with_account(
     db: &impl ConnectionTrait,
     token_hash: &str,
-) -> Result<Option<(session::Model, entity::account::Model)>, DbErr> {
+    with_unread: bool,
+) -> Result<Option<(session::Model, entity::account::Model, Option<u64>)>, DbErr> {
+    use entity::notification;
+    use sea_orm::sea_query::{Func, Query, QueryStatementBuilder, SimpleExpr};
+    use sea_orm::{FromQueryResult, QueryTrait};
     let to_account: sea_orm::RelationDef = session::Entity::belongs_to(entity::account::Entity)
         .from(session::Column::AccountId)
         .to(entity::account::Column::Id)
         .into();
-    let found = session::Entity::find()
+    let mut select = session::Entity::find()
         .join(sea_orm::JoinType::InnerJoin, to_account)
         .select_also(entity::account::Entity)
         .filter(session::Column::TokenHash.eq(token_hash))
-        .filter(session::Column::EndedAt.is_null())
-        .one(db)
-        .await?;
-    Ok(found.and_then(|(session, account)| account.map(|account| (session, account))))
+        .filter(session::Column::EndedAt.is_null());
+    if with_unread {
+        let unread = Query::select()
+            .expr(Func::count(Expr::col((
+                notification::Entity,
+                notification::Column::Id,
+            ))))
+            .from(notification::Entity)
+            .and_where(
+                Expr::col((notification::Entity, notification::Column::AccountId))
+                    .equals((session::Entity, session::Column::AccountId)),
+            )
+            .and_where(Expr::col((notification::Entity, notification::Column::ReadAt)).is_null())
+            .to_owned();
+        select = select.expr_as(
+            SimpleExpr::SubQuery(None, Box::new(unread.into_sub_query_statement())),
+            "unread",
+        );
+    }
+    let statement = select.limit(1).build(db.get_database_backend());
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    let session = session::Model::from_query_result(&row, "A_")?;
+    let Some(account) = entity::account::Model::from_query_result_optional(&row, "B_")? else {
+        return Ok(None);
+    };
+    let unread = match with_unread {
+        true => Some(u64::try_from(row.try_get::<i64>("", "unread")?).unwrap_or(0)),
+        false => None,
+    };
+    Ok(Some((session, account, unread)))
 }
 
 pub async fn touch(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {

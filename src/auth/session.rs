@@ -175,18 +175,20 @@ pub async fn load(state: &AppState, token: &str) -> Result<Option<session::Model
 pub async fn load_with_account(
     state: &AppState,
     token: &str,
-) -> Result<Option<(session::Model, entity::account::Model)>, AppError> {
+    with_unread: bool,
+) -> Result<Option<(session::Model, entity::account::Model, Option<u64>)>, AppError> {
     if token.is_empty() || token.len() > 64 {
         return Ok(None);
     }
-    let Some((row, account)) = repo::find_live_with_account(&state.db, &hash_token(token)).await?
+    let Some((row, account, unread)) =
+        repo::find_live_with_account(&state.db, &hash_token(token), with_unread).await?
     else {
         return Ok(None);
     };
     if !still_live(state, &row).await? {
         return Ok(None);
     }
-    Ok(Some((row, account)))
+    Ok(Some((row, account, unread)))
 }
 
 /// Applies the idle and absolute timeouts (ending a timed-out session on the spot) and notes

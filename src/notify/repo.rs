@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{notification, notify_contact};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -45,14 +45,6 @@ pub async fn newest(
         .order_by_desc(notification::Column::Id)
         .limit(limit)
         .all(db)
-        .await
-}
-
-pub async fn unread_count(db: &impl ConnectionTrait, account: Uuid) -> Result<u64, DbErr> {
-    notification::Entity::find()
-        .filter(notification::Column::AccountId.eq(account))
-        .filter(notification::Column::ReadAt.is_null())
-        .count(db)
         .await
 }
 

@@ -320,13 +320,10 @@ pub async fn inbox(
 }
 
 /// The signed-in person's unread count, put in the request's extensions when the session is
-/// loaded (the page header shows it).
+/// loaded (the page header shows it; read in the session's own query,
+/// `auth::repo::find_live_with_account`).
 #[derive(Debug, Clone, Copy)]
 pub struct Unread(pub u64);
-
-pub async fn unread_count(state: &AppState, account: Uuid) -> Result<u64, AppError> {
-    Ok(repo::unread_count(&state.db, account).await?)
-}
 
 /// Marks one message (or all, with `None`) of `account` read.
 pub async fn mark_read(state: &AppState, account: Uuid, id: Option<Uuid>) -> Result<u64, AppError> {
