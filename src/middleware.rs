@@ -51,8 +51,6 @@ fn is_machine_path(path: &str) -> bool {
         || path == "/api"
         || path.starts_with("/.well-known/")
         || matches!(path, "/healthz" | "/readyz" | "/metrics")
-        // Asked for only by the home page's script, which reads the JSON error (429's wait).
-        || path == "/qr/token.json"
 }
 
 /// Request id, tracing span, time limit, metrics and the access log line.
