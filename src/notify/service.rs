@@ -178,12 +178,12 @@ pub async fn fan_out(
         .is_none()
     {
         // The account was deleted since: nobody to tell (its inbox went with it).
-        outbox::repo::mark_delivered(&state.db, row.id, instance, now).await?;
+        outbox::repo::mark_delivered(&state.db, row.id, instance, now, false).await?;
         return Ok(());
     }
     let txn = state.db.begin().await?;
     // First statement a write (SQLite), and the lease check: only the holder fans out.
-    if !outbox::repo::mark_delivered(&txn, row.id, instance, now).await? {
+    if !outbox::repo::mark_delivered(&txn, row.id, instance, now, false).await? {
         txn.rollback().await?;
         return Ok(());
     }

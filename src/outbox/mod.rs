@@ -323,31 +323,20 @@ impl Deliverer {
                 }
                 Err(Failure::Retry(_)) => state.metrics.record_delivery(&row.kind, "retried"),
             }
-            // A one-time code leaves the row as soon as the row is done with.
-            let secret = row.kind == KIND_SMS && crate::notify::channels::holds_one_time_code(&row);
+            // A one-time code leaves the row with the update that finishes it.
+            let scrub = row.kind == KIND_SMS && crate::notify::channels::holds_one_time_code(&row);
             match outcome {
                 Ok(()) => {
-                    if repo::mark_delivered(&state.db, row.id, &self.instance, now).await? && secret
-                    {
-                        repo::clear_payload(&state.db, row.id).await?;
-                    }
+                    repo::mark_delivered(&state.db, row.id, &self.instance, now, scrub).await?;
                 }
                 Err(Failure::Dead(why)) => {
                     tracing::warn!(message = %row.id, reason = %why, "outbox message dead");
-                    if repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?
-                        && secret
-                    {
-                        repo::clear_payload(&state.db, row.id).await?;
-                    }
+                    repo::mark_failed(&state.db, row.id, &self.instance, &why, None, scrub).await?;
                 }
                 Err(Failure::Retry(why)) if row.attempts >= settings.max_attempts => {
                     let why = format!("gave up after {} attempts: {why}", row.attempts);
                     tracing::warn!(message = %row.id, reason = %why, "outbox message dead");
-                    if repo::mark_failed(&state.db, row.id, &self.instance, &why, None).await?
-                        && secret
-                    {
-                        repo::clear_payload(&state.db, row.id).await?;
-                    }
+                    repo::mark_failed(&state.db, row.id, &self.instance, &why, None, scrub).await?;
                 }
                 Err(Failure::Retry(why)) => {
                     let delay = backoff(settings, row.attempts, random_unit());
@@ -356,7 +345,8 @@ impl Deliverer {
                             .unwrap_or_else(|_| chrono::Duration::hours(1));
                     tracing::info!(message = %row.id, attempts = row.attempts, reason = %why,
                         "outbox delivery failed; retrying later");
-                    repo::mark_failed(&state.db, row.id, &self.instance, &why, Some(next)).await?;
+                    repo::mark_failed(&state.db, row.id, &self.instance, &why, Some(next), false)
+                        .await?;
                 }
             }
         }

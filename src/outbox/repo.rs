@@ -149,14 +149,35 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
-/// Marks a message delivered, if this instance still holds it.
+/// What a message that carried a secret (an SMS with a one-time code) keeps once it is done
+/// with: the row stays, for the metrics and the attempts; the text goes.
+const SCRUBBED_PAYLOAD: &str = r#"{"cleared":true}"#;
+
+/// With `scrub`, the same update also empties the payload (see [`SCRUBBED_PAYLOAD`]).
+fn scrubbed(
+    update: sea_orm::UpdateMany<outbox_message::Entity>,
+    scrub: bool,
+) -> sea_orm::UpdateMany<outbox_message::Entity> {
+    match scrub {
+        true => update.col_expr(
+            outbox_message::Column::Payload,
+            Expr::value(SCRUBBED_PAYLOAD),
+        ),
+        false => update,
+    }
+}
+
+/// Marks a message delivered, if this instance still holds it; with `scrub`, its payload is
+/// emptied in the same update.
 pub async fn mark_delivered(
     db: &impl ConnectionTrait,
     id: Uuid,
     instance: &str,
     now: DateTime<Utc>,
+    scrub: bool,
 ) -> Result<bool, DbErr> {
-    let result = outbox_message::Entity::update_many()
+    let update = scrubbed(outbox_message::Entity::update_many(), scrub);
+    let result = update
         .col_expr(outbox_message::Column::Status, Expr::value(DELIVERED))
         .col_expr(outbox_message::Column::DeliveredAt, Expr::value(now))
         .col_expr(
@@ -175,28 +196,15 @@ pub async fn mark_delivered(
     Ok(result.rows_affected == 1)
 }
 
-/// Empties the payload of a message that is done with (delivered or dead) and carried a secret
-/// (an SMS with a one-time code): the row stays, for the metrics and the attempts.
-pub async fn clear_payload(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
-    outbox_message::Entity::update_many()
-        .col_expr(
-            outbox_message::Column::Payload,
-            Expr::value(r#"{"cleared":true}"#),
-        )
-        .filter(outbox_message::Column::Id.eq(id))
-        .filter(outbox_message::Column::Status.ne(PENDING))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Releases a message after a failed attempt: `dead`, or pending again from `next`.
+/// Releases a message after a failed attempt: `dead` (with `scrub`, its payload emptied in the
+/// same update), or pending again from `next` (payload kept: it is still to be sent).
 pub async fn mark_failed(
     db: &impl ConnectionTrait,
     id: Uuid,
     instance: &str,
     error: &str,
     next: Option<DateTime<Utc>>,
+    scrub: bool,
 ) -> Result<bool, DbErr> {
     let mut update = outbox_message::Entity::update_many()
         .col_expr(
@@ -206,7 +214,7 @@ pub async fn mark_failed(
         .col_expr(outbox_message::Column::LastError, Expr::value(error));
     update = match next {
         Some(at) => update.col_expr(outbox_message::Column::NextAttemptAt, Expr::value(at)),
-        None => update.col_expr(outbox_message::Column::Status, Expr::value(DEAD)),
+        None => scrubbed(update, scrub).col_expr(outbox_message::Column::Status, Expr::value(DEAD)),
     };
     let result = update
         .filter(outbox_message::Column::Id.eq(id))
