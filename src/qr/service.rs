@@ -396,12 +396,15 @@ pub enum SmsCode {
     Refused(Failure),
 }
 
-/// The card's checks that come before its code: format, key, signature, validity, an active
-/// holder, the card known and not revoked. Returns the holder and the card.
-async fn check_card(
+/// A refusal, and the citizen the token names if it names one (their log gets the entry).
+type Refusal = (Failure, Option<Uuid>);
+
+/// The checks every token passes first: format, key, signature, validity, and a handle naming
+/// an active citizen. Returns the claims and the citizen.
+async fn check_token(
     state: &AppState,
     token_text: &str,
-) -> Result<Result<(Uuid, qr_card::Model), (Failure, Option<Uuid>)>, AppError> {
+) -> Result<Result<(Claims, Uuid), Refusal>, AppError> {
     let parsed = match token::parse(token_text) {
         Ok(parsed) => parsed,
         Err(error) => return Ok(Err((parse_failure(error), None))),
@@ -415,9 +418,6 @@ async fn check_card(
     if let Err(failure) = check_signed(&parsed, &key, state.clock.now()) {
         return Ok(Err((failure, citizen)));
     }
-    if claims.version != token::VERSION_CARD {
-        return Ok(Err((Failure::Malformed, citizen)));
-    }
     let Some(holder) = holder else {
         return Ok(Err((Failure::UnknownHandle, None)));
     };
@@ -425,16 +425,42 @@ async fn check_card(
     if !account.is_some_and(|a| a.role == "citizen" && a.status == "active") {
         return Ok(Err((Failure::UnknownHandle, citizen)));
     }
+    Ok(Ok((claims, holder.account_id)))
+}
+
+/// A card token's row: the same id, status index and holder (else unknown), not revoked.
+async fn card_of(
+    state: &AppState,
+    claims: &Claims,
+    holder: Uuid,
+) -> Result<Result<qr_card::Model, Failure>, AppError> {
     let card = repo::find_card(&state.db, &hex::encode(claims.card_id()))
         .await?
-        .filter(|c| {
-            c.account_id == holder.account_id && c.status_index == i64::from(claims.status_index())
-        });
-    match card {
-        None => Ok(Err((Failure::UnknownHandle, citizen))),
-        Some(card) if card.revoked_at.is_some() => Ok(Err((Failure::Revoked, citizen))),
-        Some(card) => Ok(Ok((holder.account_id, card))),
+        .filter(|c| c.account_id == holder && c.status_index == i64::from(claims.status_index()));
+    Ok(match card {
+        None => Err(Failure::UnknownHandle),
+        Some(card) if card.revoked_at.is_some() => Err(Failure::Revoked),
+        Some(card) => Ok(card),
+    })
+}
+
+/// The card's checks that come before its code: [`check_token`], a card token, [`card_of`].
+/// Returns the holder and the card.
+async fn check_card(
+    state: &AppState,
+    token_text: &str,
+) -> Result<Result<(Uuid, qr_card::Model), Refusal>, AppError> {
+    let (claims, holder) = match check_token(state, token_text).await? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if claims.version != token::VERSION_CARD {
+        return Ok(Err((Failure::Malformed, Some(holder))));
     }
+    Ok(card_of(state, &claims, holder)
+        .await?
+        .map(|card| (holder, card))
+        .map_err(|failure| (failure, Some(holder))))
 }
 
 /// A staff member, holding the citizen's printed card, has a fresh one-time code sent to the
@@ -524,15 +550,9 @@ pub async fn send_code_by_sms(
         outcome: Outcome::Allowed,
     };
     access::door::commit_logged(state, txn, &entry).await?;
-    let phone_tail: String = phone
-        .chars()
-        .rev()
-        .take(3)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    Ok(SmsCode::Sent { phone_tail })
+    Ok(SmsCode::Sent {
+        phone_tail: crate::notify::channels::phone_tail(&phone),
+    })
 }
 
 fn at(unix: i64) -> Result<DateTime<Utc>, AppError> {
@@ -700,37 +720,19 @@ async fn decide(
     code: Option<&str>,
 ) -> Result<(Result<Verified, Failure>, Option<Uuid>), AppError> {
     let now = state.clock.now();
-    let parsed = match token::parse(token_text) {
-        Ok(parsed) => parsed,
-        Err(error) => return Ok((Err(parse_failure(error)), None)),
+    let (claims, holder) = match check_token(state, token_text).await? {
+        Ok(checked) => checked,
+        Err((failure, citizen)) => return Ok((Err(failure), citizen)),
     };
-    let claims = parsed.claims;
-    let holder = repo::find_by_handle(&state.db, &hex::encode(claims.handle)).await?;
-    let citizen = holder.as_ref().map(|h| h.account_id);
-    let Some(key) = public_key(state, &claims.key_id).await? else {
-        return Ok((Err(Failure::Forged), citizen));
-    };
-    if let Err(failure) = check_signed(&parsed, &key, now) {
-        return Ok((Err(failure), citizen));
-    }
-    let Some(holder) = holder else {
-        return Ok((Err(Failure::UnknownHandle), None));
-    };
-    let account = crate::accounts::repo::find_by_id(&state.db, holder.account_id).await?;
-    let active = account
-        .as_ref()
-        .is_some_and(|a| a.role == "citizen" && a.status == "active");
-    if !active {
-        return Ok((Err(Failure::UnknownHandle), citizen));
-    }
+    let citizen = Some(holder);
     if claims.version == token::VERSION_CARD {
-        return decide_card(state, staff, agency, &claims, holder.account_id, code).await;
+        return decide_card(state, staff, agency, &claims, holder, code).await;
     }
     let scan = qr_scan::Model {
         id: Uuid::now_v7(),
         staff_id: staff,
         agency_id: agency,
-        citizen_id: holder.account_id,
+        citizen_id: holder,
         token_kind: KIND_PHONE.to_owned(),
         verified_at: now,
     };
@@ -739,7 +741,7 @@ async fn decide(
     // the nonce decides between two verifications of one token, on any instance.
     let used = qr_token_use::Model {
         nonce: hex::encode(claims.nonce),
-        account_id: holder.account_id,
+        account_id: holder,
         expires_at: at(claims.expires_at)?,
         used_at: now,
     };
@@ -791,15 +793,10 @@ async fn decide_card(
 ) -> Result<(Result<Verified, Failure>, Option<Uuid>), AppError> {
     use subtle::ConstantTimeEq;
     let now = state.clock.now();
-    let card = repo::find_card(&state.db, &hex::encode(claims.card_id())).await?;
-    let Some(card) = card
-        .filter(|c| c.account_id == holder && c.status_index == i64::from(claims.status_index()))
-    else {
-        return Ok((Err(Failure::UnknownHandle), Some(holder)));
+    let card = match card_of(state, claims, holder).await? {
+        Ok(card) => card,
+        Err(failure) => return Ok((Err(failure), Some(holder))),
     };
-    if card.revoked_at.is_some() {
-        return Ok((Err(Failure::Revoked), Some(holder)));
-    }
     let Some(code) = code else {
         return Ok((Err(Failure::CodeRequired), Some(holder)));
     };
