@@ -43,17 +43,15 @@ pub struct EmailPayload {
     pub lang: String,
 }
 
-/// The last three digits of a phone number, for log lines.
+/// The last three characters of a phone number: all of it a log line or a clerk is shown.
+pub fn phone_tail(to: &str) -> String {
+    let tail: Vec<char> = to.chars().rev().take(3).collect();
+    tail.into_iter().rev().collect()
+}
+
+/// The phone number as log lines show it: `…678`.
 fn masked(to: &str) -> String {
-    let tail: String = to
-        .chars()
-        .rev()
-        .take(3)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("…{tail}")
+    format!("…{}", phone_tail(to))
 }
 
 pub(crate) async fn send_sms(
