@@ -733,22 +733,7 @@ async fn idempotency_and_parallel_uses(t: TestApp) {
     // stores (each groups its reads' uses into shared commits): exactly three get through,
     // and the log holds exactly three allowed reads and seventeen refusals.
     let second = TestApp {
-        state: congdanso::startup::build_state_with_keys(
-            (*t.state.config).clone(),
-            std::sync::Arc::new(t.clock.clone()),
-            congdanso::keys::Keyring {
-                master: congdanso::keys::master_key_from_bytes(
-                    *t.state.keys.master.expose_secret(),
-                )
-                .unwrap(),
-                previous: vec![],
-                signing: congdanso::keys::PlatformSigningKey::from_bytes(
-                    *t.state.keys.signing.signing_key().as_bytes(),
-                ),
-            },
-        )
-        .await
-        .unwrap(),
+        state: t.second_instance().await,
         clock: t.clock.clone(),
         _dir: tempfile::tempdir().unwrap(),
     };

@@ -335,20 +335,7 @@ async fn one_token_many_verifications(t: TestApp) {
     let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
     setup(&t, &mut me, &mut clerk).await;
     let text = token_of(&mut me).await;
-    let second = congdanso::startup::build_state_with_keys(
-        (*t.state.config).clone(),
-        std::sync::Arc::new(t.clock.clone()),
-        congdanso::keys::Keyring {
-            master: congdanso::keys::master_key_from_bytes(*t.state.keys.master.expose_secret())
-                .unwrap(),
-            previous: vec![],
-            signing: congdanso::keys::PlatformSigningKey::from_bytes(
-                *t.state.keys.signing.signing_key().as_bytes(),
-            ),
-        },
-    )
-    .await
-    .unwrap();
+    let second = t.second_instance().await;
     let staff = clerk_account(&t).await;
     let agency = staff.agency_id.unwrap();
     let attempts = (0..20).map(|i| {

@@ -978,3 +978,59 @@ async fn fresh_tokens_are_limited_per_account_and_minute() {
     t.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(me.get("/qr/token.json").await.status, StatusCode::OK);
 }
+
+/// Eight in-person revocations of one card at once, over two instances: the card is revoked
+/// once, with one allowed entry and one alert.
+async fn many_revocations_at_once(t: TestApp) {
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let mut clerk = Client::new(test::init_service(app(t.state.clone())).await);
+    setup(&t, &mut me, &mut clerk).await;
+    let holder = citizen(&t).await;
+    service::issue_card(&t.state, &holder).await.unwrap();
+    let second = t.second_instance().await;
+    let staff = clerk_account(&t).await;
+    let agency = staff.agency_id.unwrap();
+    let number = congdanso::accounts::model::NationalId::parse(crate::issuing::CITIZEN).unwrap();
+    let attempts = (0..8).map(|i| {
+        let state = if i % 2 == 0 { &t.state } else { &second };
+        service::revoke_in_person(state, staff.id, agency, &number)
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let revoked = outcomes.iter().filter(|o| matches!(o, Ok(Some(_)))).count();
+    let none = outcomes.iter().filter(|o| matches!(o, Ok(None))).count();
+    assert_eq!((revoked, none), (1, 7), "{outcomes:?}");
+    let entries = entries_of_action(&t, "qr.card_revoke").await;
+    assert_eq!(
+        entries.iter().filter(|e| e.0 == "allowed").count(),
+        1,
+        "{entries:?}"
+    );
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let alerts = entity::outbox_message::Entity::find()
+        .filter(entity::outbox_message::Column::Kind.eq("notify"))
+        .all(&t.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.payload.contains("qr_card.revoked"))
+        .count();
+    assert_eq!(alerts, 1);
+}
+
+#[actix_web::test]
+async fn eight_in_person_revocations_at_once_revoke_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    many_revocations_at_once(crate::helpers::concurrent_sqlite_app(&dir).await).await;
+}
+
+#[actix_web::test]
+async fn eight_in_person_revocations_at_once_revoke_once_on_postgres() {
+    let Some(t) = crate::helpers::concurrent_postgres_app(
+        "eight_in_person_revocations_at_once_revoke_once_on_postgres",
+    )
+    .await
+    else {
+        return;
+    };
+    many_revocations_at_once(t).await;
+}
