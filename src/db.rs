@@ -73,4 +73,23 @@ mod tests {
         assert_eq!(sqlite_folder("postgres://x/y"), None);
         assert_eq!(sqlite_folder("sqlite://file.db").as_deref(), None);
     }
+
+    /// `.cargo/config.toml` builds SQLite with the query planner stability guarantee: without
+    /// it every statement with a bound `LIMIT` (all of SeaORM's `.one()`) is parsed and planned
+    /// again on each execution (see the note there and docs/benchmarks.md).
+    #[tokio::test]
+    async fn sqlite_is_built_with_the_planner_stability_guarantee() {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = connect("sqlite::memory:", 1).await.unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS used",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let used: i32 = row.try_get("", "used").unwrap();
+        assert_eq!(used, 1, "SQLite built without SQLITE_ENABLE_QPSG");
+    }
 }
