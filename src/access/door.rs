@@ -13,7 +13,9 @@ use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Actor, Authorization, Entry, Object, Outcome};
-use crate::crypto::{self, DataKey, HEADER_LEN, StreamContext, StreamDecryptor, StreamHeader};
+use crate::crypto::{
+    self, CiphertextRange, DataKey, HEADER_LEN, StreamContext, StreamDecryptor, StreamHeader,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::BlobKey;
@@ -385,18 +387,35 @@ impl Visit {
     }
 }
 
+/// The rows a reader's decision is made on: the door looks them up itself, or takes them from
+/// a query that already fetched them with the reader's own rows (an agency read gets grant,
+/// covered document, document and owner in one query: `grants::repo::find_grant_read`).
+pub enum Lookup {
+    Fetch,
+    /// The document `id` names and its owner, or `None` if there is no such document.
+    Found(Box<Option<(document::Model, account::Model)>>),
+}
+
 /// The decision and the entry, before any transaction.
 async fn decide(
     state: &AppState,
     reader: &Reader<'_>,
     id: DocumentId,
     purpose: Purpose,
+    lookup: Lookup,
 ) -> Result<(Opened, Entry), AppError> {
     let now = state.clock.now();
     // Another reader needs the owner's key: the owner's row comes with the document's.
-    let (row, owner) = match reader {
-        Reader::Owner(_) => (vault_repo::find(&state.db, id.0).await?, None),
-        Reader::Clerk { .. } | Reader::Agency { .. } => {
+    let (row, owner) = match (lookup, reader) {
+        (Lookup::Found(found), _) => match *found {
+            Some((row, owner)) if row.id == id.0 && row.owner_id == owner.id => {
+                (Some(row), Some(owner))
+            }
+            Some(_) => return Err(AppError::internal("looked-up rows do not match")),
+            None => (None, None),
+        },
+        (Lookup::Fetch, Reader::Owner(_)) => (vault_repo::find(&state.db, id.0).await?, None),
+        (Lookup::Fetch, Reader::Clerk { .. } | Reader::Agency { .. }) => {
             match vault_repo::find_with_owner(&state.db, id.0).await? {
                 Some((row, owner)) => (Some(row), Some(owner)),
                 None => (None, None),
@@ -447,7 +466,7 @@ pub async fn enter(
     id: DocumentId,
     purpose: Purpose,
 ) -> Result<Visit, AppError> {
-    let (opened, entry) = decide(state, reader, id, purpose).await?;
+    let (opened, entry) = decide(state, reader, id, purpose, Lookup::Fetch).await?;
     let txn = state.db.begin().await?;
     audit::append(&txn, state.clock.now(), &entry).await?;
     Ok(Visit { txn, opened })
@@ -461,7 +480,7 @@ pub async fn open(
     id: DocumentId,
     purpose: Purpose,
 ) -> Result<Opened, AppError> {
-    let (opened, entry) = decide(state, reader, id, purpose).await?;
+    let (opened, entry) = decide(state, reader, id, purpose, Lookup::Fetch).await?;
     audit::service::record(state, state.clock.now(), &entry).await?;
     Ok(opened)
 }
@@ -475,9 +494,10 @@ pub async fn open_claiming(
     reader: &Reader<'_>,
     id: DocumentId,
     purpose: Purpose,
+    lookup: Lookup,
     claim: audit::writer::Claim,
 ) -> Result<Option<Opened>, AppError> {
-    let (opened, entry) = decide(state, reader, id, purpose).await?;
+    let (opened, entry) = decide(state, reader, id, purpose, lookup).await?;
     match audit::service::record_claiming(state, state.clock.now(), &entry, claim).await? {
         audit::writer::Written::Committed => Ok(Some(opened)),
         audit::writer::Written::ClaimRefused => Ok(None),
@@ -749,30 +769,37 @@ impl Opened {
             .get_range(&key, 0..HEADER_LEN as u64)
             .await
             .map_err(|e| corrupted(state, self, format!("header unreadable: {e}")))?;
-        StreamHeader::parse(&header).map_err(|e| corrupted(state, self, format!("header: {e}")))?;
+        self.decryptor_from(state, &header)
+    }
+
+    fn decryptor_from(&self, state: &AppState, header: &[u8]) -> Result<StreamDecryptor, AppError> {
+        StreamHeader::parse(header).map_err(|e| corrupted(state, self, format!("header: {e}")))?;
         let ctx = StreamContext {
             owner: self.row.owner_id,
             document: self.row.id,
         };
-        StreamDecryptor::new(&self.key, &ctx, &header)
+        StreamDecryptor::new(&self.key, &ctx, header)
             .map_err(|e| corrupted(state, self, e.to_string()))
     }
 
-    /// Decrypts plaintext bytes `range` (at most a few MiB; the caller splits larger ranges).
-    async fn read(
+    /// The blob's length as the row records it (no stat per read: a blob shorter than recorded
+    /// fails the range read, one of another length fails authentication, since the chunk
+    /// positions and the final-chunk flag are bound into each tag).
+    fn blob_len(&self) -> Result<u64, AppError> {
+        u64::try_from(self.row.blob_bytes).map_err(AppError::internal)
+    }
+
+    /// Where the chunks holding plaintext bytes `range` lie in the blob, after checking that
+    /// the blob's length fits the document's size.
+    fn ciphertext_range(
         &self,
         state: &AppState,
         decryptor: &StreamDecryptor,
         range: Range<u64>,
-    ) -> Result<Bytes, AppError> {
-        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
-        // The row knows the blob's length: no stat per read. A blob shorter than recorded fails
-        // the range read below, one of another length fails authentication (the chunk
-        // positions and the final-chunk flag are bound into each tag).
-        let blob_len = u64::try_from(self.row.blob_bytes).map_err(AppError::internal)?;
+    ) -> Result<CiphertextRange, AppError> {
         let layout = decryptor.layout();
         let plaintext_len = layout
-            .plaintext_len(blob_len)
+            .plaintext_len(self.blob_len()?)
             .map_err(|e| corrupted(state, self, e.to_string()))?;
         if plaintext_len != self.size() {
             return Err(corrupted(
@@ -781,14 +808,17 @@ impl Opened {
                 format!("blob holds {plaintext_len} bytes, expected {}", self.size()),
             ));
         }
-        let wanted = layout
+        layout
             .ciphertext_range_for(range.start, range.end, plaintext_len)
-            .map_err(|e| corrupted(state, self, e.to_string()))?;
-        let ciphertext = match state
-            .blobs
-            .get_range(&key, wanted.offset..wanted.offset + wanted.len)
-            .await
-        {
+            .map_err(|e| corrupted(state, self, e.to_string()))
+    }
+
+    /// Reads blob bytes `range`, which must all be there.
+    async fn fetch(&self, state: &AppState, range: Range<u64>) -> Result<Bytes, AppError> {
+        let key = BlobKey::parse(self.row.blob_key.clone()).map_err(AppError::internal)?;
+        let blob_len = self.blob_len()?;
+        let wanted = range.end - range.start;
+        let bytes = match state.blobs.get_range(&key, range).await {
             Ok(bytes) => bytes,
             // Only when a read fails is the blob's length asked for: shorter than the row says
             // (or gone) is damage, anything else an unavailable store.
@@ -804,17 +834,67 @@ impl Opened {
                 });
             }
         };
-        if ciphertext.len() as u64 != wanted.len {
+        if bytes.len() as u64 != wanted {
             return Err(corrupted(
                 state,
                 self,
-                format!("read {} bytes, expected {}", ciphertext.len(), wanted.len),
+                format!("read {} bytes, expected {wanted}", bytes.len()),
             ));
         }
+        Ok(bytes)
+    }
+
+    fn decrypt(
+        &self,
+        state: &AppState,
+        decryptor: &StreamDecryptor,
+        wanted: &CiphertextRange,
+        ciphertext: &[u8],
+    ) -> Result<Bytes, AppError> {
         let plain = decryptor
-            .decrypt_range(&wanted, &ciphertext)
+            .decrypt_range(wanted, ciphertext)
             .map_err(|e| corrupted(state, self, e.to_string()))?;
         Ok(Bytes::from(plain))
+    }
+
+    /// Decrypts plaintext bytes `range` (at most a few MiB; the caller splits larger ranges).
+    async fn read(
+        &self,
+        state: &AppState,
+        decryptor: &StreamDecryptor,
+        range: Range<u64>,
+    ) -> Result<Bytes, AppError> {
+        let wanted = self.ciphertext_range(state, decryptor, range)?;
+        let ciphertext = self
+            .fetch(state, wanted.offset..wanted.offset + wanted.len)
+            .await?;
+        self.decrypt(state, decryptor, &wanted, &ciphertext)
+    }
+
+    /// Header and first piece from one read of the whole blob, for a document no larger than
+    /// one piece read from its start (most downloads): one file open or one S3 request, not two.
+    async fn read_small(
+        &self,
+        state: &AppState,
+        range: Range<u64>,
+    ) -> Result<(StreamDecryptor, Bytes), AppError> {
+        let blob = self.fetch(state, 0..self.blob_len()?).await?;
+        if blob.len() < HEADER_LEN {
+            return Err(corrupted(
+                state,
+                self,
+                format!("blob of {} bytes", blob.len()),
+            ));
+        }
+        let decryptor = self.decryptor_from(state, &blob[..HEADER_LEN])?;
+        let wanted = self.ciphertext_range(state, &decryptor, range)?;
+        let chunks = usize::try_from(wanted.offset)
+            .ok()
+            .zip(usize::try_from(wanted.offset + wanted.len).ok())
+            .and_then(|(start, end)| blob.get(start..end))
+            .ok_or_else(|| corrupted(state, self, "chunks beyond the blob".to_owned()))?;
+        let first = self.decrypt(state, &decryptor, &wanted, chunks)?;
+        Ok((decryptor, first))
     }
 
     /// Streams plaintext `range` in pieces of [`READ_PIECE`], decrypting only the chunks needed.
@@ -826,14 +906,20 @@ impl Opened {
         state: AppState,
         range: Range<u64>,
     ) -> Result<impl Stream<Item = Result<Bytes, AppError>> + use<>, AppError> {
-        let decryptor = self.decryptor(&state).await?;
         let first_end = range.end.min(range.start + READ_PIECE);
-        let first = if range.is_empty() {
-            Bytes::new()
-        } else {
-            self.read(&state, &decryptor, range.start..first_end)
-                .await?
-        };
+        let (decryptor, first) =
+            if range.start == 0 && !range.is_empty() && self.blob_len()? <= READ_PIECE {
+                self.read_small(&state, range.start..first_end).await?
+            } else {
+                let decryptor = self.decryptor(&state).await?;
+                let first = if range.is_empty() {
+                    Bytes::new()
+                } else {
+                    self.read(&state, &decryptor, range.start..first_end)
+                        .await?
+                };
+                (decryptor, first)
+            };
         let rest = futures_util::stream::try_unfold(
             (self, state, decryptor, first_end, range.end),
             |(doc, state, decryptor, at, end)| async move {

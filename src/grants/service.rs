@@ -16,7 +16,7 @@ use super::model::{
     COUNTER_CREDENTIAL, GrantStatus, Item, Length, Need, NewRequest, RequestStatus, request_status,
 };
 use super::repo::{self, Form};
-use crate::access::door::{self, DocumentId, Opened, Purpose, Reader};
+use crate::access::door::{self, DocumentId, Lookup, Opened, Purpose, Reader};
 use crate::audit::writer::Claim;
 use crate::audit::{self, Action, Actor, Authorization, Entry, Object};
 use crate::auth::Role;
@@ -986,7 +986,11 @@ pub async fn agency_read(
             Err(error)
         }
     };
-    let Some((grant, covered)) = repo::find_grant_covering(&state.db, grant_id, document.0).await?
+    let Some(repo::GrantRead {
+        grant,
+        covered,
+        document: found,
+    }) = repo::find_grant_read(&state.db, grant_id, document.0).await?
     else {
         return Err(AppError::NotFound);
     };
@@ -1050,7 +1054,16 @@ pub async fn agency_read(
         at: now,
         window: state.config.notify.batch_window,
     };
-    let opened = match door::open_claiming(state, &reader, document, purpose, claim).await {
+    let opened = match door::open_claiming(
+        state,
+        &reader,
+        document,
+        purpose,
+        Lookup::Found(Box::new(found)),
+        claim,
+    )
+    .await
+    {
         Ok(Some(opened)) => opened,
         // Parallel reads took the last use between the check above and the commit.
         Ok(None) => return refuse(&grant, exhausted()).await,
