@@ -239,7 +239,7 @@ if has_part page; then
     for who in big full small; do
       cookie="cds_session=${!who}"
       check "$backend/$who" "$cookie" "$base"
-      rows="$(curl -s -H "Cookie: $cookie" "$base" | grep -c 'class="badge badge-' || true)"
+      rows="$(curl -s -H "Cookie: $cookie" "$base" | grep -c '<li class="outcome-' || true)"
       gz="$(curl -s -H "Cookie: $cookie" -H "Accept-Encoding: gzip" "$base" | wc -c)"
       echo "  $who: page $(curl -s -H "Cookie: $cookie" "$base" | wc -c) bytes ($gz gzipped), $rows entries shown"
     done
