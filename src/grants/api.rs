@@ -11,7 +11,7 @@ use super::repo::{self, Form};
 use super::service;
 use crate::access::door::DocumentId;
 use crate::error::AppError;
-use crate::issuers::api::AgencyClient;
+use crate::issuers::api::{AgencyClient, AgencyToken};
 use crate::state::AppState;
 
 /// The header carrying the signed access receipt of a file read (base64url of its JSON).
@@ -264,11 +264,11 @@ or does not exist (answered alike).",
 )]
 pub async fn read_fields(
     state: web::Data<AppState>,
-    client: AgencyClient,
+    token: AgencyToken,
     path: web::Path<(Uuid, DocumentId)>,
 ) -> Result<HttpResponse, AppError> {
     let (grant, document) = path.into_inner();
-    let read = service::agency_read(&state, &client, grant, document, Form::Fields).await?;
+    let read = service::agency_read(&state, &token, grant, document, Form::Fields).await?;
     let body = service::fields_response(&state, &read).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
@@ -322,11 +322,11 @@ or does not exist (answered alike).",
 )]
 pub async fn read_file(
     state: web::Data<AppState>,
-    client: AgencyClient,
+    token: AgencyToken,
     path: web::Path<(Uuid, DocumentId)>,
 ) -> Result<HttpResponse, AppError> {
     let (grant, document) = path.into_inner();
-    let read = service::agency_read(&state, &client, grant, document, Form::File).await?;
+    let read = service::agency_read(&state, &token, grant, document, Form::File).await?;
     let receipt = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(&read.receipt).map_err(AppError::internal)?);
     let content_type = read.opened.row.content_type.clone();

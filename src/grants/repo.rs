@@ -2,8 +2,10 @@
 //! connection: the service decides what runs in one transaction.
 
 use chrono::{DateTime, Utc};
-use entity::{access_grant, access_request, account, document, grant_document};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, SelectStatement};
+use entity::{
+    access_grant, access_request, account, agency, api_credential, document, grant_document,
+};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
@@ -165,10 +167,9 @@ pub async fn grant_document(
         .await
 }
 
-/// What an agency read needs, from one query: the grant; its row for `document` if it covers
+/// What an agency read needs besides the caller: the grant; its row for `document` if it covers
 /// it; and, if it does and the document still exists, the document with its owner (whose key
-/// the door needs). The door still decides on these rows (see `access::door::open_claiming`):
-/// one query instead of two keeps a read to as few round trips through the pool as possible.
+/// the door needs). The door still decides on these rows (see `access::door::open_claiming`).
 #[derive(Debug)]
 pub struct GrantRead {
     pub grant: access_grant::Model,
@@ -176,52 +177,86 @@ pub struct GrantRead {
     pub document: Option<(document::Model, account::Model)>,
 }
 
-pub async fn find_grant_read(
+/// An agency read's rows in one query, each read being a round trip through the pool less:
+/// the live credential with `token_hash` and its agency (through `issuers::repo::live_credential`,
+/// the rule every agency call is authenticated by), then the [`GrantRead`] of `grant` and
+/// `document` if that grant exists (whoever's it is: the service checks it is this agency's).
+/// `None`: no live credential has this token.
+pub async fn find_agency_read(
     conn: &impl ConnectionTrait,
+    token_hash: &str,
     grant: Uuid,
     document: Uuid,
-) -> Result<Option<GrantRead>, DbErr> {
-    let covering: sea_orm::RelationDef = access_grant::Entity::belongs_to(grant_document::Entity)
-        .from(access_grant::Column::Id)
-        .to(grant_document::Column::GrantId)
-        .on_condition(move |_, covered| {
-            Expr::col((covered, grant_document::Column::DocumentId))
-                .eq(document)
-                .into()
-        })
+) -> Result<Option<(api_credential::Model, agency::Model, Option<GrantRead>)>, DbErr> {
+    let to_agency: sea_orm::RelationDef = api_credential::Entity::belongs_to(agency::Entity)
+        .from(api_credential::Column::AgencyId)
+        .to(agency::Column::Id)
         .into();
-    let covered_document: sea_orm::RelationDef =
-        grant_document::Entity::belongs_to(document::Entity)
-            .from(grant_document::Column::DocumentId)
-            .to(document::Column::Id)
-            .into();
-    let owner: sea_orm::RelationDef = document::Entity::belongs_to(account::Entity)
-        .from(document::Column::OwnerId)
-        .to(account::Column::Id)
-        .into();
-    let mut select = access_grant::Entity::find_by_id(grant)
-        .join(sea_orm::JoinType::LeftJoin, covering)
-        .join(sea_orm::JoinType::LeftJoin, covered_document)
-        .join(sea_orm::JoinType::LeftJoin, owner)
-        .select_also(grant_document::Entity);
-    select_prefixed::<document::Entity>(QueryTrait::query(&mut select), "C_");
-    select_prefixed::<account::Entity>(QueryTrait::query(&mut select), "D_");
+    let mut select = crate::issuers::repo::live_credential(
+        api_credential::Entity::find()
+            .join(sea_orm::JoinType::InnerJoin, to_agency)
+            .select_also(agency::Entity),
+        token_hash,
+    );
+    let query = QueryTrait::query(&mut select);
+    query
+        .join(
+            JoinType::LeftJoin,
+            access_grant::Entity,
+            Expr::col((access_grant::Entity, access_grant::Column::Id)).eq(grant),
+        )
+        .join(
+            JoinType::LeftJoin,
+            grant_document::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((grant_document::Entity, grant_document::Column::GrantId))
+                        .equals((access_grant::Entity, access_grant::Column::Id)),
+                )
+                .add(
+                    Expr::col((grant_document::Entity, grant_document::Column::DocumentId))
+                        .eq(document),
+                ),
+        )
+        .join(
+            JoinType::LeftJoin,
+            document::Entity,
+            Expr::col((document::Entity, document::Column::Id))
+                .equals((grant_document::Entity, grant_document::Column::DocumentId)),
+        )
+        .join(
+            JoinType::LeftJoin,
+            account::Entity,
+            Expr::col((account::Entity, account::Column::Id))
+                .equals((document::Entity, document::Column::OwnerId)),
+        );
+    select_prefixed::<access_grant::Entity>(query, "C_");
+    select_prefixed::<grant_document::Entity>(query, "D_");
+    select_prefixed::<document::Entity>(query, "E_");
+    select_prefixed::<account::Entity>(query, "F_");
     let statement = QueryTrait::build(&select, conn.get_database_backend());
     let Some(row) = conn.query_one_raw(statement).await? else {
         return Ok(None);
     };
-    let document = match (
-        document::Model::from_query_result_optional(&row, "C_")?,
-        account::Model::from_query_result_optional(&row, "D_")?,
-    ) {
-        (Some(document), Some(owner)) => Some((document, owner)),
-        _ => None,
+    let credential = api_credential::Model::from_query_result(&row, "A_")?;
+    let Some(agency) = agency::Model::from_query_result_optional(&row, "B_")? else {
+        return Ok(None);
     };
-    Ok(Some(GrantRead {
-        grant: access_grant::Model::from_query_result(&row, "A_")?,
-        covered: grant_document::Model::from_query_result_optional(&row, "B_")?,
-        document,
-    }))
+    let read = match access_grant::Model::from_query_result_optional(&row, "C_")? {
+        None => None,
+        Some(grant) => Some(GrantRead {
+            grant,
+            covered: grant_document::Model::from_query_result_optional(&row, "D_")?,
+            document: match (
+                document::Model::from_query_result_optional(&row, "E_")?,
+                account::Model::from_query_result_optional(&row, "F_")?,
+            ) {
+                (Some(document), Some(owner)) => Some((document, owner)),
+                _ => None,
+            },
+        }),
+    };
+    Ok(Some((credential, agency, read)))
 }
 
 /// Adds every column of `E` to `select` as `{prefix}{column}`, the way SeaORM's `select_also`

@@ -21,7 +21,7 @@ use crate::audit::writer::Claim;
 use crate::audit::{self, Action, Actor, Authorization, Entry, Object};
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::issuers::api::AgencyClient;
+use crate::issuers::api::{AgencyClient, AgencyToken};
 use crate::issuers::catalogue;
 use crate::purposes::{self, OverAsking};
 use crate::state::AppState;
@@ -956,11 +956,26 @@ pub struct AgencyRead {
 /// commit is shared with other reads', see `audit::writer`).
 pub async fn agency_read(
     state: &AppState,
-    client: &AgencyClient,
+    token: &AgencyToken,
     grant_id: Uuid,
     document: DocumentId,
     form: Form,
 ) -> Result<AgencyRead, AppError> {
+    let Some((credential, agency, read)) = repo::find_agency_read(
+        &state.db,
+        &crate::issuers::service::token_hash(token.as_str())?,
+        grant_id,
+        document.0,
+    )
+    .await?
+    else {
+        return Err(AppError::Unauthenticated);
+    };
+    crate::issuers::service::note_use(state, &credential).await?;
+    let client = &AgencyClient {
+        agency,
+        credential: credential.id,
+    };
     let now = state.clock.now();
     let purpose = match form {
         Form::Fields => Purpose::Fields,
@@ -990,7 +1005,7 @@ pub async fn agency_read(
         grant,
         covered,
         document: found,
-    }) = repo::find_grant_read(&state.db, grant_id, document.0).await?
+    }) = read
     else {
         return Err(AppError::NotFound);
     };

@@ -37,16 +37,46 @@ impl FromRequest for AgencyClient {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| AppError::internal("application state missing"))?
                 .clone();
-            let token = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or(AppError::Unauthenticated)?;
-            let (agency, credential) = service::authenticate(&state, token).await?;
+            let token = AgencyToken::of(&req)?;
+            let (agency, credential) = service::authenticate(&state, token.as_str()).await?;
             Ok(AgencyClient { agency, credential })
         })
+    }
+}
+
+/// The bearer token of an agency API request, not yet checked against the credentials: for a
+/// handler whose own query looks the credential up with its rows (an agency's grant read,
+/// `grants::repo::find_agency_read`), through the same rule as [`AgencyClient`]
+/// (`service::token_hash`, `repo::live_credential`, `service::note_use`).
+pub struct AgencyToken(String);
+
+impl AgencyToken {
+    fn of(req: &HttpRequest) -> Result<Self, AppError> {
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| Self(token.trim().to_owned()))
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AgencyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgencyToken(…)")
+    }
+}
+
+impl FromRequest for AgencyToken {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::of(req).map_err(Into::into))
     }
 }
 

@@ -184,14 +184,23 @@ pub async fn find_live_credential_with_agency(
             .from(api_credential::Column::AgencyId)
             .to(entity::agency::Column::Id)
             .into();
-    let found = api_credential::Entity::find()
-        .join(sea_orm::JoinType::InnerJoin, to_agency)
-        .select_also(entity::agency::Entity)
+    let found = live_credential(
+        api_credential::Entity::find()
+            .join(sea_orm::JoinType::InnerJoin, to_agency)
+            .select_also(entity::agency::Entity),
+        token_hash,
+    )
+    .one(db)
+    .await?;
+    Ok(found.and_then(|(credential, agency)| agency.map(|agency| (credential, agency))))
+}
+
+/// The rule of a live credential, for every query that authenticates an agency: the token's
+/// hash, not revoked (the agency joined by the caller).
+pub fn live_credential<Q: QueryFilter>(query: Q, token_hash: &str) -> Q {
+    query
         .filter(api_credential::Column::TokenHash.eq(token_hash))
         .filter(api_credential::Column::RevokedAt.is_null())
-        .one(db)
-        .await?;
-    Ok(found.and_then(|(credential, agency)| agency.map(|agency| (credential, agency))))
 }
 
 pub async fn touch_credential(

@@ -217,13 +217,29 @@ pub async fn authenticate(
     state: &AppState,
     token: &str,
 ) -> Result<(agency::Model, Uuid), AppError> {
+    let (credential, agency) =
+        repo::find_live_credential_with_agency(&state.db, &token_hash(token)?)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+    note_use(state, &credential).await?;
+    Ok((agency, credential.id))
+}
+
+/// The stored hash an agency's token is looked up by; a token that cannot be one of ours is
+/// refused before any query.
+pub fn token_hash(token: &str) -> Result<String, AppError> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
         return Err(AppError::Unauthenticated);
     }
-    let (credential, agency) =
-        repo::find_live_credential_with_agency(&state.db, &hash_token(token))
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+    Ok(hash_token(token))
+}
+
+/// Records that an authenticated credential was used, at most once a minute (shown to the
+/// agency's admins).
+pub async fn note_use(
+    state: &AppState,
+    credential: &api_credential::Model,
+) -> Result<(), AppError> {
     let now = state.clock.now();
     if credential
         .last_used_at
@@ -231,7 +247,7 @@ pub async fn authenticate(
     {
         repo::touch_credential(&state.db, credential.id, now).await?;
     }
-    Ok((agency, credential.id))
+    Ok(())
 }
 
 fn key_json(row: &issuer_key::Model) -> Value {

@@ -483,6 +483,54 @@ async fn withdrawal_expiry_and_max_uses_each_stop_the_very_next_read() {
     );
 }
 
+/// A grant read looks its credential up in its own query (`grants::repo::find_agency_read`):
+/// the same rule as every other agency call — a revoked or unknown token reads nothing, in
+/// either form (this grant covers fields only: the file path would be `out_of_scope` to the
+/// agency), and a read records the credential's use.
+#[actix_web::test]
+async fn a_revoked_or_unknown_credential_reads_nothing_under_a_grant() {
+    let t = spawn_app().await;
+    let mut me = Client::new(test::init_service(app(t.state.clone())).await);
+    let (asker, grant, cccd) = granted(&t, &mut me, 5).await;
+    let fields = format!("/api/v1/grants/{grant}/documents/{cccd}");
+    let file = format!("{fields}/file");
+    let used_before = congdanso::issuers::repo::find_credential(&t.state.db, asker.credential.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used_at;
+    t.clock.advance(chrono::Duration::minutes(2));
+    assert_eq!(get_json(&t, &asker.token, &fields).await.0, StatusCode::OK);
+    let used_after = congdanso::issuers::repo::find_credential(&t.state.db, asker.credential.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used_at;
+    assert_eq!(used_after, Some(t.clock.now()), "was {used_before:?}");
+    let unknown = format!("cds_{}", "A".repeat(43));
+    for token in [unknown.as_str(), "not-a-token"] {
+        for path in [&fields, &file] {
+            let (status, body) = get_json(&t, token, path).await;
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::UNAUTHORIZED, "unauthenticated"),
+                "{path}: {body}"
+            );
+        }
+    }
+    congdanso::issuers::service::revoke_credential(&t.state, asker.agency.id, asker.credential.id)
+        .await
+        .unwrap();
+    for path in [&fields, &file] {
+        let (status, body) = get_json(&t, &asker.token, path).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            "{path}: {body}"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn an_agency_only_ever_sees_its_own_requests_and_grants_and_only_the_granted_documents() {
     let t = spawn_app().await;
