@@ -389,7 +389,8 @@ impl Visit {
 
 /// The rows a reader's decision is made on: the door looks them up itself, or takes them from
 /// a query that already fetched them with the reader's own rows (an agency read gets grant,
-/// covered document, document and owner in one query: `grants::repo::find_grant_read`).
+/// covered document, document and owner — and its credential — in one query:
+/// `grants::repo::find_agency_read`).
 pub enum Lookup {
     Fetch,
     /// The document `id` names and its owner, or `None` if there is no such document.
