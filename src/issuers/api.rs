@@ -10,6 +10,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use entity::agency;
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -48,7 +49,7 @@ impl FromRequest for AgencyClient {
 /// handler whose own query looks the credential up with its rows (an agency's grant read,
 /// `grants::repo::find_agency_read`), through the same rule as [`AgencyClient`]
 /// (`service::token_hash`, `repo::live_credential`, `service::note_use`).
-pub struct AgencyToken(String);
+pub struct AgencyToken(Zeroizing<String>);
 
 impl AgencyToken {
     fn of(req: &HttpRequest) -> Result<Self, AppError> {
@@ -56,7 +57,7 @@ impl AgencyToken {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|token| Self(token.trim().to_owned()))
+            .map(|token| Self(Zeroizing::new(token.trim().to_owned())))
             .ok_or(AppError::Unauthenticated)
     }
 

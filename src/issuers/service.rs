@@ -210,9 +210,8 @@ pub async fn revoke_credential(
     }
 }
 
-/// The agency behind an API token, or `Unauthenticated`. Records the last use (at most once a
-/// minute, to spare the database).
-/// The agency behind a bearer token, and the credential's id.
+/// The agency behind a bearer token and the credential's id, or `Unauthenticated`. Records the
+/// last use (see [`note_use`]).
 pub async fn authenticate(
     state: &AppState,
     token: &str,
