@@ -1329,18 +1329,20 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
         ),
         Some(python) => {
             let root = env!("CARGO_MANIFEST_DIR");
-            let output = std::process::Command::new(&python)
-                .arg(format!("{root}/examples/python/verify_golden.py"))
-                .output()
-                .unwrap();
-            assert!(output.status.success(), "{output:?}");
+            // Off the test's runtime (`run`): the live server's requests need the pool's tasks
+            // and connections this runtime serves; a blocking wait here stalled them (503 / 504
+            // answers to issue.py, now and then).
+            let (code, stdout, stderr) = run(std::process::Command::new(&python)
+                .arg(format!("{root}/examples/python/verify_golden.py")))
+            .await;
+            assert_eq!(code, 0, "{stdout}\n{stderr}");
             std::fs::write(
                 path("other.json"),
                 json!({ "number": "PY-1", "title": "Kết quả từ Python", "issue_date": "2026-11-23" })
                     .to_string(),
             )
             .unwrap();
-            let output = std::process::Command::new(&python)
+            let (code, stdout, stderr) = run(std::process::Command::new(&python)
                 .arg(format!("{root}/examples/python/issue.py"))
                 .args([
                     "--server",
@@ -1358,15 +1360,9 @@ async fn the_reference_client_issues_and_a_package_verifies_offline_after_the_se
                     "--file",
                     &path("trich-luc.pdf"),
                 ])
-                .env("CONGDANSO_TOKEN", token.as_str())
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(
-                output.status.success(),
-                "{stdout}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+                .env("CONGDANSO_TOKEN", token.as_str()))
+            .await;
+            assert_eq!(code, 0, "{stdout}\n{stderr}");
             let answer: Value = serde_json::from_str(&stdout).unwrap();
             assert_eq!(answer["document"]["source"], "issued");
             assert_eq!(answer["document"]["sha256"], sha_hex(&file));
