@@ -178,7 +178,7 @@ pub struct GrantRead {
 }
 
 /// An agency read's rows in one query, each read being a round trip through the pool less:
-/// the live credential with `token_hash` and its agency (through `issuers::repo::live_credential`,
+/// the live credential with `token_hash` and its agency (through `issuers::repo::live_credential_with_agency`,
 /// the rule every agency call is authenticated by), then the [`GrantRead`] of `grant` and
 /// `document` if that grant exists (whoever's it is: the service checks it is this agency's).
 /// `None`: no live credential has this token.
@@ -188,16 +188,7 @@ pub async fn find_agency_read(
     grant: Uuid,
     document: Uuid,
 ) -> Result<Option<(api_credential::Model, agency::Model, Option<GrantRead>)>, DbErr> {
-    let to_agency: sea_orm::RelationDef = api_credential::Entity::belongs_to(agency::Entity)
-        .from(api_credential::Column::AgencyId)
-        .to(agency::Column::Id)
-        .into();
-    let mut select = crate::issuers::repo::live_credential(
-        api_credential::Entity::find()
-            .join(sea_orm::JoinType::InnerJoin, to_agency)
-            .select_also(agency::Entity),
-        token_hash,
-    );
+    let mut select = crate::issuers::repo::live_credential_with_agency(token_hash);
     let query = QueryTrait::query(&mut select);
     query
         .join(

@@ -48,7 +48,7 @@ impl FromRequest for AgencyClient {
 /// The bearer token of an agency API request, not yet checked against the credentials: for a
 /// handler whose own query looks the credential up with its rows (an agency's grant read,
 /// `grants::repo::find_agency_read`), through the same rule as [`AgencyClient`]
-/// (`service::token_hash`, `repo::live_credential`, `service::note_use`).
+/// (`service::token_hash`, `repo::live_credential_with_agency`, `service::note_use`).
 pub struct AgencyToken(Zeroizing<String>);
 
 impl AgencyToken {

@@ -162,43 +162,30 @@ pub async fn credentials_for_agency(
         .await
 }
 
-pub async fn find_live_credential(
-    db: &impl ConnectionTrait,
-    token_hash: &str,
-) -> Result<Option<api_credential::Model>, DbErr> {
-    api_credential::Entity::find()
-        .filter(api_credential::Column::TokenHash.eq(token_hash))
-        .filter(api_credential::Column::RevokedAt.is_null())
-        .one(db)
-        .await
-}
-
 /// The live credential with this token hash and its agency, in one query (every agency API
 /// request asks for both).
 pub async fn find_live_credential_with_agency(
     db: &impl ConnectionTrait,
     token_hash: &str,
 ) -> Result<Option<(api_credential::Model, entity::agency::Model)>, DbErr> {
+    let found = live_credential_with_agency(token_hash).one(db).await?;
+    Ok(found.and_then(|(credential, agency)| agency.map(|agency| (credential, agency))))
+}
+
+/// The rule of a live credential, for every query that authenticates an agency: the token's
+/// hash, not revoked, with its agency (`A_…` the credential, `B_…` the agency; a query that
+/// needs more rows joins them on, as `grants::repo::find_agency_read` does).
+pub fn live_credential_with_agency(
+    token_hash: &str,
+) -> sea_orm::SelectTwo<api_credential::Entity, entity::agency::Entity> {
     let to_agency: sea_orm::RelationDef =
         api_credential::Entity::belongs_to(entity::agency::Entity)
             .from(api_credential::Column::AgencyId)
             .to(entity::agency::Column::Id)
             .into();
-    let found = live_credential(
-        api_credential::Entity::find()
-            .join(sea_orm::JoinType::InnerJoin, to_agency)
-            .select_also(entity::agency::Entity),
-        token_hash,
-    )
-    .one(db)
-    .await?;
-    Ok(found.and_then(|(credential, agency)| agency.map(|agency| (credential, agency))))
-}
-
-/// The rule of a live credential, for every query that authenticates an agency: the token's
-/// hash, not revoked (the agency joined by the caller).
-pub fn live_credential<Q: QueryFilter>(query: Q, token_hash: &str) -> Q {
-    query
+    api_credential::Entity::find()
+        .join(sea_orm::JoinType::InnerJoin, to_agency)
+        .select_also(entity::agency::Entity)
         .filter(api_credential::Column::TokenHash.eq(token_hash))
         .filter(api_credential::Column::RevokedAt.is_null())
 }
