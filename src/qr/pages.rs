@@ -7,7 +7,7 @@ use actix_multipart::Multipart;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, Offset, Utc};
+use chrono::{DateTime, Utc};
 use entity::account;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -29,8 +29,12 @@ pub const MAX_PHOTO_BYTES: usize = 8 * 1024 * 1024;
 
 /// Vietnam time (UTC+7), as the pages state times.
 fn local(at: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
-    let offset = chrono::FixedOffset::east_opt(7 * 3600).unwrap_or_else(|| Utc.fix());
-    at.with_timezone(&offset)
+    at.with_timezone(&crate::audit::plain::vietnam())
+}
+
+/// A moment as the staff pages state it: Vietnam time to the second.
+fn local_seconds(at: DateTime<Utc>) -> String {
+    local(at).format("%H:%M:%S %d/%m/%Y").to_string()
 }
 
 /// The citizen's code as the home page shows it.
@@ -356,9 +360,7 @@ impl VerifiedView {
                 .map(|d| d.format("%d/%m/%Y").to_string())
                 .unwrap_or_else(|| lang.t("qr.birth_date_unknown").into_owned()),
             masked_national_id: v.masked_national_id.clone(),
-            verified_local: local(v.scan.verified_at)
-                .format("%H:%M:%S %d/%m/%Y")
-                .to_string(),
+            verified_local: local_seconds(v.scan.verified_at),
         }
     }
 }
@@ -696,9 +698,7 @@ pub async fn revoke_in_person(
         Some(_) => {
             let shown = (
                 service::mask_national_id(national_id.as_str()),
-                local(state.clock.now())
-                    .format("%H:%M:%S %d/%m/%Y")
-                    .to_string(),
+                local_seconds(state.clock.now()),
             );
             revoke_page(
                 &req,

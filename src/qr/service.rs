@@ -307,17 +307,27 @@ async fn revoke_logged(
         serde_json::json!({ "link": "/access-log" }),
     )
     .await?;
-    let entry = Entry {
-        account: card.account_id,
+    let entry = card_revoke_entry(card.account_id, actor, authorization, Outcome::Allowed);
+    access::door::commit_logged(state, txn, &entry).await?;
+    Ok(true)
+}
+
+/// The `qr.card_revoke` entry in the holder's log.
+fn card_revoke_entry(
+    account: Uuid,
+    actor: Actor,
+    authorization: Authorization,
+    outcome: Outcome,
+) -> Entry {
+    Entry {
+        account,
         actor,
         action: Action::QrCardRevoke,
         object: Object::Account,
         purpose: None,
         authorization,
-        outcome: Outcome::Allowed,
-    };
-    access::door::commit_logged(state, txn, &entry).await?;
-    Ok(true)
+        outcome,
+    }
 }
 
 /// The citizen reports their current card lost: revoked at once (the staff scan refuses it;
@@ -358,15 +368,7 @@ pub async fn revoke_in_person(
         agency,
     };
     let Some(card) = current_card(state, &citizen).await? else {
-        let entry = Entry {
-            account: citizen.id,
-            actor,
-            action: Action::QrCardRevoke,
-            object: Object::Account,
-            purpose: None,
-            authorization: Authorization::InPerson,
-            outcome: Outcome::Failed,
-        };
+        let entry = card_revoke_entry(citizen.id, actor, Authorization::InPerson, Outcome::Failed);
         crate::audit::service::record(state, state.clock.now(), &entry).await?;
         return Ok(None);
     };
